@@ -1,0 +1,31 @@
+"""One small error hierarchy whose messages tell a person what to do next.
+
+The app shows these as Gradio messages and the CLI prints them and exits non-zero,
+so every message is written for the user, not for a developer.
+"""
+
+from __future__ import annotations
+
+
+class AnimalAudioError(Exception):
+    """Base class for every error the library raises on purpose."""
+
+
+class AudioError(AnimalAudioError, ValueError):
+    """The audio given cannot be used (empty, silent, corrupt, too short, ...)."""
+
+
+class ModelUnavailableError(AnimalAudioError):
+    """Weights cannot be loaded (offline, wrong path, not trained yet)."""
+
+
+class CheckpointError(AnimalAudioError):
+    """A saved head or checkpoint is truncated, tampered with or of another format."""
+
+
+class DatasetError(AnimalAudioError):
+    """The ESC-50 data is missing, incomplete or cannot be downloaded."""
+
+
+class CancelledError(AnimalAudioError):
+    """Long work was stopped on request; finished steps are kept on disk."""

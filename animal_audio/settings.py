@@ -1,0 +1,93 @@
+"""Where weights, data and runs live, and which device to use.
+
+Order of precedence everywhere: an explicit argument, then an environment
+variable, then the default below. Nothing here touches the network or the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_HUBERT = "facebook/hubert-base-ls960"
+DEFAULT_YAMNET = "https://tfhub.dev/google/yamnet/1"
+ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/refs/heads/master.zip"
+
+ENV_HOME = "ANIMAL_AUDIO_HOME"
+ENV_HUBERT = "ANIMAL_AUDIO_HUBERT"
+ENV_YAMNET = "ANIMAL_AUDIO_YAMNET"
+ENV_ESC50 = "ANIMAL_AUDIO_ESC50"
+ENV_DATA = "ANIMAL_AUDIO_DATA"
+ENV_FAST = "ANIMAL_AUDIO_FAST"
+ENV_DEVICE = "ANIMAL_AUDIO_DEVICE"
+ENV_THREADS = "ANIMAL_AUDIO_THREADS"
+
+
+def _pick(explicit: str | os.PathLike[str] | None, env: str, default: str) -> str:
+    if explicit is not None and str(explicit) != "":
+        return str(explicit)
+    return os.environ.get(env) or default
+
+
+def home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Root for everything the program writes (data, caches, runs)."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "animal-audio"
+    return Path(_pick(explicit, ENV_HOME, str(default))).expanduser()
+
+
+def hubert_source(explicit: str | None = None) -> str:
+    """Hub id or local directory of the HuBERT classifier to load."""
+    return _pick(explicit, ENV_HUBERT, DEFAULT_HUBERT)
+
+
+def yamnet_source(explicit: str | None = None) -> str:
+    """TF Hub handle, SavedModel directory or .tflite file of YAMNet."""
+    return _pick(explicit, ENV_YAMNET, DEFAULT_YAMNET)
+
+
+def esc50_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The ESC-50 release (folder holding meta/ and audio/), downloaded or local."""
+    return Path(_pick(explicit, ENV_ESC50, str(home() / "ESC-50-master"))).expanduser()
+
+
+def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The prepared animal subset (16 kHz WAVs + animals.csv)."""
+    return Path(_pick(explicit, ENV_DATA, str(home() / "esc50-animals"))).expanduser()
+
+
+def runs_dir() -> Path:
+    return home() / "runs"
+
+
+def cache_dir() -> Path:
+    """Embedding and converted-audio caches: safe to delete, rebuilt on demand."""
+    return home() / "cache"
+
+
+def fast_mode(explicit: bool | None = None) -> bool:
+    """int8 HuBERT inference: faster, may change predictions slightly (see README)."""
+    if explicit is not None:
+        return explicit
+    return os.environ.get(ENV_FAST, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def cpu_threads() -> int:
+    """Threads each framework may use, so torch and TF do not oversubscribe the CPU."""
+    value = os.environ.get(ENV_THREADS)
+    if value and value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def torch_device(explicit: str | None = None) -> str:
+    """Best available torch device: cuda, then mps, then cpu (or what the user asked)."""
+    choice = _pick(explicit, ENV_DEVICE, "auto")
+    if choice != "auto":
+        return choice
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"

@@ -1,0 +1,112 @@
+"""Shared fixtures: the real clips and YAMNet in ../shared, and a tiny HuBERT built here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ANIMAL_AUDIO_SHARED", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's ~/.cache/animal-audio."""
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path_factory.getbasetemp() / "home"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "esc50" / "meta" / "esc50.csv").is_file():
+        pytest.fail(f"../shared with ESC-50 and YAMNet is required next to the repo (looked in {SHARED})")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def esc50_dir(shared_dir: Path) -> Path:
+    return shared_dir / "esc50"
+
+
+@pytest.fixture(scope="session")
+def yamnet_tflite(shared_dir: Path) -> Path:
+    return shared_dir / "models" / "yamnet" / "yamnet.tflite"
+
+
+@pytest.fixture(scope="session")
+def clip_of(esc50_dir: Path):
+    """clip_of("dog", fold=5, index=0) -> path of a real ESC-50 clip of that class."""
+    import pandas as pd
+
+    from animal_audio.labels import CLASSES
+
+    meta = pd.read_csv(esc50_dir / "meta" / "esc50.csv")
+
+    def pick(label: str, fold: int = 5, index: int = 0) -> Path:
+        rows = meta[(meta.target == CLASSES.index(label)) & (meta.fold == fold)].sort_values("filename")
+        return esc50_dir / "audio" / rows.iloc[index].filename
+
+    return pick
+
+
+@pytest.fixture(scope="session")
+def prepared_subset(esc50_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared data dir with 2 clips per class per fold (100 clips), shared by slow tests."""
+    import pandas as pd
+
+    from animal_audio import esc50
+
+    src = tmp_path_factory.mktemp("esc50-subset")
+    (src / "meta").mkdir()
+    (src / "audio").symlink_to(esc50_dir / "audio")
+    meta = pd.read_csv(esc50_dir / "meta" / "esc50.csv")
+    animals = meta[meta.target < 10].sort_values("filename")
+    subset = animals.groupby(["target", "fold"]).head(2)
+    subset.to_csv(src / "meta" / "esc50.csv", index=False)
+    out = tmp_path_factory.mktemp("prepared-subset")
+    esc50.prepare(src, out)
+    return out
+
+
+def build_tiny_hubert(out: Path, *, num_labels: int = 10, seed: int = 0) -> Path:
+    """A small randomly initialised HuBERT classifier saved like a real checkpoint."""
+    import torch
+    from transformers import AutoModelForAudioClassification, HubertConfig, Wav2Vec2FeatureExtractor
+
+    from animal_audio.labels import CLASSES
+
+    torch.manual_seed(seed)
+    labels = CLASSES[:num_labels]
+    config = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32, 32, 32, 32, 32, 32, 32),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        classifier_proj_size=16,
+        num_labels=num_labels,
+        id2label=dict(enumerate(labels)),
+        label2id={c: i for i, c in enumerate(labels)},
+    )
+    model = AutoModelForAudioClassification.from_config(config)
+    model.save_pretrained(out)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16_000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=False,
+    ).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))

@@ -1,0 +1,1 @@
+"""`python -m train ...`: a thin command line over animal_audio (prepare, compare, finetune, evaluate)."""

@@ -1,0 +1,359 @@
+"""YAMNet (AudioSet, 521 classes): one model behind two backends, used zero-shot and as an embedder.
+
+`YamnetModel.load` takes a TF Hub handle or SavedModel directory (tensorflow_hub.load,
+the float model) or a `.tflite` file (int8 weights, no download). Both give the same
+three outputs, so everything above this module is backend-agnostic. TensorFlow and
+tensorflow_hub are imported inside the loader only: importing this module is cheap
+(tensorflow_hub also imports pkg_resources, which must not happen at import time).
+
+Zero-shot: YAMNet's per-frame scores (independent sigmoids, one frame every 0.48 s) are
+averaged over the clip, as YAMNet's own inference example does. The clip scores are
+read as mass over the 521 classes; each animal gets the mass of the AudioSet classes
+`labels.AUDIOSET_TO_ANIMAL` assigns to it, the 10 animal masses are normalised to
+probabilities, and the share of mass on all other classes is reported as `other_mass`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from animal_audio import settings
+from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.labels import AUDIOSET_TO_ANIMAL, CLASSES, NUM_CLASSES
+from animal_audio.models.base import Prediction
+from animal_audio.runtime import configure_threads
+
+log = logging.getLogger(__name__)
+
+NAME = "yamnet"
+ZERO_SHOT_NAME = "yamnet-zeroshot"
+NUM_AUDIOSET_CLASSES = 521
+EMBEDDING_SIZE = 1024
+MEL_BANDS = 64
+CLASS_MAP_FILE = "yamnet_class_map.csv"
+CLASS_MAP_URL = (
+    "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv"
+)
+TOP_K = 5
+#: Where a handle is a URL (or a GCS path) rather than a local path.
+REMOTE_PREFIXES = ("http://", "https://", "gs://")
+
+HOW_TO_FIX = (
+    "Connect to the internet so TF Hub can download it, or point ANIMAL_AUDIO_YAMNET "
+    "(or --yamnet) at a local YAMNet SavedModel directory or a yamnet.tflite file with "
+    f"{CLASS_MAP_FILE} beside it."
+)
+
+_cache: dict[str, YamnetModel] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class YamnetOutput:
+    """What YAMNet computes for one waveform (frames: one per 0.48 s hop)."""
+
+    scores: np.ndarray  # [frames, 521], independent per-class sigmoid scores
+    embeddings: np.ndarray  # [frames, 1024]
+    spectrogram: np.ndarray  # [M, 64] log-mel, one row per 10 ms
+
+
+class YamnetModel:
+    """A loaded YAMNet; also the `Embedder` for the yamnet-probe (mean of frame embeddings)."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        run_fn: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+        class_names: Sequence[str],
+        *,
+        source: str,
+        backend: str,
+        fingerprint: str,
+    ) -> None:
+        if len(class_names) != NUM_AUDIOSET_CLASSES:
+            raise ModelUnavailableError(
+                f"The YAMNet class map for {source} has {len(class_names)} classes, expected "
+                f"{NUM_AUDIOSET_CLASSES}. Use the original {CLASS_MAP_FILE} ({CLASS_MAP_URL})."
+            )
+        self._run_fn = run_fn
+        self.class_names: tuple[str, ...] = tuple(class_names)
+        self.source = source
+        self.backend = backend
+        self.fingerprint = fingerprint
+
+    @classmethod
+    def load(cls, source: str | None = None) -> YamnetModel:
+        """Load once per source and process (thread-safe); later calls return the same instance."""
+        source = settings.yamnet_source(source)
+        key = _cache_key(source)
+        with _cache_lock:
+            model = _cache.get(key)
+            if model is None:
+                started = time.perf_counter()
+                model = _load_uncached(source)
+                log.info(
+                    "YAMNet (%s) loaded from %s in %.1f s",
+                    model.backend,
+                    source,
+                    time.perf_counter() - started,
+                )
+                _cache[key] = model
+        return model
+
+    def run(self, waveform: np.ndarray) -> YamnetOutput:
+        """All three outputs for one 16 kHz mono float waveform."""
+        waveform = _check_waveform(waveform)
+        scores, embeddings, spectrogram = self._run_fn(waveform)
+        return YamnetOutput(
+            scores=np.asarray(scores, dtype=np.float32).reshape(-1, NUM_AUDIOSET_CLASSES),
+            embeddings=np.asarray(embeddings, dtype=np.float32).reshape(-1, EMBEDDING_SIZE),
+            spectrogram=np.asarray(spectrogram, dtype=np.float32).reshape(-1, MEL_BANDS),
+        )
+
+    def embed(self, waveform: np.ndarray) -> np.ndarray:
+        """One clip-level vector [1024]: the mean of the frame embeddings."""
+        return self.run(waveform).embeddings.mean(axis=0)
+
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        return (
+            np.stack([self.embed(w) for w in waveforms]) if len(waveforms) else np.zeros((0, EMBEDDING_SIZE))
+        )
+
+    def describe(self) -> str:
+        return f"YAMNet ({self.backend}) from {self.source}"
+
+
+class YamnetZeroShot:
+    """YAMNet's AudioSet scores mapped onto the 10 animals, no training (see module docstring)."""
+
+    name = ZERO_SHOT_NAME
+
+    def __init__(self, model: YamnetModel) -> None:
+        self.model = model
+        self._animal_of_class = _animal_index(model.class_names)
+
+    @classmethod
+    def load(cls, source: str | None = None) -> YamnetZeroShot:
+        return cls(YamnetModel.load(source))
+
+    def predict(self, waveform: np.ndarray) -> Prediction:
+        started = time.perf_counter()
+        clip_scores = self.model.run(waveform).scores.mean(axis=0)
+        probs, other_mass = animal_probabilities(clip_scores, self._animal_of_class)
+        top = np.argsort(clip_scores)[::-1][:TOP_K]
+        extras: dict[str, Any] = {
+            "top_audioset": [[self.model.class_names[i], round(float(clip_scores[i]), 6)] for i in top],
+            "other_mass": round(other_mass, 6),
+        }
+        return Prediction(self.name, probs, time.perf_counter() - started, extras)
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        return [self.predict(w) for w in waveforms]
+
+    def describe(self) -> str:
+        return f"YAMNet zero-shot: AudioSet classes mapped onto the 10 animals; {self.model.describe()}"
+
+
+def animal_probabilities(clip_scores: np.ndarray, animal_of_class: np.ndarray) -> tuple[np.ndarray, float]:
+    """Clip-level AudioSet scores -> (probabilities over CLASSES, mass on non-animal classes).
+
+    `animal_of_class[i]` is the index in CLASSES of AudioSet class i, or -1 for other classes.
+    With no animal evidence at all the probabilities are uniform and other_mass is 1.
+    """
+    scores = np.clip(np.asarray(clip_scores, dtype=np.float64), 0.0, None)
+    mapped = animal_of_class >= 0
+    animal_mass = np.bincount(animal_of_class[mapped], weights=scores[mapped], minlength=NUM_CLASSES)
+    total = float(scores.sum())
+    animal_total = float(animal_mass.sum())
+    if animal_total <= 1e-12:
+        return np.full(NUM_CLASSES, 1.0 / NUM_CLASSES), 1.0
+    other_mass = min(max(1.0 - animal_total / total, 0.0), 1.0)
+    return animal_mass / animal_total, other_mass
+
+
+def _animal_index(class_names: Sequence[str]) -> np.ndarray:
+    index = np.full(len(class_names), -1, dtype=np.int64)
+    position = {name: i for i, name in enumerate(class_names)}
+    missing = [name for name in AUDIOSET_TO_ANIMAL if name not in position]
+    if missing:
+        log.warning("AudioSet classes not in this YAMNet class map (ignored): %s", ", ".join(missing))
+    for name, animal in AUDIOSET_TO_ANIMAL.items():
+        if name in position:
+            index[position[name]] = CLASSES.index(animal)
+    return index
+
+
+def _check_waveform(waveform: np.ndarray) -> np.ndarray:
+    waveform = np.ascontiguousarray(np.asarray(waveform, dtype=np.float32).reshape(-1))
+    if waveform.size == 0:
+        raise AudioError("The audio is empty (0 samples). Record again or upload a clip with sound in it.")
+    return waveform
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _cache_key(source: str) -> str:
+    if source.startswith(REMOTE_PREFIXES):
+        return source
+    return os.path.abspath(Path(source).expanduser())  # not resolve(): files beside a link matter
+
+
+def _load_uncached(source: str) -> YamnetModel:
+    if source.startswith(REMOTE_PREFIXES):
+        return _load_savedmodel(source, fingerprint=f"yamnet-hub-{_sha256(source.encode())[:16]}")
+    path = Path(source).expanduser()
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise ModelUnavailableError(f"No YAMNet TFLite file at {path}. {HOW_TO_FIX}")
+        return _load_tflite(path)
+    if not (path / "saved_model.pb").is_file():
+        raise ModelUnavailableError(
+            f"{path} is neither a .tflite file nor a SavedModel directory (no saved_model.pb there). {HOW_TO_FIX}"
+        )
+    return _load_savedmodel(str(path), fingerprint=f"yamnet-savedmodel-{_savedmodel_digest(path)}")
+
+
+def _import_tensorflow() -> Any:
+    try:
+        import tensorflow as tf
+    except ImportError as error:
+        raise ModelUnavailableError(
+            "TensorFlow is not installed, so YAMNet cannot run. Install it with "
+            "`pip install -r requirements.txt` (tensorflow, tensorflow-hub)."
+        ) from error
+    configure_threads()
+    return tf
+
+
+def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
+    """TF Hub handle or SavedModel directory: the float model with YAMNet's signature."""
+    tf = _import_tensorflow()
+    try:
+        import tensorflow_hub as hub
+    except ImportError as error:
+        raise ModelUnavailableError(
+            "tensorflow_hub is missing (or fails to import: it needs setuptools<81). "
+            "Install it with `pip install -r requirements.txt`."
+        ) from error
+    try:
+        model = hub.load(handle)
+    except Exception as error:  # network, HTTP, TF and file errors all mean "cannot load"
+        raise ModelUnavailableError(
+            f"Could not load YAMNet from {handle} ({_short(error)}). {HOW_TO_FIX}"
+        ) from error
+    try:
+        class_map = model.class_map_path().numpy().decode("utf-8")
+        with tf.io.gfile.GFile(class_map) as f:
+            class_names = _read_class_map(f.read())
+    except Exception as error:
+        raise ModelUnavailableError(
+            f"{handle} does not look like YAMNet: its class map could not be read ({_short(error)}). {HOW_TO_FIX}"
+        ) from error
+
+    def run(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scores, embeddings, spectrogram = model(tf.constant(waveform))
+        return scores.numpy(), embeddings.numpy(), spectrogram.numpy()
+
+    return YamnetModel(run, class_names, source=handle, backend="savedmodel", fingerprint=fingerprint)
+
+
+def _load_tflite(path: Path) -> YamnetModel:
+    class_map = path.with_name(CLASS_MAP_FILE)
+    if not class_map.is_file():
+        raise ModelUnavailableError(
+            f"No {CLASS_MAP_FILE} next to {path}: YAMNet's class names are needed. "
+            f"Download it from {CLASS_MAP_URL} into {path.parent}."
+        )
+    class_names = _read_class_map(class_map.read_text(encoding="utf-8"))
+    interpreter_class = _tflite_interpreter_class()
+    try:
+        interpreter = interpreter_class(model_path=str(path), num_threads=settings.cpu_threads())
+    except (ValueError, RuntimeError) as error:
+        raise ModelUnavailableError(
+            f"{path} is not a valid TFLite model ({_short(error)}). Download YAMNet again. {HOW_TO_FIX}"
+        ) from error
+    runner = _TfliteRunner(interpreter, path)
+    digest = _sha256(path.read_bytes())[:16]
+    return YamnetModel(
+        runner, class_names, source=str(path), backend="tflite", fingerprint=f"yamnet-tflite-{digest}"
+    )
+
+
+def _tflite_interpreter_class() -> Any:
+    """ai_edge_litert (TF's successor runtime) when installed, else tf.lite."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return _import_tensorflow().lite.Interpreter
+    configure_threads()
+    return Interpreter
+
+
+class _TfliteRunner:
+    """Runs the interpreter on any clip length; interpreters are not thread-safe, hence the lock."""
+
+    def __init__(self, interpreter: Any, path: Path) -> None:
+        self._interpreter = interpreter
+        self._lock = threading.Lock()
+        self._input = interpreter.get_input_details()[0]["index"]
+        self._length = -1
+        by_width = {int(d["shape_signature"][-1]): d["index"] for d in interpreter.get_output_details()}
+        try:
+            self._outputs = (by_width[NUM_AUDIOSET_CLASSES], by_width[EMBEDDING_SIZE], by_width[MEL_BANDS])
+        except KeyError as error:
+            raise ModelUnavailableError(
+                f"{path} does not have YAMNet's outputs (scores x{NUM_AUDIOSET_CLASSES}, embeddings "
+                f"x{EMBEDDING_SIZE}, log-mel x{MEL_BANDS}); found widths {sorted(by_width)}. {HOW_TO_FIX}"
+            ) from error
+
+    def __call__(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self._lock:
+            if len(waveform) != self._length:
+                self._interpreter.resize_tensor_input(self._input, [len(waveform)], strict=False)
+                self._interpreter.allocate_tensors()
+                self._length = len(waveform)
+            self._interpreter.set_tensor(self._input, waveform)
+            self._interpreter.invoke()
+            scores, embeddings, spectrogram = (self._interpreter.get_tensor(i) for i in self._outputs)
+        return scores, embeddings, spectrogram
+
+
+def _read_class_map(text: str) -> list[str]:
+    """YAMNet's csv: index,mid,display_name."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or "display_name" not in rows[0]:
+        raise ModelUnavailableError(
+            f"The YAMNet class map has no display_name column. Use the original {CLASS_MAP_FILE} ({CLASS_MAP_URL})."
+        )
+    return [row["display_name"] for row in rows]
+
+
+def _savedmodel_digest(path: Path) -> str:
+    """Stable id of a SavedModel directory: its graph and variable index, without reading all weights."""
+    digest = hashlib.sha256((path / "saved_model.pb").read_bytes())
+    index = path / "variables" / "variables.index"
+    if index.is_file():
+        digest.update(index.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _short(error: BaseException, limit: int = 300) -> str:
+    text = f"{type(error).__name__}: {error}".strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

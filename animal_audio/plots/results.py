@@ -1,0 +1,177 @@
+"""Figures of a comparison run's metrics (metrics.json), shared by the run's HTML files and the app.
+
+Every function takes the whole metrics document (`{"models": {...}, ...}`), so the
+app can draw a run straight from `pipeline.load_run(...).metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from animal_audio.fileio import write_text
+from animal_audio.labels import CLASSES, DISPLAY_NAMES
+
+#: One colour per model, the same in every chart (Okabe-Ito, colour-blind friendly).
+MODEL_COLORS = {
+    "hubert-finetune": "#0072B2",
+    "hubert-probe": "#56B4E9",
+    "yamnet-zeroshot": "#D55E00",
+    "yamnet-probe": "#E69F00",
+}
+FALLBACK_COLOR = "#999999"
+MODEL_TITLES = {
+    "hubert-finetune": "HuBERT fine-tuned",
+    "hubert-probe": "HuBERT + linear probe",
+    "yamnet-zeroshot": "YAMNet zero-shot",
+    "yamnet-probe": "YAMNet + linear probe",
+}
+#: Files write_figures puts in a run dir; the plotly bundle is stored once beside them (works offline).
+FIGURE_FILES = ("accuracy.html", "confusion.html", "per_class_f1.html")
+PLOTLY_BUNDLE = "plotly.min.js"
+CONFUSION_SCALE = "Blues"
+
+
+def model_title(model: str) -> str:
+    return MODEL_TITLES.get(model, model)
+
+
+def confusion_figure(metrics: dict[str, Any], model: str) -> go.Figure:
+    """One model's confusion matrix: rows true class, columns predicted, counts written in."""
+    figure = go.Figure(_confusion_trace(metrics, model, show_scale=True))
+    figure.update_layout(
+        title=f"{model_title(model)}: confusion matrix", **_confusion_layout(), height=520, width=600
+    )
+    figure.update_yaxes(autorange="reversed", title="true class")
+    figure.update_xaxes(title="predicted class")
+    return figure
+
+
+def confusion_grid_figure(metrics: dict[str, Any]) -> go.Figure:
+    """Every model's confusion matrix side by side (two per row), on one colour scale."""
+    models = list(metrics["models"])
+    columns = min(2, len(models))
+    rows = math.ceil(len(models) / columns)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[model_title(m) for m in models],
+        horizontal_spacing=0.12,
+        vertical_spacing=0.14,
+    )
+    for i, model in enumerate(models):
+        figure.add_trace(
+            _confusion_trace(metrics, model, show_scale=i == 0), row=i // columns + 1, col=i % columns + 1
+        )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_layout(
+        title="Confusion matrices (rows: true class, columns: predicted)",
+        **_confusion_layout(),
+        height=460 * rows + 80,
+        width=560 * columns + 80,
+    )
+    return figure
+
+
+def per_class_f1_figure(metrics: dict[str, Any]) -> go.Figure:
+    """F1 per class, one bar per model in each class group."""
+    figure = go.Figure()
+    for model, entry in metrics["models"].items():
+        figure.add_trace(
+            go.Bar(
+                name=model_title(model),
+                x=[DISPLAY_NAMES[c] for c in CLASSES],
+                y=[entry["per_class"][c]["f1"] for c in CLASSES],
+                marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
+                hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model) + "</extra>",
+            )
+        )
+    figure.update_layout(
+        title="F1 per class",
+        barmode="group",
+        yaxis={"title": "F1", "range": [0, 1.05]},
+        legend={"orientation": "h", "y": -0.15},
+        height=460,
+    )
+    return figure
+
+
+def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
+    """Accuracy and macro-F1 per model; error bars are the std over folds in cross-validation."""
+    models = list(metrics["models"])
+    figure = go.Figure()
+    for key, title, opacity in (("accuracy", "Accuracy", 1.0), ("macro_f1", "Macro-F1", 0.6)):
+        values = [metrics["models"][m][key] for m in models]
+        stds = [metrics["models"][m].get(f"{key}_std") for m in models]
+        figure.add_trace(
+            go.Bar(
+                name=title,
+                x=[model_title(m) for m in models],
+                y=values,
+                marker_color=[MODEL_COLORS.get(m, FALLBACK_COLOR) for m in models],
+                opacity=opacity,
+                text=[f"{v:.1%}" for v in values],
+                textposition="outside",
+                error_y={"type": "data", "array": [s or 0.0 for s in stds], "visible": any(stds)},
+                hovertemplate="%{x}: " + title + " %{y:.2%}<extra></extra>",
+            )
+        )
+    protocol = metrics.get("protocol", {}).get("description", "")
+    figure.update_layout(
+        title=f"Test accuracy and macro-F1<br><sup>{protocol}</sup>",
+        barmode="group",
+        yaxis={"title": "score", "range": [0, 1.1], "tickformat": ".0%"},
+        height=460,
+    )
+    return figure
+
+
+def write_figures(metrics: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
+    """The run's HTML figures, written atomically, sharing one local plotly.js (no CDN needed)."""
+    out_dir = Path(out_dir)
+    bundle = out_dir / PLOTLY_BUNDLE
+    if not bundle.is_file():
+        from plotly.offline import get_plotlyjs
+
+        write_text(bundle, get_plotlyjs())
+    figures = dict(
+        zip(
+            FIGURE_FILES,
+            (accuracy_figure(metrics), confusion_grid_figure(metrics), per_class_f1_figure(metrics)),
+        )
+    )
+    written = []
+    for name, figure in figures.items():
+        html = figure.to_html(include_plotlyjs="directory", full_html=True)
+        written.append(write_text(out_dir / name, html))
+    return written
+
+
+def _confusion_trace(metrics: dict[str, Any], model: str, *, show_scale: bool) -> go.Heatmap:
+    entry = metrics["models"][model]
+    counts = entry["confusion"]
+    names = [DISPLAY_NAMES[c] for c in CLASSES]
+    # Colour by share of the true class, so classes with fewer test clips read the same.
+    shares = [[c / max(sum(row), 1) for c in row] for row in counts]
+    return go.Heatmap(
+        z=shares,
+        x=names,
+        y=names,
+        text=counts,
+        texttemplate="%{text}",
+        colorscale=CONFUSION_SCALE,
+        zmin=0,
+        zmax=1,
+        showscale=show_scale,
+        colorbar={"title": "share of<br>true class"} if show_scale else None,
+        hovertemplate="true %{y}, predicted %{x}: %{text} clips<extra>" + model_title(model) + "</extra>",
+    )
+
+
+def _confusion_layout() -> dict[str, Any]:
+    return {"margin": {"l": 110, "r": 30, "t": 80, "b": 90}}

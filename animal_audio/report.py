@@ -1,0 +1,168 @@
+"""report.md of a comparison run: the numbers of metrics.json as tables, and what they do not say.
+
+Rendered from the metrics document alone, so the report can never disagree with
+metrics.json (tests parse the tables back and compare).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.plots.results import FIGURE_FILES, model_title
+
+TITLE = "Animal sounds on ESC-50: HuBERT vs YAMNet"
+RESULTS_HEADER = "| Model | | Accuracy | Macro-F1 | Training time | Inference per clip | Trained on |"
+#: One test clip of an ESC-50 fold (80 animal clips) moves accuracy by this much.
+CLIPS_PER_FOLD = 80
+
+
+def percent(value: float, std: float | None = None) -> str:
+    """0.8611 -> '86.11%'; with a std, '86.11% ± 2.30'."""
+    text = f"{100 * value:.2f}%"
+    return text if std is None else f"{text} ± {100 * std:.2f}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The seed notebook's one-liner ('HuBERT-FT 86.11% vs YAMNet 31%'), for every model run."""
+    ranked = sorted(metrics["models"].items(), key=lambda item: -item[1]["accuracy"])
+    return " vs ".join(f"{model_title(name)} {percent(entry['accuracy'])}" for name, entry in ranked)
+
+
+def render_report(metrics: dict[str, Any]) -> str:
+    models = metrics["models"]
+    protocol = metrics.get("protocol", {})
+    cv = protocol.get("name") == "cv"
+    lines = [
+        f"# {TITLE}",
+        "",
+        f"**Test accuracy: {headline(metrics)}**",
+        "",
+        f"Protocol: {protocol.get('description', '')}. "
+        f"Test clips: {_test_clips(metrics)}. Seed: {metrics.get('seed')}. Created: {metrics.get('created', '')}.",
+        "",
+        "## Results",
+        "",
+        RESULTS_HEADER,
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for name, entry in models.items():
+        lines.append(
+            f"| `{name}` | {model_title(name)} "
+            f"| {percent(entry['accuracy'], entry.get('accuracy_std') if cv else None)} "
+            f"| {percent(entry['macro_f1'], entry.get('macro_f1_std') if cv else None)} "
+            f"| {duration(entry.get('train_seconds', 0.0))} "
+            f"| {entry.get('inference_seconds_per_clip', 0.0):.3f} s "
+            f"| {entry.get('trained_on', '')} |"
+        )
+    if cv:
+        lines += [
+            "",
+            "Accuracy and macro-F1 are the mean ± sample standard deviation over the 5 test folds; "
+            "training time is per fold (one model).",
+        ]
+        lines += ["", "## Per fold (accuracy)", "", _fold_table(models)]
+    lines += ["", "## F1 per class", "", _per_class_table(models)]
+    lines += ["", "## Notes on the protocol", "", *_notes(metrics), ""]
+    lines += ["## Files", "", *_files(), ""]
+    return "\n".join(lines)
+
+
+def _test_clips(metrics: dict[str, Any]) -> int:
+    first = next(iter(metrics["models"].values()))
+    return int(first.get("n", sum(sum(row) for row in first["confusion"])))
+
+
+def _fold_table(models: dict[str, Any]) -> str:
+    names = list(models)
+    folds = [f["test_fold"] for f in models[names[0]].get("folds", [])]
+    rows = [
+        "| Test fold | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---:|" + "---:|" * len(names),
+    ]
+    for i, fold in enumerate(folds):
+        rows.append(
+            f"| {fold} | " + " | ".join(percent(models[n]["folds"][i]["accuracy"]) for n in names) + " |"
+        )
+    return "\n".join(rows)
+
+
+def _per_class_table(models: dict[str, Any]) -> str:
+    names = list(models)
+    rows = [
+        "| Class | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for label in CLASSES:
+        cells = " | ".join(f"{models[n]['per_class'][label]['f1']:.3f}" for n in names)
+        rows.append(f"| {DISPLAY_NAMES[label]} | {cells} |")
+    return "\n".join(rows)
+
+
+def _notes(metrics: dict[str, Any]) -> list[str]:
+    models = metrics["models"]
+    config = metrics.get("config", {})
+    machine = metrics.get("machine", {})
+    n = _test_clips(metrics)
+    notes = [
+        "- Every model is scored on the same test clips, chosen by ESC-50 fold (clips cut from one "
+        "recording stay in one fold), never by a random split.",
+        f"- The test set is small ({n} clips): one clip moves accuracy by {100 / max(n, 1):.2f} points, "
+        "so differences of a few points are within noise"
+        + (
+            "; the ± shows how much the folds disagree."
+            if metrics.get("protocol", {}).get("name") == "cv"
+            else "."
+        ),
+    ]
+    if "yamnet-zeroshot" in models:
+        notes.append(
+            "- YAMNet zero-shot is not trained on ESC-50: its AudioSet classes are mapped onto the 10 "
+            "animals by the ontology's meaning (labels.py), never tuned on a test fold. Comparing it with a "
+            "trained model measures what training on these classes buys, not which network is better."
+        )
+    if {"yamnet-probe", "hubert-probe"} & set(models):
+        notes.append(
+            "- The linear probes (a logistic regression on frozen, clip-averaged embeddings) train on the "
+            "train and validation folds; they have no early stopping to spend a validation fold on. "
+            "They compare the two backbones with the same head and the same data."
+        )
+    if "hubert-finetune" in models:
+        steps = config.get("max_steps")
+        notes.append(
+            "- Fine-tuned HuBERT trains on the train folds only and keeps the epoch with the best "
+            "validation macro-F1, so it sees fewer training clips than the probes"
+            + (
+                f"; this run was capped at {steps} optimisation steps (a smoke test, not a result)."
+                if steps
+                else "."
+            )
+        )
+    if any(m.startswith("hubert") for m in models):
+        notes.append(f"- HuBERT weights: `{config.get('hubert') or 'facebook/hubert-base-ls960 (default)'}`.")
+    if any(m.startswith("yamnet") for m in models):
+        notes.append(f"- YAMNet: `{config.get('yamnet') or 'TF Hub google/yamnet/1 (default)'}`.")
+    notes.append(
+        "- Training time includes embedding extraction for the probes (cached embeddings make a re-run "
+        "faster); inference time is the model alone per 5 s clip, measured on "
+        f"{machine.get('platform', 'this machine')} ({machine.get('cpu_count', '?')} CPUs, "
+        f"device {machine.get('device', 'cpu')})."
+    )
+    return notes
+
+
+def _files() -> list[str]:
+    return [
+        "- `metrics.json`: every number above, plus per-class precision/recall/support and confusion matrices.",
+        "- `predictions.csv`: every test clip with its true label and each model's label and probabilities.",
+        *(f"- `{name}`" for name in FIGURE_FILES),
+        "- `models/<model>/`: the trained heads and checkpoints (the app loads them).",
+    ]

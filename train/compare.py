@@ -1,0 +1,89 @@
+"""`python -m train compare`: train and test the chosen models on the same ESC-50 test clips.
+
+A re-run with the same settings (and no --out) resumes the newest unfinished run:
+cached embeddings, finished fine-tuning checkpoints and finished model/fold results
+are reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+from animal_audio import pipeline, settings
+from animal_audio.report import headline, percent
+from train.common import progress_for
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="train and test HuBERT / YAMNet models on the same test fold(s), write a run directory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    parser.add_argument(
+        "--esc50-dir", help="ESC-50 release to prepare into --data when it is not prepared yet"
+    )
+    parser.add_argument(
+        "--out", help="run directory (default: <runs>/<timestamp>, or the unfinished run to resume)"
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(pipeline.MODEL_NAMES),
+        help=f"comma-separated subset of {', '.join(pipeline.MODEL_NAMES)} (default: all)",
+    )
+    parser.add_argument(
+        "--cv", action="store_true", help="5-fold cross-validation instead of folds 1-3 / 4 / 5"
+    )
+    add_model_arguments(parser)
+    parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (default 10)")
+    parser.add_argument("--max-steps", type=int, help="cap fine-tuning steps (smoke tests)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.set_defaults(run=run)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--hubert / --yamnet / --device / --fast, shared by compare, finetune and evaluate."""
+    parser.add_argument("--hubert", help=f"HuBERT hub id or directory (default {settings.DEFAULT_HUBERT})")
+    parser.add_argument("--yamnet", help="YAMNet TF Hub handle, SavedModel dir or .tflite file")
+    parser.add_argument("--device", help="torch device: cpu, cuda, mps (default: best available)")
+    parser.add_argument("--fast", action="store_true", default=None, help="int8 HuBERT inference")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = pipeline.CompareConfig(
+        data_dir=settings.data_dir(args.data),
+        out_dir=args.out,
+        models=pipeline.parse_models(args.models),
+        protocol="cv" if args.cv else "folds",
+        hubert=args.hubert,
+        yamnet=args.yamnet,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        fast=args.fast,
+        max_steps=args.max_steps,
+        esc50_dir=args.esc50_dir,
+    )
+    if config.out_dir is None:
+        config = dataclasses.replace(config, out_dir=pipeline.default_run_dir(config))
+    estimate = pipeline.estimate_seconds(config)
+    log.info("run directory: %s (expected time on this machine: ~%.0f min)", config.out_dir, estimate / 60)
+    progress = progress_for(args)
+    try:
+        result = pipeline.run_comparison(config, progress=progress)
+    finally:
+        progress.close()
+    print(f"\n{headline(result.metrics)}\n")
+    for name, entry in result.metrics["models"].items():
+        cv = config.protocol == "cv"
+        accuracy = percent(entry["accuracy"], entry.get("accuracy_std") if cv else None)
+        macro_f1 = percent(entry["macro_f1"], entry.get("macro_f1_std") if cv else None)
+        print(f"  {name:<16} accuracy {accuracy:<16} macro-F1 {macro_f1}")
+    print(f"\nReport: {result.run_dir / pipeline.REPORT_FILE}")
+    return 0

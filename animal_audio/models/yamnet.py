@@ -7,9 +7,11 @@ tensorflow_hub are imported inside the loader only: importing this module is che
 (tensorflow_hub also imports pkg_resources, which must not happen at import time).
 
 Zero-shot: YAMNet's per-frame scores (independent sigmoids, one frame every 0.48 s) are
-averaged over the clip, as YAMNet's own inference example does. The clip scores are
-read as mass over the 521 classes; each animal gets the mass of the AudioSet classes
-`labels.AUDIOSET_TO_ANIMAL` assigns to it, the 10 animal masses are normalised to
+averaged over the clip, as YAMNet's own inference example does: the mean says how much
+of the clip sounds like each class, where a max would let one frame of anything decide.
+The clip scores are read as mass over the 521 classes; each animal gets the summed mass
+of the AudioSet classes `labels.AUDIOSET_TO_ANIMAL` assigns to it (a class and its
+children, e.g. Dog and Bark, are both evidence), the 10 animal masses are normalised to
 probabilities, and the share of mass on all other classes is reported as `other_mass`.
 """
 

@@ -1,0 +1,533 @@
+"""Gradio app: which animal is that? HuBERT and YAMNet side by side on ESC-50's ten animals.
+
+UI only: the layout and the wiring. What happens on a click lives in
+`animal_audio.demo` (tested without a browser). Models load lazily, once per
+process, in a background warm-up thread started at launch; the page is usable
+before they are ready. Host and port come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from animal_audio import demo, settings
+from animal_audio.errors import AnimalAudioError, AudioError
+
+log = logging.getLogger("app")
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+TITLE = "Which animal is that? HuBERT vs YAMNet"
+#: Uploads larger than this are refused by the server before any decoding (30 s of WAV is ~5 MB).
+MAX_FILE_SIZE = "20mb"
+#: 2 CPU cores: two clips at a time, each model's predictions serialised by the registry.
+CLASSIFY_CONCURRENCY = 2
+#: Followers of the training job mostly sleep between log refreshes.
+TRAIN_WATCHERS = 8
+QUEUE_SIZE = 64
+LOG_REFRESH_SECONDS = 1.0
+DEFAULT_EPOCHS = 10
+QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
+#: Outputs of the results section, in the order `_view_outputs` returns them.
+N_RESULT_OUTPUTS = 8
+
+REGISTRY = demo.default_registry()
+JOB = demo.TrainingJob()
+
+INTRO = """
+Record a sound with the microphone (or upload a clip) and two different AI models guess which of
+ten animals it is: 🐕 dog, 🐓 rooster, 🐖 pig, 🐄 cow, 🐸 frog, 🐈 cat, 🐔 hen, 🦟 insects, 🐑 sheep or 🐦‍⬛ crow.
+"""
+
+ABOUT_MODELS = """
+**HuBERT** (Meta, 2021) learned to listen by predicting hidden parts of 960 hours of people *speaking*,
+without any labels (self-supervised). It knows nothing about animals until we **fine-tune** it on
+about 240 labelled animal clips from ESC-50 (or train a small linear head on its features).
+
+**YAMNet** (Google) was trained with labels on **AudioSet**: 2 million YouTube clips tagged with
+521 everyday sound classes, including *Bark*, *Moo* and *Cluck*. It can guess our ten animals
+**zero-shot** (we map its AudioSet classes onto the animals, no training at all), or with a linear
+**probe** trained on its features.
+
+**Why they can disagree:** HuBERT has heard lots of speech but no animals before fine-tuning, and
+learns from only a few hundred clips; YAMNet has heard many animals already, but its classes are
+not exactly ours (it may say "Bird" or "Animal" instead of "Crow"). The charts show each model's
+probabilities for the ten animals, in the same order and colours, so you can compare them bar by bar.
+"""
+
+TRAIN_INTRO = """
+Train and test the models on ESC-50's animal clips, then compare them on the same test clips.
+The **quick** mode trains only small linear heads on frozen features (minutes on a CPU); the **full**
+mode also fine-tunes all of HuBERT (hours on a CPU, minutes on a GPU). Only one run at a time:
+others see its progress. The HuBERT you train here becomes the one the *Classify* tab uses.
+"""
+
+PROTOCOLS = [
+    ("Fold split: train on folds 1-3, validate on 4, test on 5", "folds"),
+    ("5-fold cross-validation (each fold is the test set once; 5x longer)", "cv"),
+]
+MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
+
+
+# --------------------------------------------------------------------------- classify tab
+
+
+def _status() -> tuple[str, str]:
+    statuses = REGISTRY.status()
+    return demo.status_line(statuses), demo.status_markdown(statuses)
+
+
+def classify_clip(audio: Any) -> tuple[Any, ...]:
+    """The Classify button: both models, charts, what YAMNet hears, the clip's pictures."""
+    result = _classify_or_error(audio)
+    for note in result.notes:
+        gr.Warning(note, title="About your clip")
+    line, panel = _status()
+    figures = result.figures
+    return (
+        result.summary,
+        figures[demo.HUBERT],
+        figures[demo.YAMNET],
+        result.audioset,
+        figures["waveform"],
+        figures["spectrogram"],
+        result.payload,
+        line,
+        panel,
+    )
+
+
+def classify_api(audio: Any) -> dict[str, Any]:
+    """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
+    return _classify_or_error(audio).payload
+
+
+def _classify_or_error(audio: Any) -> demo.ClassifyResult:
+    try:
+        return demo.classify(audio, REGISTRY)
+    except AudioError as error:
+        raise gr.Error(str(error), title="This audio cannot be used", print_exception=False) from None
+    except AnimalAudioError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    except Exception:
+        log.exception("classify failed")
+        raise gr.Error(
+            "Something went wrong while classifying this clip. Try another clip; "
+            "if it keeps happening, the server log has the details.",
+            print_exception=False,
+        ) from None
+
+
+def example_choices() -> list[tuple[str, str]]:
+    return [(f"{e.title}", str(e.path)) for e in demo.example_clips()]
+
+
+def examples_update() -> tuple[Any, Any, Any]:
+    """Example picker when the prepared clips exist, else the button that fetches them."""
+    choices = example_choices()
+    has = bool(choices)
+    return (
+        gr.Radio(choices=choices, value=None, visible=has),
+        gr.Button(visible=not has),
+        gr.Markdown(visible=not has),
+    )
+
+
+def fetch_examples(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008 (how Gradio injects progress)
+    def report(event: Any) -> None:
+        progress(event.fraction, desc=f"{event.stage}: {event.message}"[:80])
+
+    try:
+        demo.fetch_examples(report)
+    except AnimalAudioError as error:
+        raise gr.Error(str(error), title="Could not get the ESC-50 clips", print_exception=False) from None
+    gr.Info("The ESC-50 animal clips are ready.")
+    return (*examples_update(), demo.data_status_markdown())
+
+
+def retry_models() -> tuple[str, str]:
+    REGISTRY.reset()
+    statuses = REGISTRY.status(load=True)
+    return demo.status_line(statuses), demo.status_markdown(statuses)
+
+
+def load_models_status() -> tuple[str, str]:
+    statuses = REGISTRY.status(load=True)
+    return demo.status_line(statuses), demo.status_markdown(statuses)
+
+
+# --------------------------------------------------------------------------- train tab
+
+
+def mode_models(mode: str) -> Any:
+    if mode == MODES[0]:
+        return gr.CheckboxGroup(value=list(QUICK_MODELS))
+    if mode == MODES[1]:
+        return gr.CheckboxGroup(value=list(_model_names()))
+    return gr.CheckboxGroup()
+
+
+def _model_names() -> tuple[str, ...]:
+    from animal_audio.pipeline import MODEL_NAMES
+
+    return MODEL_NAMES
+
+
+def estimate(models: list[str], protocol: str, epochs: float) -> str:
+    if not models:
+        return "Choose at least one model."
+    try:
+        return demo.estimate_text(demo.make_config(models, protocol, int(epochs)))
+    except AnimalAudioError as error:
+        return f"⚠️ {error}"
+
+
+def run_training(models: list[str], protocol: str, epochs: float, progress: gr.Progress = gr.Progress()):  # noqa: B008
+    """Start a comparison (or follow the one already running) and stream its log until it ends."""
+    if not models:
+        raise gr.Error("Choose at least one model to train and compare.", print_exception=False)
+    try:
+        config = demo.make_config(models, protocol, int(epochs))
+        JOB.start(config, on_done=REGISTRY.use_run)
+        gr.Info(demo.estimate_text(config).replace("**", ""), title="Training started")
+    except demo.JobBusyError as error:
+        gr.Warning(str(error), title="Busy")
+    except AnimalAudioError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    skip = (gr.skip(),) * N_RESULT_OUTPUTS
+    while True:
+        snap = JOB.snapshot()
+        progress(snap.fraction, desc=snap.stage or "starting")
+        if not snap.running:
+            break
+        yield ("\n".join(snap.log), _job_line(snap), *skip)
+        time.sleep(LOG_REFRESH_SECONDS)
+    if snap.error:
+        gr.Warning(snap.error, title="Stopped" if snap.cancelled else "The comparison failed")
+    view = _run_view(snap.run_dir) if snap.run_dir else None
+    yield ("\n".join(snap.log), _job_line(snap), *(_view_outputs(view) if view else skip))
+
+
+def cancel_training() -> str:
+    if JOB.cancel():
+        return "Stopping… finished steps are kept; starting the same comparison again resumes it."
+    return "Nothing is running."
+
+
+def _job_line(snap: demo.JobSnapshot) -> str:
+    if snap.running:
+        return f"⏳ Running: **{snap.stage or 'starting'}** ({snap.fraction * 100:.0f}%)"
+    if snap.cancelled:
+        return "⏹️ Stopped. Start the same comparison again to resume it."
+    if snap.error:
+        return f"❌ {snap.error}"
+    if snap.run_dir:
+        return "✅ Finished. The Classify tab now uses the models trained in this run."
+    return "No comparison is running."
+
+
+def job_state() -> tuple[str, str]:
+    snap = JOB.snapshot()
+    return "\n".join(snap.log), _job_line(snap)
+
+
+def _run_view(run_dir: Path | None = None) -> demo.RunView | None:
+    try:
+        return demo.load_run_view(run_dir)
+    except AnimalAudioError as error:
+        gr.Warning(str(error), title="Could not show the last results")
+    except Exception:
+        log.exception("could not load the run %s", run_dir)
+    return None
+
+
+def _view_outputs(view: demo.RunView | None) -> tuple[Any, ...]:
+    if view is None:
+        return (
+            "No comparison has finished yet: start one above (or run `python -m train compare`).",
+            gr.Dataframe(value=None, visible=False),
+            gr.Plot(value=None, visible=False),
+            gr.Dropdown(choices=[], value=None, visible=False),
+            gr.Plot(value=None, visible=False),
+            gr.Plot(value=None, visible=False),
+            gr.Dataframe(value=None, visible=False),
+            None,
+        )
+    first = view.models[0] if view.models else None
+    return (
+        view.summary,
+        gr.Dataframe(value=view.table, visible=True),
+        gr.Plot(value=view.figures["accuracy"], visible=True),
+        gr.Dropdown(
+            choices=[(demo.MODEL_TITLES.get(m, m), m) for m in view.models], value=first, visible=bool(first)
+        ),
+        gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
+        gr.Plot(value=view.figures["per_class_f1"], visible=True),
+        gr.Dataframe(value=view.misclassified, visible=not view.misclassified.empty),
+        None,
+    )
+
+
+def show_latest_results() -> tuple[Any, ...]:
+    return _view_outputs(_run_view())
+
+
+def confusion_for(model: str | None) -> Any:
+    view = _run_view(REGISTRY.run_dir())
+    if view is None or not model:
+        return gr.skip()
+    return view.figures["confusion"].get(model)
+
+
+def play_misclassified(table: Any, event: gr.SelectData) -> Any:
+    """Clicking a row of the misclassified table plays that clip (when it is on this machine)."""
+    try:
+        row = event.index[0]
+        filename = str(table.iloc[row]["clip"])
+    except (TypeError, IndexError, KeyError, AttributeError):
+        return gr.skip()
+    path = demo.clip_path(filename)
+    if path is None:
+        gr.Warning(f"{filename} is not on this machine: get the ESC-50 clips first.")
+        return None
+    return gr.Audio(value=str(path), label=f"{filename}")
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _header() -> str:
+    logo = (ASSETS / "logo.svg").read_text(encoding="utf-8")
+    return (
+        f'<div id="header">{logo}<div><h1>{TITLE}</h1>'
+        "<p>Two audio AI models, one sound, side by side.</p></div></div>"
+    )
+
+
+def build() -> gr.Blocks:
+    """The whole UI. Builds components only: no model is loaded here."""
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.HTML(_header())
+        with gr.Tabs():
+            with gr.Tab("🎧 Classify", id="classify"):
+                gr.Markdown(INTRO)
+                status_line = gr.Markdown(elem_id="status-line")
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        audio = gr.Audio(
+                            sources=["microphone", "upload"],
+                            type="filepath",
+                            label="Your sound",
+                            elem_id="audio-in",
+                        )
+                        classify_btn = gr.Button("Classify 🔍", variant="primary", elem_id="classify-btn")
+                        gr.Markdown("**Or try a clip from the ESC-50 test fold:**")
+                        examples = gr.Radio(
+                            choices=[],
+                            label="Example clips",
+                            show_label=False,
+                            visible=False,
+                            elem_id="examples",
+                        )
+                        fetch_note = gr.Markdown(
+                            "The example clips come from the ESC-50 dataset, which is not included "
+                            "with this app. Fetch it once (~600 MB) into the app's data folder:",
+                            visible=False,
+                        )
+                        fetch_btn = gr.Button("Get the ESC-50 clips", visible=False)
+                        gr.Markdown(demo.ESC50_CREDIT, elem_classes="credit")
+                    with gr.Column(scale=5, min_width=300):
+                        verdict = gr.Markdown(
+                            "### Record or upload a sound, then press Classify", elem_id="verdict"
+                        )
+                        with gr.Row(equal_height=True):
+                            empty = demo.empty_figures()
+                            hubert_plot = gr.Plot(
+                                empty[demo.HUBERT], show_label=False, elem_id="hubert-plot", min_width=280
+                            )
+                            yamnet_plot = gr.Plot(
+                                empty[demo.YAMNET], show_label=False, elem_id="yamnet-plot", min_width=280
+                            )
+                        audioset = gr.Markdown(elem_id="audioset")
+                with gr.Accordion("The clip: waveform and spectrogram", open=False), gr.Row():
+                    wave_plot = gr.Plot(show_label=False, min_width=280)
+                    spec_plot = gr.Plot(show_label=False, min_width=280)
+                with gr.Accordion("What are these two models, and why can they disagree?", open=False):
+                    gr.Markdown(ABOUT_MODELS)
+                with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):
+                    answer = gr.JSON(show_label=False)
+
+            with gr.Tab("🏋️ Train & compare", id="train"):
+                gr.Markdown(TRAIN_INTRO)
+                data_status = gr.Markdown()
+                with gr.Row():
+                    with gr.Column(min_width=300):
+                        mode = gr.Radio(MODES, value=MODES[0], label="Mode")
+                        models = gr.CheckboxGroup(
+                            choices=[(demo.MODEL_TITLES.get(m, m), m) for m in _model_names()],
+                            value=list(QUICK_MODELS),
+                            label="Models",
+                        )
+                    with gr.Column(min_width=300):
+                        protocol = gr.Radio(PROTOCOLS, value="folds", label="Evaluation")
+                        epochs = gr.Slider(
+                            1, 30, value=DEFAULT_EPOCHS, step=1, label="Epochs (fine-tuning only)"
+                        )
+                estimate_md = gr.Markdown()
+                with gr.Row():
+                    start_btn = gr.Button("Start training & comparison", variant="primary")
+                    cancel_btn = gr.Button("Cancel", variant="stop")
+                job_line = gr.Markdown()
+                train_log = gr.Textbox(
+                    label="Log",
+                    lines=10,
+                    max_lines=10,
+                    autoscroll=True,
+                    interactive=False,
+                    elem_id="train-log",
+                )
+                gr.Markdown("## Results")
+                run_md = gr.Markdown()
+                table = gr.Dataframe(label="Every model on the same test clips", interactive=False, wrap=True)
+                accuracy_plot = gr.Plot(show_label=False)
+                with gr.Row():
+                    with gr.Column(min_width=300):
+                        confusion_model = gr.Dropdown(label="Confusion matrix of", choices=[])
+                        confusion_plot = gr.Plot(show_label=False)
+                    with gr.Column(min_width=300):
+                        f1_plot = gr.Plot(show_label=False)
+                gr.Markdown("### Clips a model got wrong (click a row to listen)")
+                wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360)
+                wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
+
+            with gr.Tab("🩺 Models", id="status"):
+                gr.Markdown(
+                    "Which weights each side of the comparison uses, from where, and how to fix what is missing."
+                )
+                status_panel = gr.Markdown()
+                with gr.Row():
+                    check_btn = gr.Button("Load the models now")
+                    retry_btn = gr.Button("Retry loading (after fixing)")
+                gr.Markdown(
+                    "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
+                    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
+                    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
+                )
+
+        # ---- wiring
+        result_outputs = [
+            run_md,
+            table,
+            accuracy_plot,
+            confusion_model,
+            confusion_plot,
+            f1_plot,
+            wrong_table,
+            wrong_audio,
+        ]
+        classify_outputs = [
+            verdict,
+            hubert_plot,
+            yamnet_plot,
+            audioset,
+            wave_plot,
+            spec_plot,
+            answer,
+            status_line,
+            status_panel,
+        ]
+        for trigger in (classify_btn.click, audio.stop_recording, audio.upload):
+            trigger(
+                classify_clip,
+                inputs=audio,
+                outputs=classify_outputs,
+                api_visibility="private",
+                concurrency_id="classify",
+                concurrency_limit=CLASSIFY_CONCURRENCY,
+            )
+        api_btn = gr.Button(visible=False)
+        api_btn.click(
+            classify_api,
+            inputs=audio,
+            outputs=answer,
+            api_name="classify",
+            api_description="Audio file in; both models' class probabilities, labels and latencies out (JSON).",
+            concurrency_id="classify",
+            concurrency_limit=CLASSIFY_CONCURRENCY,
+        )
+        examples.input(lambda path: path, inputs=examples, outputs=audio, api_visibility="private").then(
+            classify_clip,
+            inputs=audio,
+            outputs=classify_outputs,
+            api_visibility="private",
+            concurrency_id="classify",
+            concurrency_limit=CLASSIFY_CONCURRENCY,
+        )
+        fetch_btn.click(
+            fetch_examples,
+            outputs=[examples, fetch_btn, fetch_note, data_status],
+            api_visibility="private",
+            concurrency_id="train",
+            concurrency_limit=1,
+        )
+        check_btn.click(load_models_status, outputs=[status_line, status_panel], api_visibility="private")
+        retry_btn.click(retry_models, outputs=[status_line, status_panel], api_visibility="private")
+
+        mode.input(mode_models, inputs=mode, outputs=models, api_visibility="private")
+        models.input(lambda _: MODES[2], inputs=models, outputs=mode, api_visibility="private")
+        for control in (mode, models, protocol, epochs):
+            control.change(
+                estimate, inputs=[models, protocol, epochs], outputs=estimate_md, api_visibility="private"
+            )
+        start_btn.click(
+            run_training,
+            inputs=[models, protocol, epochs],
+            outputs=[train_log, job_line, *result_outputs],
+            api_visibility="private",
+            concurrency_id="train-watch",
+            concurrency_limit=TRAIN_WATCHERS,
+        )
+        cancel_btn.click(cancel_training, outputs=job_line, api_visibility="private", queue=False)
+        confusion_model.change(
+            confusion_for, inputs=confusion_model, outputs=confusion_plot, api_visibility="private"
+        )
+        wrong_table.select(
+            play_misclassified, inputs=wrong_table, outputs=wrong_audio, api_visibility="private"
+        )
+
+        app.load(_status, outputs=[status_line, status_panel], api_visibility="private")
+        app.load(examples_update, outputs=[examples, fetch_btn, fetch_note], api_visibility="private")
+        app.load(demo.data_status_markdown, outputs=data_status, api_visibility="private")
+        app.load(estimate, inputs=[models, protocol, epochs], outputs=estimate_md, api_visibility="private")
+        app.load(job_state, outputs=[train_log, job_line], api_visibility="private")
+        app.load(show_latest_results, outputs=result_outputs, api_visibility="private")
+    return app
+
+
+def _allowed_paths() -> list[str]:
+    """Example and misclassified clips are played from the data folder; nothing else outside the app."""
+    return [str(settings.data_dir())]
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build()
+    app.queue(default_concurrency_limit=CLASSIFY_CONCURRENCY, max_size=QUEUE_SIZE)
+    threading.Thread(target=REGISTRY.warm_up, name="warm-up", daemon=True).start()
+    app.launch(
+        max_file_size=MAX_FILE_SIZE,
+        allowed_paths=_allowed_paths(),
+        theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue", font=["system-ui", "sans-serif"]),
+        css_paths=[ASSETS / "style.css"],
+        favicon_path=ASSETS / "logo.svg",
+        footer_links=["api", "gradio"],
+    )
+
+
+if __name__ == "__main__":
+    main()

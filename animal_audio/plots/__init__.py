@@ -1,0 +1,1 @@
+"""Plotly figures shared by the app and the reports."""

@@ -1,0 +1,538 @@
+"""HuBERT as a 10-class animal classifier (a fine-tuned checkpoint) and as a frozen embedder.
+
+Loading goes through `AutoModelForAudioClassification` / `AutoModel` and
+`AutoFeatureExtractor`, from a hub id or a `save_pretrained` directory, so a checkpoint
+written by fine-tuning loads here and in `transformers.pipeline` alike.
+
+Speed on CPU: the default path runs the exported ONNX graph in ONNX Runtime (same
+predictions as torch, measurably faster than torch eager); `fast` (ANIMAL_AUDIO_FAST=1)
+adds dynamic int8 MatMuls, faster again but may move probabilities slightly. On cuda/mps
+the model runs in torch (fast: float16). Without onnxruntime everything falls back to
+torch (fast: torch dynamic int8 Linear layers). Figures: benchmarks/README.md.
+
+Batching: HuBERT-Base's feature extractor has no attention mask, and zero padding
+changes its group-norm statistics and attention, so `predict_batch` batches clips of
+equal length only (all ESC-50 clips are 5 s) and runs other lengths in their own
+batches: batch results equal one-by-one results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, Union
+
+import numpy as np
+
+from animal_audio import settings
+from animal_audio.audio import SAMPLE_RATE
+from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.models.base import Prediction, softmax
+
+log = logging.getLogger(__name__)
+
+NAME = "hubert"
+#: Clips per forward pass: enough to amortise overhead, small enough for a laptop's memory.
+MAX_BATCH = 8
+#: The shortest input HuBERT's convolutional front end accepts (one 25 ms frame).
+MIN_SAMPLES = 400
+BACKENDS = ("auto", "onnx", "torch")
+#: HuBERT-Base's fairseq pre-training used un-normalised waveforms (task.normalize: false);
+#: used only when a checkpoint ships without preprocessor_config.json.
+FALLBACK_EXTRACTOR = {
+    "feature_size": 1,
+    "sampling_rate": SAMPLE_RATE,
+    "padding_value": 0.0,
+    "do_normalize": False,
+}
+#: Prefixes of the weights only a trained audio-classification head has.
+HEAD_PREFIXES = ("classifier.", "projector.")
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+TRAIN_HINT = (
+    "Train a head first: the fast way is a linear probe on frozen HuBERT "
+    "(`python -m train compare --models hubert-probe ...`, minutes on a CPU); or fine-tune "
+    "(`python -m train compare --models hubert-finetune ...` or `python -m train finetune`) and "
+    f"point {settings.ENV_HUBERT} (or --hubert) at the checkpoint directory it writes."
+)
+
+Layer = Union[int, str]
+Runner = Callable[[np.ndarray], np.ndarray]
+
+_cache: dict[tuple, Any] = {}
+_cache_lock = threading.Lock()
+_key_locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class HubertClassifier:
+    """A HuBERT checkpoint with a trained 10-class head (Classifier protocol, name "hubert")."""
+
+    name = NAME
+
+    def __init__(
+        self, model: Any, feature_extractor: Any, *, source: str, device: str, fast: bool, runner: Runner
+    ) -> None:
+        self.model = model
+        self.feature_extractor = feature_extractor
+        self.source = source
+        self.device = device
+        self.fast = fast
+        self._runner = runner
+
+    @classmethod
+    def load(
+        cls,
+        source: str | None = None,
+        *,
+        device: str | None = None,
+        fast: bool | None = None,
+        backend: str = "auto",
+    ) -> HubertClassifier:
+        """One shared instance per (source, device, fast, backend); raises ModelUnavailableError."""
+        source = settings.hubert_source(source)
+        device = settings.torch_device(device)
+        fast = settings.fast_mode(fast)
+        _check_backend(backend)
+        key = ("classifier", _canonical(source), device, fast, backend, _weights_signature(source))
+        return _cached(key, lambda: cls._load(source, device=device, fast=fast, backend=backend))
+
+    @classmethod
+    def _load(cls, source: str, *, device: str, fast: bool, backend: str) -> HubertClassifier:
+        from transformers import AutoModelForAudioClassification
+
+        model, info = _from_pretrained(AutoModelForAudioClassification, source)
+        _require_trained_head(model, info, source)
+        extractor = _feature_extractor(source)
+        runner = _make_runner(
+            _LogitsOutput(model),
+            device=device,
+            fast=fast,
+            backend=backend,
+            key_parts={"output": "logits", **_identity(source, model.config)},
+        )
+        log.info("HuBERT classifier %s on %s (%s)", source, device, _runner_name(runner))
+        return cls(model, extractor, source=source, device=device, fast=fast, runner=runner)
+
+    @property
+    def backend(self) -> str:
+        return _runner_name(self._runner)
+
+    def predict(self, waveform: np.ndarray) -> Prediction:
+        return self.predict_batch([waveform])[0]
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        """Batched by equal length (see module docstring); `seconds` is each clip's share of its batch."""
+        logits, seconds = _run_batched(self._runner, self.feature_extractor, waveforms)
+        probs = softmax(logits)
+        extras = {"backend": self.backend}
+        return [Prediction(NAME, p, seconds=s, extras=dict(extras)) for p, s in zip(probs, seconds)]
+
+    def logits_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """Raw logits [n, 10] in CLASSES order (for drift measurements and calibration)."""
+        return _run_batched(self._runner, self.feature_extractor, waveforms)[0]
+
+    def describe(self) -> str:
+        mode = "fast int8" if self.fast else "exact fp32"
+        return f"HuBERT classifier {self.source} on {self.device} ({self.backend}, {mode})"
+
+
+class HubertEmbedder:
+    """Frozen HuBERT: the mean over time of one hidden layer (Embedder protocol, name "hubert").
+
+    Default layer: the middle one (6 of HuBERT-Base's 12). HuBERT's top layers are
+    trained towards phone-like units of speech; analyses of its layers (the HuBERT
+    paper's layer-6 targets, SUPERB's learned layer weights for non-phonetic tasks) put
+    acoustic and speaker information in the middle. This is reasoning, not a measurement:
+    with no real weights reachable here, accuracy per layer could not be checked. Pass
+    `layer=` (0..L, 0 = the CNN features after the positional convolution) or "mean"
+    (average of all layers) to try others. Layers above the chosen one are not computed.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        model: Any,
+        feature_extractor: Any,
+        *,
+        source: str,
+        layer: Layer,
+        device: str,
+        fast: bool,
+        runner: Runner,
+        fingerprint: str,
+    ) -> None:
+        self.model = model
+        self.feature_extractor = feature_extractor
+        self.source = source
+        self.layer = layer
+        self.device = device
+        self.fast = fast
+        self.fingerprint = fingerprint
+        self.dim = int(model.config.hidden_size)
+        self._runner = runner
+
+    @classmethod
+    def load(
+        cls,
+        source: str | None = None,
+        *,
+        layer: Layer | None = None,
+        device: str | None = None,
+        fast: bool | None = None,
+        backend: str = "auto",
+    ) -> HubertEmbedder:
+        """One shared instance per (source, layer, device, fast, backend). Default source: the base model."""
+        source = str(source) if source else settings.DEFAULT_HUBERT
+        device = settings.torch_device(device)
+        fast = settings.fast_mode(fast)
+        _check_backend(backend)
+        key = ("embedder", _canonical(source), layer, device, fast, backend, _weights_signature(source))
+        return _cached(key, lambda: cls._load(source, layer=layer, device=device, fast=fast, backend=backend))
+
+    @classmethod
+    def _load(
+        cls, source: str, *, layer: Layer | None, device: str, fast: bool, backend: str
+    ) -> HubertEmbedder:
+        from transformers import AutoModel
+
+        model, info = _from_pretrained(AutoModel, source)
+        if info.get("missing_keys"):
+            log.warning(
+                "%s: encoder weights missing, left random: %s", source, sorted(info["missing_keys"])[:5]
+            )
+        layer = _resolve_layer(layer, int(model.config.num_hidden_layers))
+        identity = _identity(source, model.config)
+        fingerprint = "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
+        runner = _make_runner(
+            _PooledHidden(model, layer),
+            device=device,
+            fast=fast,
+            backend=backend,
+            key_parts={"output": f"mean-pooled layer {layer}", **identity},
+        )
+        log.info("HuBERT embedder %s layer %s on %s (%s)", source, layer, device, _runner_name(runner))
+        return cls(
+            model,
+            _feature_extractor(source),
+            source=source,
+            layer=layer,
+            device=device,
+            fast=fast,
+            runner=runner,
+            fingerprint=fingerprint,
+        )
+
+    @property
+    def backend(self) -> str:
+        return _runner_name(self._runner)
+
+    def embed(self, waveform: np.ndarray) -> np.ndarray:
+        return self.embed_batch([waveform])[0]
+
+    def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
+        """[n, hidden_size] float32, one row per clip, in input order."""
+        return _run_batched(self._runner, self.feature_extractor, waveforms)[0].astype(np.float32)
+
+    def describe(self) -> str:
+        return f"HuBERT embedder {self.source}, layer {self.layer}, on {self.device} ({self.backend})"
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests; freeing memory in a long-lived process)."""
+    with _cache_lock:
+        _cache.clear()
+        _key_locks.clear()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _cached(key: tuple, load: Callable[[], Any]) -> Any:
+    """Load once per key; concurrent callers of the same key wait for the first one."""
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        key_lock = _key_locks[key]
+    with key_lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        value = load()
+        with _cache_lock:
+            _cache[key] = value
+        return value
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+
+
+def _looks_like_path(source: str) -> bool:
+    """Hub ids are "name" or "owner/name"; anything else that does not exist is a missing folder."""
+    return (
+        Path(source).expanduser().exists()
+        or source.startswith(("/", ".", "~"))
+        or "\\" in source
+        or source.count("/") > 1
+    )
+
+
+def _canonical(source: str) -> str:
+    return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
+
+
+def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
+    """The model in float32 and eval mode, plus transformers' loading info; friendly errors."""
+    import torch  # imported first: configure_threads only configures imported frameworks
+
+    from animal_audio.runtime import configure_threads
+
+    configure_threads()
+    if _looks_like_path(source):
+        folder = Path(source).expanduser()
+        if not (folder / "config.json").is_file():
+            what = "does not exist" if not folder.exists() else "has no config.json"
+            raise ModelUnavailableError(_unavailable(source, f"the folder {folder} {what}"))
+        source = str(folder)
+    try:
+        model, info = auto_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+    except (OSError, ValueError) as error:
+        raise ModelUnavailableError(_unavailable(source, _first_line(error))) from error
+    return model.eval(), dict(info)
+
+
+def _unavailable(source: str, reason: str) -> str:
+    return (
+        f"Cannot load the HuBERT model '{source}': {reason}. To fix: connect to the internet so it "
+        "can be downloaded from the Hugging Face Hub (then it is cached), or use a local copy saved "
+        f"with save_pretrained (a folder with config.json and the weights): pass it with --hubert, "
+        f"or set {settings.ENV_HUBERT}=/path/to/folder."
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def _require_trained_head(model: Any, info: dict, source: str) -> None:
+    """A base checkpoint gets a randomly initialised head: refuse it instead of predicting noise."""
+    untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEAD_PREFIXES))
+    if untrained:
+        raise ModelUnavailableError(
+            f"HuBERT '{source}' is not trained yet for the {NUM_CLASSES} animal classes: it has no "
+            f"classification head (missing {', '.join(untrained)}). {TRAIN_HINT}"
+        )
+    id2label = model.config.id2label or {}
+    labels = tuple(str(id2label.get(i, id2label.get(str(i), ""))) for i in range(len(id2label)))
+    if labels != CLASSES:
+        shown = ", ".join(labels[:12]) + (" ..." if len(labels) > 12 else "")
+        raise ModelUnavailableError(
+            f"HuBERT '{source}' was trained for other labels ({shown}), not the {NUM_CLASSES} "
+            f"ESC-50 animal classes in order ({', '.join(CLASSES)}), so it is not trained yet for "
+            f"this task. {TRAIN_HINT}"
+        )
+
+
+def _feature_extractor(source: str) -> Any:
+    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(source)
+    except (OSError, ValueError):
+        log.warning("%s has no preprocessor_config.json; using HuBERT-Base's settings", source)
+        extractor = Wav2Vec2FeatureExtractor(**FALLBACK_EXTRACTOR)
+    if int(extractor.sampling_rate) != SAMPLE_RATE:
+        raise ModelUnavailableError(
+            f"HuBERT '{source}' expects {extractor.sampling_rate} Hz audio; this project feeds "
+            f"{SAMPLE_RATE} Hz. Use a 16 kHz checkpoint."
+        )
+    return extractor
+
+
+def _weights_signature(source: str) -> str:
+    """Changes when a local checkpoint is rewritten (re-training into the same folder)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return ""
+    stats = [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(folder.iterdir())
+        if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES)
+    ]
+    return "|".join(stats)
+
+
+def _identity(source: str, config: Any) -> dict[str, str]:
+    """What determines a model's outputs: where it came from, its config, its weight files."""
+    config_json = json.dumps(config.to_diff_dict(), sort_keys=True, default=str)
+    return {
+        "source": _canonical(source),
+        "config": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+        "weights": _weights_signature(source),
+    }
+
+
+def _digest(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _resolve_layer(layer: Layer | None, num_layers: int) -> Layer:
+    if layer is None:
+        return num_layers // 2
+    if layer == "mean":
+        return layer
+    if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer <= num_layers:
+        return layer
+    raise ValueError(f"layer must be 0..{num_layers} or 'mean', not {layer!r}")
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _torch_modules() -> tuple[type, type]:
+    """The export/inference wrappers, built lazily so importing this module stays cheap."""
+    import torch
+
+    class LogitsOutput(torch.nn.Module):
+        """input_values [batch, samples] -> logits [batch, labels]: one tensor in, one out."""
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+            return self.model(input_values).logits
+
+    class PooledHidden(torch.nn.Module):
+        """input_values -> one hidden layer (or the mean of all), averaged over time."""
+
+        def __init__(self, model: Any, layer: Layer) -> None:
+            super().__init__()
+            if isinstance(layer, int) and not model.config.do_stable_layer_norm:
+                # Layers above `layer` would be computed and thrown away; drop them.
+                # (Pre-LN models apply a final norm after the last layer, so they keep all.)
+                model.encoder.layers = model.encoder.layers[:layer]
+            self.model = model
+            self.layer = layer
+
+        def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+            hidden = self.model(input_values, output_hidden_states=True).hidden_states
+            chosen = torch.stack(hidden).mean(0) if self.layer == "mean" else hidden[self.layer]
+            return chosen.mean(1)
+
+    return LogitsOutput, PooledHidden
+
+
+def _LogitsOutput(model: Any) -> Any:  # noqa: N802 - reads like the class it builds
+    return _torch_modules()[0](model).eval()
+
+
+def _PooledHidden(model: Any, layer: Layer) -> Any:  # noqa: N802
+    return _torch_modules()[1](model, layer).eval()
+
+
+class _TorchRunner:
+    """torch inference on any device; float16 on accelerators in fast mode."""
+
+    def __init__(self, module: Any, *, device: str, fast: bool) -> None:
+        import torch
+
+        from animal_audio.models.quantize import torch_int8
+
+        self.dtype = torch.float32
+        if fast and device == "cpu":
+            module = torch_int8(module)
+            self.name = "torch-int8"
+        elif fast:
+            self.dtype = torch.float16
+            module = module.to(device=device, dtype=self.dtype)
+            self.name = "torch-fp16"
+        else:
+            module = module.to(device)
+            self.name = "torch-fp32"
+        self.module = module.eval()
+        self.device = device
+
+    def __call__(self, input_values: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            batch = torch.from_numpy(np.ascontiguousarray(input_values, dtype=np.float32))
+            out = self.module(batch.to(device=self.device, dtype=self.dtype))
+            return out.float().cpu().numpy()
+
+
+def _make_runner(module: Any, *, device: str, fast: bool, backend: str, key_parts: dict) -> Runner:
+    """ONNX Runtime on CPU when available (see quantize.py), else torch."""
+    from animal_audio.models import quantize
+
+    use_onnx = backend == "onnx" or (
+        backend == "auto" and device == "cpu" and quantize.onnxruntime_available()
+    )
+    if use_onnx:
+        try:
+            return quantize.cached_runner(module, key=quantize.graph_key(**key_parts), int8=fast)
+        except Exception as error:  # export is best effort: torch gives the same answers, slower
+            if backend == "onnx":
+                raise ModelUnavailableError(
+                    f"Cannot run HuBERT with ONNX Runtime ({_first_line(error)}). Install onnxruntime "
+                    "and onnx (pip install -r requirements.txt) or use backend='torch'."
+                ) from error
+            log.warning("ONNX export failed (%s); running HuBERT in torch", _first_line(error))
+    return _TorchRunner(module, device=device, fast=fast)
+
+
+def _runner_name(runner: Runner) -> str:
+    return str(getattr(runner, "name", type(runner).__name__))
+
+
+def _equal_length_batches(lengths: Sequence[int], max_batch: int) -> Iterator[list[int]]:
+    """Indices grouped by clip length, at most `max_batch` per group, longest groups first."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, length in enumerate(lengths):
+        groups[length].append(index)
+    for _, indices in sorted(groups.items(), key=lambda item: -len(item[1])):
+        for start in range(0, len(indices), max_batch):
+            yield indices[start : start + max_batch]
+
+
+def _as_waveform(waveform: np.ndarray) -> np.ndarray:
+    array = np.asarray(waveform, dtype=np.float32)
+    if array.ndim != 1:
+        raise AudioError(f"expected a mono waveform (1-D), got shape {array.shape}; use audio.load_audio")
+    if array.size < MIN_SAMPLES:
+        raise AudioError(
+            f"clip too short for HuBERT ({array.size} samples; at least {MIN_SAMPLES / SAMPLE_RATE * 1000:.0f} ms)"
+        )
+    return array
+
+
+def _run_batched(
+    runner: Runner, extractor: Any, waveforms: Sequence[np.ndarray], max_batch: int = MAX_BATCH
+) -> tuple[np.ndarray, list[float]]:
+    """Outputs in input order and each clip's share of the wall time of its batch."""
+    clips = [_as_waveform(w) for w in waveforms]
+    if not clips:
+        return np.zeros((0, 0), dtype=np.float32), []
+    outputs: list[np.ndarray | None] = [None] * len(clips)
+    seconds = [0.0] * len(clips)
+    for indices in _equal_length_batches([len(c) for c in clips], max_batch):
+        started = time.perf_counter()
+        features = extractor([clips[i] for i in indices], sampling_rate=SAMPLE_RATE, return_tensors="np")
+        result = runner(features["input_values"])
+        share = (time.perf_counter() - started) / len(indices)
+        for row, index in zip(result, indices):
+            outputs[index] = row
+            seconds[index] = share
+    return np.stack(outputs), seconds  # type: ignore[arg-type]

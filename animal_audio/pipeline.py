@@ -441,7 +441,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         "trained_on": "train folds; validation fold for early stopping",
         "train_clips": len(split.train),
         "best_validation": _jsonable(result.best_validation),
-        "epochs_run": len({e.get("epoch") for e in result.history if "epoch" in e}),
+        "epochs_trained": max((float(e["epoch"]) for e in result.history if "epoch" in e), default=0.0),
         "model_dir": Path(os.path.relpath(checkpoint, ctx.run_dir)).as_posix(),
     }
     write_json(

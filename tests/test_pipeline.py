@@ -21,6 +21,7 @@ from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.pipeline import (
     MODEL_NAMES,
     CompareConfig,
+    default_run_dir,
     estimate_seconds,
     latest_run,
     load_run,
@@ -172,6 +173,7 @@ def test_cancelled_run_keeps_the_last_good_run_and_resumes(
     assert (good / "metrics.json").read_bytes() == good_metrics
     assert not (stopped / "metrics.json").exists() and not (stopped / "report.md").exists()
     assert latest_run(runs) == good.resolve()
+    assert default_run_dir(config("anywhere")) == stopped, "a re-run without --out resumes it"
     with pytest.raises(CheckpointError, match="run the same comparison again"):
         load_run(stopped)
 

@@ -102,30 +102,31 @@ def per_class_f1_figure(metrics: dict[str, Any]) -> go.Figure:
 
 
 def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
-    """Accuracy and macro-F1 per model; error bars are the std over folds in cross-validation."""
-    models = list(metrics["models"])
+    """Accuracy and macro-F1, one bar per model (its colour); error bars: std over folds in CV."""
     figure = go.Figure()
-    for key, title, opacity in (("accuracy", "Accuracy", 1.0), ("macro_f1", "Macro-F1", 0.6)):
-        values = [metrics["models"][m][key] for m in models]
-        stds = [metrics["models"][m].get(f"{key}_std") for m in models]
+    metric_names = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+    for model, entry in metrics["models"].items():
+        values = [entry[key] for key in metric_names]
+        stds = [entry.get(f"{key}_std") for key in metric_names]
         figure.add_trace(
             go.Bar(
-                name=title,
-                x=[model_title(m) for m in models],
+                name=model_title(model),
+                x=list(metric_names.values()),
                 y=values,
-                marker_color=[MODEL_COLORS.get(m, FALLBACK_COLOR) for m in models],
-                opacity=opacity,
-                text=[f"{v:.1%}" for v in values],
-                textposition="outside",
+                marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
+                text=[f"{v:.2%}" for v in values],
+                textposition="inside",
+                insidetextanchor="middle",
                 error_y={"type": "data", "array": [s or 0.0 for s in stds], "visible": any(stds)},
-                hovertemplate="%{x}: " + title + " %{y:.2%}<extra></extra>",
+                hovertemplate="%{x}: %{y:.2%}<extra>" + model_title(model) + "</extra>",
             )
         )
     protocol = metrics.get("protocol", {}).get("description", "")
     figure.update_layout(
         title=f"Test accuracy and macro-F1<br><sup>{protocol}</sup>",
         barmode="group",
-        yaxis={"title": "score", "range": [0, 1.1], "tickformat": ".0%"},
+        yaxis={"title": "score", "range": [0, 1.05], "tickformat": ".0%"},
+        legend={"orientation": "h", "y": -0.12},
         height=460,
     )
     return figure

@@ -30,8 +30,8 @@ class AugmentConfig:
     crop_seconds: length of the random sub-clip the model trains on (None = whole clip;
         shorter crops train faster but may cut the animal out of a mostly silent clip).
     max_shift_seconds: the clip moves up to this far left or right (zeros fill the gap).
-    gain_db: random loudness change range (a no-op for feature extractors that
-        normalise each clip, like HuBERT's; kept for bases that do not).
+    gain_db: random loudness change range (undone when the feature extractor
+        normalises each clip, do_normalize=True; it matters for bases that do not).
     noise_prob / noise_snr_db: how often white background noise is added, and at
         which signal-to-noise ratio (dB).
     speed_range: speed perturbation factors (e.g. (0.9, 1.1)): resampling that changes

@@ -66,8 +66,8 @@ DEFAULT_AUGMENT = AugmentConfig()
 class FinetuneResult:
     """Where the best model is and how it did on the validation fold.
 
-    `train_seconds` is the time `Trainer.train` took in this call (a resumed run
-    counts only the part run after resuming).
+    `train_seconds` is the wall time of `Trainer.train` in this call, validation
+    passes included (a resumed run counts only the part after resuming).
     """
 
     checkpoint_dir: Path

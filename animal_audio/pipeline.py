@@ -53,8 +53,9 @@ RUN_CONFIG_FILE = "run_config.json"
 LATEST_FILE = "latest.json"
 PARTS_DIR = "parts"
 MODELS_DIR = "models"
-#: In models/hubert-finetune[/fold]/: which finished checkpoint this run made (beside finetune's own files).
-FINETUNE_MARKER = "trained.json"
+#: In models/hubert-finetune[/fold]/: which finished checkpoint this run made ("checkpoint_dir",
+#: relative to that folder; the app reads it). Not the checkpoint's own finetune.json inside it.
+FINETUNE_MARKER = "finetune.json"
 #: Clips per predict_batch call while testing: bounds memory, gives progress and cancel points.
 EVAL_BATCH = 8
 #: Test clips timed one by one for a probe's per-clip inference time (its test

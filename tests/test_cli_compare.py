@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,46 @@ def test_finetune_command_saves_a_loadable_checkpoint(
     out = capsys.readouterr().out
     assert "Best on the validation fold" in out
     assert (tmp_path / "ft" / "checkpoint" / "config.json").is_file()
+
+
+def test_accuracy_benchmark_marks_models_without_weights(
+    tmp_path: Path, prepared_subset: Path, yamnet_tflite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import accuracy
+
+    out = tmp_path / "results"
+    out.mkdir()
+    earlier = {
+        "created": "2026-01-01",
+        "protocols": {
+            "folds": {
+                "models": {
+                    "hubert-finetune": {
+                        "accuracy": 0.8611,
+                        "macro_f1": 0.86,
+                        "train_seconds": 3600.0,
+                        "inference_seconds_per_clip": 0.9,
+                    }
+                }
+            }
+        },
+    }
+    (out / "accuracy.json").write_text(json.dumps(earlier))
+    argv = ["--data", str(prepared_subset), "--models", "hubert-finetune,hubert-probe,yamnet-zeroshot"]
+    argv += [
+        "--protocols",
+        "folds",
+        "--yamnet",
+        str(yamnet_tflite),
+        "--hubert",
+        str(tmp_path / "no-such-hubert"),
+    ]
+    assert accuracy.main([*argv, "--out", str(out), "--runs-dir", str(tmp_path / "runs")]) == 0
+    table = (out / "accuracy.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| `")}
+    assert "needs the real weights" in rows["`hubert-probe`"]
+    assert "86.11%" in rows["`hubert-finetune`"], "numbers measured where the weights existed are kept"
+    assert re.search(r"\d+\.\d\d%", rows["`yamnet-zeroshot`"])
+    saved = json.loads((out / "accuracy.json").read_text())
+    assert set(saved["unavailable"]) == {"hubert-finetune", "hubert-probe"}
+    assert saved["protocols"]["folds"]["models"]["hubert-finetune"]["from"] == "2026-01-01"

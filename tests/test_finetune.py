@@ -155,6 +155,9 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     assert {p.name: sha256(p) for p in (out / "checkpoint").iterdir()} == before
     assert sorted(p.name for p in out.iterdir()) == [ft.WORK_DIR, "checkpoint"]  # no half-written model
     assert (out / ft.WORK_DIR / "checkpoint-3" / ft.TRAINER_STATE).is_file()
+    seconds_before_stop = json.loads((out / ft.WORK_DIR / "checkpoint-3" / ft.ELAPSED_FILE).read_text())[
+        "seconds"
+    ]
 
     events = []
     result = ft.finetune(
@@ -163,6 +166,7 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     assert any("resuming from checkpoint-3" in e.message for e in events)
     losses = [e for e in result.history if "loss" in e]
     assert [e["step"] for e in losses] == list(range(1, SETTINGS["max_steps"] + 1))
+    assert result.train_seconds > seconds_before_stop > 0  # the time before the stop is counted
     assert sha256(out / "checkpoint" / "model.safetensors") != before["model.safetensors"]
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint"]
 

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 import transformers
 from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE, load_audio
@@ -55,6 +56,8 @@ RUN_FILE = "run.json"
 #: Written into the checkpoint: what was trained on, how, and how well it did.
 SUMMARY_FILE = "finetune.json"
 TRAINER_STATE = "trainer_state.json"
+#: Kept in each Trainer checkpoint: training seconds up to it, so a resumed run reports the total.
+ELAPSED_FILE = "elapsed.json"
 METRIC_FOR_BEST = "macro_f1"
 WARMUP_FRACTION = 0.1
 RUN_FORMAT = 1
@@ -66,8 +69,8 @@ DEFAULT_AUGMENT = AugmentConfig()
 class FinetuneResult:
     """Where the best model is and how it did on the validation fold.
 
-    `train_seconds` is the wall time of `Trainer.train` in this call, validation
-    passes included (a resumed run counts only the part after resuming).
+    `train_seconds` is the wall time of `Trainer.train`, validation passes included;
+    for a resumed run, the time before the stop (up to its last checkpoint) is added.
     """
 
     checkpoint_dir: Path
@@ -172,8 +175,9 @@ def finetune(
         disable_tqdm=True,
     )
     stopper = _CancelCallback(cancel)
+    clock = _ClockCallback(_elapsed_before(resume))
     planned_epochs = min(epochs, math.ceil(max_steps / steps_per_epoch)) if max_steps else epochs
-    callbacks: list[TrainerCallback] = [_ProgressCallback(progress, planned_epochs), stopper]
+    callbacks: list[TrainerCallback] = [_ProgressCallback(progress, planned_epochs), stopper, clock]
     if early_stopping_patience:
         callbacks.insert(0, EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
     trainer = Trainer(
@@ -189,9 +193,8 @@ def finetune(
     trainer.remove_callback(PrinterCallback)  # prints every log dict to stdout; we report progress instead
     if resume:
         report(progress, STAGE, 0.0, f"resuming from {Path(resume).name}")
-    start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
-    train_seconds = time.perf_counter() - start
+    train_seconds = clock.seconds()
     if stopper.cancelled:
         raise CancelledError(
             f"Fine-tuning stopped at step {trainer.state.global_step}. Its state is saved in "
@@ -529,6 +532,34 @@ class _CancelCallback(TrainerCallback):
                 f"Fine-tuning stopped during validation at step {state.global_step}. "
                 f"The last saved state is in {args.output_dir}; run again with the same settings to resume."
             )
+
+
+class _ClockCallback(TrainerCallback):
+    """Training wall time, carried across stops: each checkpoint records the seconds up to it."""
+
+    def __init__(self, before: float) -> None:
+        self.before = before
+        self.start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if folder.is_dir():
+            write_json(folder / ELAPSED_FILE, {"seconds": self.seconds(), "step": state.global_step})
+
+
+def _elapsed_before(checkpoint: Optional[str]) -> float:
+    if checkpoint is None:
+        return 0.0
+    try:
+        return float(json.loads((Path(checkpoint) / ELAPSED_FILE).read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 # --------------------------------------------------------------------------- files

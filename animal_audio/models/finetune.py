@@ -285,8 +285,8 @@ def load_base(source: str, *, freeze_feature_encoder: bool = True) -> tuple[Any,
     if getattr(config, "num_labels", 0) == NUM_CLASSES and _config_labels(config) != list(CLASSES):
         _reset_head(model)  # same size, other classes: its weights would mean the wrong animals
     if freeze_feature_encoder:
-        # The CNN waveform encoder learned general acoustics from 960 h of audio; 320
-        # clips cannot improve it, and freezing it saves ~a third of the backward pass.
+        # The CNN waveform encoder learned general acoustics from 960 h of audio; a few
+        # hundred clips cannot improve it, and without its gradients each step is cheaper.
         model.freeze_feature_encoder()
     return model, extractor
 
@@ -399,9 +399,9 @@ def _evaluate_modules() -> Optional[tuple[Any, Any]]:
     """`evaluate`'s accuracy and f1, or None when they cannot be loaded.
 
     evaluate 0.4.6 ships no metric code: `evaluate.load("accuracy")` fetches the
-    metric script from the Hugging Face Hub (even with a warm cache it checks the Hub
-    unless HF_HUB_OFFLINE=1 and the script was cached before). Offline, without a
-    cache, it raises FileNotFoundError. Those scripts are thin wrappers over
+    metric script from the Hugging Face Hub, and offline (no network, or
+    HF_HUB_OFFLINE=1, with nothing cached) it raises FileNotFoundError, as checked
+    here. Those scripts are thin wrappers over
     sklearn.metrics.accuracy_score / f1_score, so `animal_audio.metrics` (sklearn)
     gives the same numbers; we try `evaluate` once per process and fall back to it.
     """

@@ -232,3 +232,34 @@ def test_estimates_and_config_errors(prepared_subset: Path) -> None:
         CompareConfig(prepared_subset, models=("yamnet", "horse"))
     with pytest.raises(AnimalAudioError, match="protocol"):
         CompareConfig(prepared_subset, protocol="random")
+
+
+def test_stopped_after_fine_tuning_resumes_without_training_again(
+    home: Path, prepared_subset: Path, tiny_hubert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = CompareConfig(
+        prepared_subset,
+        out_dir=home / "runs" / "finetune-stopped",
+        models=("hubert-finetune",),
+        hubert=str(tiny_hubert_dir),
+        epochs=1,
+        max_steps=1,
+        update_latest=False,
+    )
+    stop = {"now": False}
+
+    def watch(event) -> None:
+        stop["now"] = stop["now"] or event.stage == "hubert-finetune test"
+
+    with pytest.raises(CancelledError):
+        run_comparison(config, progress=watch, cancel=lambda: stop["now"])
+
+    from animal_audio.models import finetune
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("the finished checkpoint should have been reused")
+
+    monkeypatch.setattr(finetune, "finetune", must_not_train)
+    result = run_comparison(config)
+    assert result.metrics["models"]["hubert-finetune"]["model_dir"] == "models/hubert-finetune/checkpoint"
+    assert len(result.predictions) == 20

@@ -68,8 +68,8 @@ others see its progress. The HuBERT you train here becomes the one the *Classify
 """
 
 PROTOCOLS = [
-    ("Fold split: train on folds 1-3, validate on 4, test on 5", "folds"),
-    ("5-fold cross-validation (each fold is the test set once; 5x longer)", "cv"),
+    ("Folds: train 1-3, validate 4, test 5", "folds"),
+    ("5-fold cross-validation (5x longer)", "cv"),
 ]
 MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
 
@@ -104,12 +104,12 @@ def classify_clip(audio: Any) -> tuple[Any, ...]:
 
 def classify_api(audio: Any) -> dict[str, Any]:
     """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
-    return _classify_or_error(audio).payload
+    return _classify_or_error(audio, figures=False).payload
 
 
-def _classify_or_error(audio: Any) -> demo.ClassifyResult:
+def _classify_or_error(audio: Any, *, figures: bool = True) -> demo.ClassifyResult:
     try:
-        return demo.classify(audio, REGISTRY)
+        return demo.classify(audio, REGISTRY, figures=figures)
     except AudioError as error:
         raise gr.Error(str(error), title="This audio cannot be used", print_exception=False) from None
     except AnimalAudioError as error:
@@ -147,7 +147,13 @@ def fetch_examples(progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  #
     except AnimalAudioError as error:
         raise gr.Error(str(error), title="Could not get the ESC-50 clips", print_exception=False) from None
     gr.Info("The ESC-50 animal clips are ready.")
-    return (*examples_update(), demo.data_status_markdown())
+    return (*examples_update(), *data_update())
+
+
+def data_update() -> tuple[str, Any]:
+    """The Train tab's data line, and its download button while the clips are missing."""
+    missing = not demo.example_clips()
+    return demo.data_status_markdown(), gr.Button(visible=missing)
 
 
 def retry_models() -> tuple[str, str]:
@@ -193,7 +199,7 @@ def run_training(models: list[str], protocol: str, epochs: float, progress: gr.P
         raise gr.Error("Choose at least one model to train and compare.", print_exception=False)
     try:
         config = demo.make_config(models, protocol, int(epochs))
-        JOB.start(config, on_done=REGISTRY.use_run)
+        JOB.start(config, on_done=_use_trained_models)
         gr.Info(demo.estimate_text(config).replace("**", ""), title="Training started")
     except demo.JobBusyError as error:
         gr.Warning(str(error), title="Busy")
@@ -211,6 +217,12 @@ def run_training(models: list[str], protocol: str, epochs: float, progress: gr.P
         gr.Warning(snap.error, title="Stopped" if snap.cancelled else "The comparison failed")
     view = _run_view(snap.run_dir) if snap.run_dir else None
     yield ("\n".join(snap.log), _job_line(snap), *(_view_outputs(view) if view else skip))
+
+
+def _use_trained_models(run_dir: Path) -> None:
+    """Runs in the training thread: switch the Classify tab to the new models and load them."""
+    REGISTRY.use_run(run_dir)
+    REGISTRY.warm_up()
 
 
 def cancel_training() -> str:
@@ -256,7 +268,7 @@ def _view_outputs(view: demo.RunView | None) -> tuple[Any, ...]:
             gr.Plot(value=None, visible=False),
             gr.Plot(value=None, visible=False),
             gr.Dataframe(value=None, visible=False),
-            None,
+            gr.Column(visible=False),
         )
     first = view.models[0] if view.models else None
     return (
@@ -269,7 +281,7 @@ def _view_outputs(view: demo.RunView | None) -> tuple[Any, ...]:
         gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
         gr.Plot(value=view.figures["per_class_f1"], visible=True),
         gr.Dataframe(value=view.misclassified, visible=not view.misclassified.empty),
-        None,
+        gr.Column(visible=not view.misclassified.empty),
     )
 
 
@@ -365,6 +377,7 @@ def build() -> gr.Blocks:
             with gr.Tab("🏋️ Train & compare", id="train"):
                 gr.Markdown(TRAIN_INTRO)
                 data_status = gr.Markdown()
+                train_fetch_btn = gr.Button("Get the ESC-50 clips", visible=False)
                 with gr.Row():
                     with gr.Column(min_width=300):
                         mode = gr.Radio(MODES, value=MODES[0], label="Mode")
@@ -374,7 +387,12 @@ def build() -> gr.Blocks:
                             label="Models",
                         )
                     with gr.Column(min_width=300):
-                        protocol = gr.Radio(PROTOCOLS, value="folds", label="Evaluation")
+                        protocol = gr.Radio(
+                            PROTOCOLS,
+                            value="folds",
+                            label="Evaluation",
+                            info="ESC-50's folds keep clips of one recording together; never a random split.",
+                        )
                         epochs = gr.Slider(
                             1, 30, value=DEFAULT_EPOCHS, step=1, label="Epochs (fine-tuning only)"
                         )
@@ -393,7 +411,12 @@ def build() -> gr.Blocks:
                 )
                 gr.Markdown("## Results")
                 run_md = gr.Markdown()
-                table = gr.Dataframe(label="Every model on the same test clips", interactive=False, wrap=True)
+                table = gr.Dataframe(
+                    label="Every model on the same test clips",
+                    interactive=False,
+                    wrap=True,
+                    elem_id="results-table",
+                )
                 accuracy_plot = gr.Plot(show_label=False)
                 with gr.Row():
                     with gr.Column(min_width=300):
@@ -401,9 +424,12 @@ def build() -> gr.Blocks:
                         confusion_plot = gr.Plot(show_label=False)
                     with gr.Column(min_width=300):
                         f1_plot = gr.Plot(show_label=False)
-                gr.Markdown("### Clips a model got wrong (click a row to listen)")
-                wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360)
-                wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
+                with gr.Column(visible=False) as wrong_box:
+                    gr.Markdown("### Clips a model got wrong (click a row to listen)")
+                    wrong_table = gr.Dataframe(
+                        interactive=False, wrap=True, max_height=360, elem_id="wrong-table"
+                    )
+                    wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
 
             with gr.Tab("🩺 Models", id="status"):
                 gr.Markdown(
@@ -428,7 +454,7 @@ def build() -> gr.Blocks:
             confusion_plot,
             f1_plot,
             wrong_table,
-            wrong_audio,
+            wrong_box,
         ]
         classify_outputs = [
             verdict,
@@ -468,13 +494,14 @@ def build() -> gr.Blocks:
             concurrency_id="classify",
             concurrency_limit=CLASSIFY_CONCURRENCY,
         )
-        fetch_btn.click(
-            fetch_examples,
-            outputs=[examples, fetch_btn, fetch_note, data_status],
-            api_visibility="private",
-            concurrency_id="train",
-            concurrency_limit=1,
-        )
+        for button in (fetch_btn, train_fetch_btn):
+            button.click(
+                fetch_examples,
+                outputs=[examples, fetch_btn, fetch_note, data_status, train_fetch_btn],
+                api_visibility="private",
+                concurrency_id="fetch",
+                concurrency_limit=1,
+            )
         check_btn.click(load_models_status, outputs=[status_line, status_panel], api_visibility="private")
         retry_btn.click(retry_models, outputs=[status_line, status_panel], api_visibility="private")
 
@@ -500,9 +527,16 @@ def build() -> gr.Blocks:
             play_misclassified, inputs=wrong_table, outputs=wrong_audio, api_visibility="private"
         )
 
-        app.load(_status, outputs=[status_line, status_panel], api_visibility="private")
+        app.load(_status, outputs=[status_line, status_panel], api_visibility="private").then(
+            load_models_status,
+            outputs=[status_line, status_panel],
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_id="status",
+            concurrency_limit=None,
+        )
         app.load(examples_update, outputs=[examples, fetch_btn, fetch_note], api_visibility="private")
-        app.load(demo.data_status_markdown, outputs=data_status, api_visibility="private")
+        app.load(data_update, outputs=[data_status, train_fetch_btn], api_visibility="private")
         app.load(estimate, inputs=[models, protocol, epochs], outputs=estimate_md, api_visibility="private")
         app.load(job_state, outputs=[train_log, job_line], api_visibility="private")
         app.load(show_latest_results, outputs=result_outputs, api_visibility="private")

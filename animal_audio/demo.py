@@ -288,9 +288,18 @@ class Registry:
             return LoadedModel(
                 HubertClassifier.load(explicit), _origin_of(explicit, settings.ENV_HUBERT, self._hubert_arg)
             )
-        return LoadedModel(
-            HubertClassifier.load(settings.DEFAULT_HUBERT), "default (base model, no animal head)"
-        )
+        try:
+            classifier = HubertClassifier.load(settings.DEFAULT_HUBERT)
+        except ModelUnavailableError as error:
+            if _is_not_trained(str(error)):
+                raise
+            # The default is the self-supervised base model: even once downloaded it has no animal head.
+            raise ModelUnavailableError(
+                f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
+                "model, not trained yet for the 10 animals (it also could not be loaded here: "
+                f"{_first_sentence(str(error))})"
+            ) from error
+        return LoadedModel(classifier, "default (base model, no animal head)")
 
     def _hubert_from_run(self, run_dir: Path) -> Optional[LoadedModel]:
         """hubert-finetune's checkpoint, else the hubert-probe head, of a finished run."""
@@ -316,6 +325,23 @@ class Registry:
 
     # ---- status
 
+    def _planned_origin(self, side: str) -> str:
+        """Where the weights of a side will come from once it loads (mirrors the loaders' order)."""
+        run_dir = self.run_dir()
+        if side == YAMNET:
+            if _run_model_dir(run_dir, "yamnet-probe") is not None:
+                return f"linear head trained in run {run_dir.name} on {self.yamnet_source()}"  # type: ignore[union-attr]
+            return f"{self.yamnet_source()} (zero-shot)"
+        explicit = self.hubert_source()
+        trained = run_dir is not None and (
+            _finetuned_checkpoint(run_dir) is not None or _run_model_dir(run_dir, "hubert-probe") is not None
+        )
+        if explicit and self._trained_run is None:
+            return explicit
+        if trained:
+            return f"trained in run {run_dir.name}"  # type: ignore[union-attr]
+        return explicit or f"{settings.DEFAULT_HUBERT} (base model: no animal head yet)"
+
     def status(self, *, load: bool = False) -> list[ModelStatus]:
         """Each side's state; with `load`, loads what is not loaded yet (slow the first time)."""
         result = []
@@ -333,10 +359,9 @@ class Registry:
         default = settings.DEFAULT_HUBERT if side == HUBERT else settings.DEFAULT_YAMNET
         fix = (HUBERT_FIX if side == HUBERT else YAMNET_FIX).format(default=default)
         if slot is None:
-            source = (
-                (self.hubert_source() or "trained run or default") if side == HUBERT else self.yamnet_source()
+            return ModelStatus(
+                side, NOT_LOADED, None, self._planned_origin(side), "Loads on the first classification."
             )
-            return ModelStatus(side, NOT_LOADED, None, str(source), "Loads on the first classification.")
         if slot.loaded is not None:
             return ModelStatus(side, READY, slot.loaded.name, slot.loaded.origin, slot.loaded.describe())
         message = str(slot.error)
@@ -429,10 +454,13 @@ class ClassifyResult:
     notes: tuple[str, ...]
 
 
-def classify(audio: AudioSource | None, registry: Optional[Registry] = None) -> ClassifyResult:
+def classify(
+    audio: AudioSource | None, registry: Optional[Registry] = None, *, figures: bool = True
+) -> ClassifyResult:
     """Run both models on one clip. Raises AudioError (with a message for the user) for bad audio.
 
     A model that cannot be loaded does not stop the other: its entry says why and how to fix it.
+    `figures=False` (the API) skips drawing the charts.
     """
     from animal_audio.errors import AudioError
 
@@ -461,14 +489,18 @@ def classify(audio: AudioSource | None, registry: Optional[Registry] = None) -> 
             "notes": list(clip.notes),
         },
     }
-    figures = {
-        HUBERT: side_figure(entries[HUBERT], HUBERT),
-        YAMNET: side_figure(entries[YAMNET], YAMNET),
-        "waveform": clip_plots.waveform_figure(wave),
-        "spectrogram": clip_plots.spectrogram_figure(wave),
-    }
+    drawn = (
+        {
+            HUBERT: side_figure(entries[HUBERT], HUBERT),
+            YAMNET: side_figure(entries[YAMNET], YAMNET),
+            "waveform": clip_plots.waveform_figure(wave),
+            "spectrogram": clip_plots.spectrogram_figure(wave),
+        }
+        if figures
+        else {}
+    )
     return ClassifyResult(
-        payload, figures, summary_markdown(payload), audioset_markdown(entries[YAMNET]), clip.notes
+        payload, drawn, summary_markdown(payload), audioset_markdown(entries[YAMNET]), clip.notes
     )
 
 
@@ -938,9 +970,9 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     metrics = run.metrics
     models = list(metrics.get("models", {}))
     figures = {
-        "accuracy": result_plots.accuracy_figure(metrics),
-        "per_class_f1": result_plots.per_class_f1_figure(metrics),
-        "confusion": {m: result_plots.confusion_figure(metrics, m) for m in models},
+        "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
+        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
+        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
     }
     return RunView(
         Path(run.run_dir),
@@ -950,6 +982,12 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
         models,
         misclassified_table(run.predictions, models),
     )
+
+
+def _fit_width(figure: Any) -> Any:
+    """Report figures have a fixed width for HTML files; in the app they follow the column's width."""
+    figure.update_layout(width=None, autosize=True)
+    return figure
 
 
 def results_table(metrics: dict[str, Any]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
         height=height,
-        margin=dict(l=8, r=16, t=44, b=36),
+        margin=dict(l=8, r=24, t=44, b=36),
         font=FONT,
         plot_bgcolor="white",
         paper_bgcolor="white",
@@ -65,7 +65,7 @@ def probability_figure(probs: Sequence[float], title: str) -> go.Figure:
             hovertemplate="%{y}: %{x:.1f}%<extra></extra>",
         )
     )
-    fig.update_xaxes(range=[0, 112], ticksuffix="%", showgrid=True, gridcolor="#eeeeee", fixedrange=True)
+    fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=True, gridcolor="#eeeeee", fixedrange=True)
     fig.update_yaxes(autorange="reversed", fixedrange=True, tickfont=dict(size=13))
     return _layout(fig, title, CHART_HEIGHT)
 

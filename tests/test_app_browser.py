@@ -1,0 +1,86 @@
+"""The app in headless Chromium: upload a real clip, see both models' charts (desktop and phone)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from test_app_api import start_app, stop_app
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(
+    tiny_hubert_dir: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("browser-home")
+    process, url = start_app(
+        {
+            "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
+            "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),
+            "ANIMAL_AUDIO_HOME": str(home),
+        },
+        home / "app.log",
+    )
+    try:
+        yield url
+    finally:
+        stop_app(process)
+
+
+@pytest.mark.parametrize("screen", list(VIEWPORTS))
+def test_upload_shows_both_charts(browser, app_url: str, clip_of, screen: str, tmp_path: Path) -> None:
+    width, height = VIEWPORTS[screen]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    try:
+        page.goto(app_url)
+        page.wait_for_selector("#audio-in", timeout=TIMEOUT_MS)
+        page.locator('#audio-in button[aria-label="Upload file"]').click()
+        page.locator("#audio-in input[type=file]").set_input_files(str(clip_of("dog", 5, 0)))
+        for plot in ("#hubert-plot", "#yamnet-plot"):  # uploading classifies at once
+            page.wait_for_selector(f"{plot} .js-plotly-plot .bars", timeout=TIMEOUT_MS)
+        verdict = page.locator("#verdict").inner_text()
+        assert "agree" in verdict and "Dog" in verdict
+        ticks = page.locator("#yamnet-plot .ytick text").all_text_contents()
+        assert len(ticks) == 10 and {"Dog", "Crow"} <= {t.split(" ", 1)[-1] for t in ticks}
+        assert "Traceback" not in page.content()
+        if screen == "phone":  # nothing wider than the phone: no sideways scrolling
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+        shot = tmp_path / f"classify-{screen}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("SCREENSHOT_DIR"):
+            target = Path(os.environ["SCREENSHOT_DIR"])
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, target / shot.name)
+    finally:
+        page.close()

@@ -1,0 +1,157 @@
+"""How long a visitor waits after `python app.py`: process start -> server up -> first classify answer.
+
+Starts the real app in a subprocess (as on a Space), polls until it answers, then calls
+the `classify` API with gradio_client on a clip: the first answer includes loading both
+models (unless the warm-up thread finished first), the next answers show the warm latency.
+
+    python benchmarks/app_cold_start.py [--clip file.wav] [--repeats 3]
+
+Model sources come from the usual settings (ANIMAL_AUDIO_YAMNET, ANIMAL_AUDIO_HUBERT).
+Writes benchmarks/results/app_cold_start.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from animal_audio import settings  # noqa: E402
+from animal_audio.fileio import write_json  # noqa: E402
+
+log = logging.getLogger("app_cold_start")
+
+RESULT = REPO / "benchmarks" / "results" / "app_cold_start.json"
+START_TIMEOUT = 300.0
+POLL_SECONDS = 0.1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--clip", type=Path, help="audio file to classify (default: an ESC-50 dog clip, else a synthetic one)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="warm classify calls after the first (default 3)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    with tempfile.TemporaryDirectory(prefix="app-cold-start-") as tmp:
+        clip = args.clip or _default_clip(Path(tmp))
+        result = measure(clip, repeats=args.repeats, log_path=Path(tmp) / "app.log")
+    write_json(args.out, result)
+    log.info(
+        "server up %.1f s, first answer %.1f s, warm classify %.3f s -> %s",
+        result["seconds_to_server_up"],
+        result["seconds_to_first_answer"],
+        result["warm_classify_seconds_median"],
+        args.out,
+    )
+    return 0
+
+
+def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
+    from gradio_client import Client, handle_file
+
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "wb") as app_log:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=app_log, stderr=subprocess.STDOUT
+        )
+        try:
+            up = _wait_until_up(process, url, started, log_path) - started
+            client = Client(url, verbose=False)
+            answer = client.predict(handle_file(str(clip)), api_name="/classify")
+            first = time.perf_counter() - started
+            warm = []
+            for _ in range(repeats):
+                began = time.perf_counter()
+                client.predict(handle_file(str(clip)), api_name="/classify")
+                warm.append(time.perf_counter() - began)
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    from animal_audio.pipeline import machine, versions
+
+    models = answer["models"]
+    return {
+        "seconds_to_server_up": round(up, 2),
+        "seconds_to_first_answer": round(first, 2),
+        "warm_classify_seconds": [round(s, 4) for s in warm],
+        "warm_classify_seconds_median": round(sorted(warm)[len(warm) // 2], 4) if warm else None,
+        "model_seconds": {side: models[side].get("seconds") for side in models},
+        "available": {side: bool(models[side].get("available")) for side in models},
+        "states": {side: models[side].get("state") for side in models},
+        "clip": clip.name,
+        "clip_seconds": answer["clip"]["seconds"],
+        "sources": {"yamnet": settings.yamnet_source(), "hubert": os.environ.get(settings.ENV_HUBERT)},
+        "fast_mode": settings.fast_mode(),
+        "versions": versions(),
+        "machine": machine(None, uses_torch=False),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _wait_until_up(process: subprocess.Popen, url: str, started: float, log_path: Path) -> float:
+    while time.perf_counter() - started < START_TIMEOUT:
+        if process.poll() is not None:
+            raise SystemExit(
+                f"app.py exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
+        try:
+            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as response:
+                if response.status == 200:
+                    return time.perf_counter()
+        except OSError:
+            time.sleep(POLL_SECONDS)
+    raise SystemExit(f"app.py did not answer within {START_TIMEOUT:.0f} s")
+
+
+def _default_clip(tmp: Path) -> Path:
+    """A real dog clip from the configured ESC-50 copy, else two seconds of synthetic 'barks'."""
+    audio = settings.esc50_dir() / "audio"
+    clips = sorted(audio.glob("*-0.wav")) if audio.is_dir() else []
+    if clips:
+        return clips[0]
+    import numpy as np
+    import soundfile as sf
+
+    rate = 16_000
+    t = np.arange(2 * rate) / rate
+    bursts = (np.sin(2 * np.pi * 3 * t) > 0.6).astype(np.float32)
+    wave = 0.4 * bursts * np.sin(2 * np.pi * 520 * t) * np.exp(-((t % (1 / 3)) * 12))
+    path = tmp / "synthetic.wav"
+    sf.write(path, wave.astype(np.float32), rate)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

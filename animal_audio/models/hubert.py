@@ -78,9 +78,9 @@ class HubertClassifier:
     name = NAME
 
     def __init__(
-        self, model: Any, feature_extractor: Any, *, source: str, device: str, fast: bool, runner: Runner
+        self, config: Any, feature_extractor: Any, *, source: str, device: str, fast: bool, runner: Runner
     ) -> None:
-        self.model = model
+        self.config = config  # the torch weights live in the runner only (ORT: not at all)
         self.feature_extractor = feature_extractor
         self.source = source
         self.device = device
@@ -119,7 +119,7 @@ class HubertClassifier:
             key_parts={"output": "logits", **_identity(source, model.config)},
         )
         log.info("HuBERT classifier %s on %s (%s)", source, device, _runner_name(runner))
-        return cls(model, extractor, source=source, device=device, fast=fast, runner=runner)
+        return cls(model.config, extractor, source=source, device=device, fast=fast, runner=runner)
 
     @property
     def backend(self) -> str:
@@ -130,6 +130,8 @@ class HubertClassifier:
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """Batched by equal length (see module docstring); `seconds` is each clip's share of its batch."""
+        if not waveforms:
+            return []
         logits, seconds = _run_batched(self._runner, self.feature_extractor, waveforms)
         probs = softmax(logits)
         extras = {"backend": self.backend}
@@ -160,7 +162,7 @@ class HubertEmbedder:
 
     def __init__(
         self,
-        model: Any,
+        config: Any,
         feature_extractor: Any,
         *,
         source: str,
@@ -170,14 +172,14 @@ class HubertEmbedder:
         runner: Runner,
         fingerprint: str,
     ) -> None:
-        self.model = model
+        self.config = config
         self.feature_extractor = feature_extractor
         self.source = source
         self.layer = layer
         self.device = device
         self.fast = fast
         self.fingerprint = fingerprint
-        self.dim = int(model.config.hidden_size)
+        self.dim = int(config.hidden_size)
         self._runner = runner
 
     @classmethod
@@ -221,7 +223,7 @@ class HubertEmbedder:
         )
         log.info("HuBERT embedder %s layer %s on %s (%s)", source, layer, device, _runner_name(runner))
         return cls(
-            model,
+            model.config,
             _feature_extractor(source),
             source=source,
             layer=layer,

@@ -1,0 +1,360 @@
+"""Per-clip latency, batch throughput, memory and int8 drift of HuBERT and YAMNet on CPU.
+
+HuBERT is the full-size `HubertConfig()` with random weights (the real weights are not
+reachable here; compute is the same), saved and loaded through `HubertClassifier.load`
+like a real checkpoint. Compared in one run, on the same real ESC-50 clips, interleaved
+so machine load hits every variant alike:
+
+- pipeline:      plain `transformers.pipeline("audio-classification")` on that checkpoint
+- hubert:        our default path (exact: same predictions as torch fp32)
+- hubert-fast:   our fast path (int8, ANIMAL_AUDIO_FAST=1)
+- hubert-torch:  our torch fp32 path (the fallback without onnxruntime), for reference
+- yamnet:        the real YAMNet (zero-shot head), `--yamnet` or settings
+
+    python -m benchmarks.latency --esc50-dir ../shared/esc50            # the real run (~5 min)
+    python -m benchmarks.latency --esc50-dir ../shared/esc50 --runs 3 --warmup 1 --skip-drift  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "latency.json"
+DEFAULT_RUNS = 30
+DEFAULT_WARMUP = 3
+DEFAULT_CLIPS = 10
+DEFAULT_BATCH = 8
+#: Clips used for the drift measurement (fp32 vs int8).
+DRIFT_CLIPS = 20
+
+log = logging.getLogger("benchmarks.latency")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("transformers", "root", "onnxruntime", "tensorflow", "absl"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        os.environ["ANIMAL_AUDIO_THREADS"] = str(args.threads)
+    with tempfile.TemporaryDirectory(prefix="animal-audio-latency-") as work:
+        os.environ["ANIMAL_AUDIO_HOME"] = str(Path(work) / "home")  # exported graphs: not the user's cache
+        result = _run(args, Path(work))
+    print(json.dumps({"speedup_vs_pipeline": result["speedup_vs_pipeline"]}, indent=2))
+    return 0
+
+
+def _run(args: argparse.Namespace, work: Path) -> dict:
+    from animal_audio import settings
+    from animal_audio.fileio import write_json
+
+    clips = _clips(settings.esc50_dir(args.esc50_dir), max(args.clips, DRIFT_CLIPS))
+    result: dict[str, Any] = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)}}
+    result["clip_seconds"] = round(float(np.mean([len(c) for c in clips])) / 16_000, 3)
+    checkpoint = _full_size_checkpoint(work / "hubert-full")
+
+    variants, memory, loads = _load_variants(checkpoint, args)
+    result["load_seconds"] = loads
+    result["memory"] = memory
+    log.info("latency: %d runs after %d warm-up, %d clips", args.runs, args.warmup, args.clips)
+    result["latency"] = _latency(variants, clips[: args.clips], runs=args.runs, warmup=args.warmup)
+    result["throughput"] = _throughput(variants, clips[: args.batch], repeats=max(2, args.runs // 10))
+    result["speedup_vs_pipeline"] = _speedups(result["latency"], result["throughput"])
+    if not args.skip_drift:
+        result["drift"] = {
+            "full_size_random": _drift(checkpoint, clips[:DRIFT_CLIPS]),
+            "tiny_random": _drift(_tiny_checkpoint(work / "hubert-tiny"), clips[:DRIFT_CLIPS]),
+        }
+    result["memory"]["peak_rss_mb"] = _peak_rss_mb()
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    write_json(args.out, result)
+    log.info("wrote %s", args.out)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.splitlines()[0])
+    parser.add_argument("--esc50-dir", help="ESC-50 release (meta/, audio/); default env ANIMAL_AUDIO_ESC50")
+    parser.add_argument("--yamnet", help="YAMNet .tflite / SavedModel / TF Hub handle; default from settings")
+    parser.add_argument("--skip-yamnet", action="store_true", help="HuBERT only")
+    parser.add_argument("--skip-drift", action="store_true", help="no fp32-vs-int8 drift measurement")
+    parser.add_argument(
+        "--runs", type=int, default=DEFAULT_RUNS, help=f"timed runs per variant ({DEFAULT_RUNS})"
+    )
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed runs first")
+    parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="distinct clips cycled through")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="clips per batch for throughput")
+    parser.add_argument("--threads", type=int, help="CPU threads per framework (default: all cores)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
+    return parser
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _clips(esc50_dir: Path, count: int) -> list[np.ndarray]:
+    """The first `count` animal clips (by file name, cycling over classes) as 16 kHz waveforms."""
+    import pandas as pd
+
+    from animal_audio.audio import load_audio
+
+    meta = pd.read_csv(esc50_dir / "meta" / "esc50.csv")
+    animals = meta[meta.target < 10].sort_values(["fold", "filename"])
+    picked = animals.groupby("target").head(max(1, -(-count // 10))).sort_values(["filename"]).head(count)
+    return [load_audio(esc50_dir / "audio" / name) for name in picked.filename]
+
+
+def _full_size_checkpoint(out: Path) -> Path:
+    """HuBERT-Base's architecture with random weights and our 10 labels, saved like a real checkpoint."""
+    from transformers import HubertConfig
+
+    return _save_classifier(HubertConfig(), out)
+
+
+def _tiny_checkpoint(out: Path) -> Path:
+    from transformers import HubertConfig
+
+    config = HubertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(32,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        classifier_proj_size=16,
+    )
+    return _save_classifier(config, out)
+
+
+def _save_classifier(config: Any, out: Path) -> Path:
+    import torch
+    from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
+
+    from animal_audio.labels import CLASSES
+
+    torch.manual_seed(0)
+    config.num_labels = len(CLASSES)
+    config.id2label = dict(enumerate(CLASSES))
+    config.label2id = {c: i for i, c in enumerate(CLASSES)}
+    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, do_normalize=True).save_pretrained(out)
+    return out
+
+
+# --------------------------------------------------------------------------- variants
+
+
+Variant = tuple[Callable[[np.ndarray], Any], Callable[[list[np.ndarray]], Any]]
+
+
+def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str, Variant], dict, dict]:
+    """Each variant as (one clip, a batch), loaded one by one with the memory it added."""
+    from transformers import pipeline
+
+    from animal_audio.models.hubert import HubertClassifier
+
+    loaders: dict[str, Callable[[], Variant]] = {}
+
+    def plain_pipeline() -> Variant:
+        pipe = pipeline("audio-classification", model=str(checkpoint), device="cpu")
+        return (lambda w: pipe(w, top_k=10), lambda ws: pipe(ws, top_k=10, batch_size=len(ws)))
+
+    def ours(fast: bool, backend: str) -> Callable[[], Variant]:
+        def load() -> Variant:
+            model = HubertClassifier.load(str(checkpoint), device="cpu", fast=fast, backend=backend)
+            return (model.predict, model.predict_batch)
+
+        return load
+
+    loaders["pipeline"] = plain_pipeline
+    loaders["hubert"] = ours(False, "auto")
+    loaders["hubert-fast"] = ours(True, "auto")
+    loaders["hubert-torch"] = ours(False, "torch")
+    if not args.skip_yamnet:
+
+        def yamnet() -> Variant:
+            from animal_audio.models.yamnet import YamnetZeroShot
+
+            model = YamnetZeroShot.load(args.yamnet)
+            return (model.predict, model.predict_batch)
+
+        loaders["yamnet"] = yamnet
+
+    variants: dict[str, Variant] = {}
+    memory: dict[str, Any] = {"rss_added_mb": {}}
+    loads: dict[str, float] = {}
+    for name, load in loaders.items():
+        gc.collect()
+        before = _rss_mb()
+        started = time.perf_counter()
+        variants[name] = load()
+        loads[name] = round(time.perf_counter() - started, 2)
+        memory["rss_added_mb"][name] = round(_rss_mb() - before, 1)
+        log.info("loaded %s in %.1f s (+%.0f MB)", name, loads[name], memory["rss_added_mb"][name])
+    memory["rss_after_loads_mb"] = round(_rss_mb(), 1)
+    return variants, memory, loads
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def _latency(variants: dict[str, Variant], clips: list[np.ndarray], *, runs: int, warmup: int) -> dict:
+    """Round-robin over variants for every run, so load on the machine hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for run in range(warmup + runs):
+        clip = clips[run % len(clips)]
+        for name, (one, _) in variants.items():
+            started = time.perf_counter()
+            one(clip)
+            if run >= warmup:
+                times[name].append(time.perf_counter() - started)
+    return {name: _summary(values) for name, values in times.items()}
+
+
+def _throughput(variants: dict[str, Variant], batch: list[np.ndarray], *, repeats: int) -> dict:
+    """Clips per second when a batch of 5 s clips is given at once (after one warm-up batch)."""
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for repeat in range(repeats + 1):
+        for name, (_, many) in variants.items():
+            started = time.perf_counter()
+            many(batch)
+            if repeat:
+                times[name].append(time.perf_counter() - started)
+    return {
+        name: {"batch": len(batch), "clips_per_second": round(len(batch) / statistics.median(v), 3)}
+        for name, v in times.items()
+    }
+
+
+def _speedups(latency: dict, throughput: dict) -> dict:
+    base = latency["pipeline"]
+    out = {}
+    for name in latency:
+        if name.startswith("hubert"):
+            out[name] = {
+                "p50": round(base["p50"] / latency[name]["p50"], 2),
+                "best": round(base["min"] / latency[name]["min"], 2),
+                "throughput": round(
+                    throughput[name]["clips_per_second"] / throughput["pipeline"]["clips_per_second"], 2
+                ),
+            }
+    return out
+
+
+def _drift(checkpoint: Path, clips: list[np.ndarray]) -> dict:
+    """fp32 (torch) vs our exact path vs int8 paths: logits, probabilities, embeddings."""
+    from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
+
+    reference = HubertClassifier.load(str(checkpoint), fast=False, backend="torch").logits_batch(clips)
+    out: dict[str, Any] = {"clips": len(clips), "logit_scale": round(float(np.abs(reference).max()), 6)}
+    for name, fast, backend in (
+        ("exact", False, "auto"),
+        ("int8", True, "auto"),
+        ("torch-int8", True, "torch"),
+    ):
+        logits = HubertClassifier.load(str(checkpoint), fast=fast, backend=backend).logits_batch(clips)
+        out[name] = _compare_logits(reference, logits)
+    base = HubertEmbedder.load(str(checkpoint), fast=False, backend="torch").embed_batch(clips)
+    for name, fast, backend in (("exact", False, "auto"), ("int8", True, "auto")):
+        embeddings = HubertEmbedder.load(str(checkpoint), fast=fast, backend=backend).embed_batch(clips)
+        out[name]["embedding_cosine_min"] = round(float(_cosine(base, embeddings).min()), 6)
+        out[name]["embedding_rel_error_max"] = round(
+            float((np.linalg.norm(base - embeddings, axis=1) / np.linalg.norm(base, axis=1)).max()), 6
+        )
+    return out
+
+
+def _compare_logits(reference: np.ndarray, other: np.ndarray) -> dict:
+    from animal_audio.models.base import softmax
+
+    p, q = softmax(reference), softmax(other)
+    return {
+        "logit_max_abs_diff": float(f"{np.abs(reference - other).max():.3g}"),
+        "logit_rel_diff": float(
+            f"{np.abs(reference - other).max() / max(np.abs(reference).max(), 1e-12):.3g}"
+        ),
+        "prob_max_abs_diff": float(f"{np.abs(p - q).max():.3g}"),
+        "top1_agreement": float(np.mean(p.argmax(1) == q.argmax(1))),
+    }
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def _summary(values: list[float]) -> dict:
+    ordered = np.asarray(values)
+    return {
+        "runs": len(values),
+        "p50": round(float(np.percentile(ordered, 50)), 4),
+        "p95": round(float(np.percentile(ordered, 95)), 4),
+        "mean": round(float(ordered.mean()), 4),
+        "min": round(float(ordered.min()), 4),
+    }
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def _rss_mb() -> float:
+    """Current resident memory (Linux /proc), else the peak so far."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_rss_mb()
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def _machine() -> dict:
+    import onnxruntime
+    import torch
+    import transformers
+
+    from animal_audio import settings
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "threads": settings.cpu_threads(),
+        "load_average_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""HuBERT loading, prediction, batching, fast mode and embeddings, on a tiny HuBERT and real clips."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import build_tiny_hubert
+
+from animal_audio.audio import load_audio
+from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.labels import CLASSES
+from animal_audio.models import hubert
+from animal_audio.models.base import Classifier, Prediction
+from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
+
+#: Measured on the tiny model over 20 real clips (benchmarks/README.md): int8 logits moved
+#: by at most 1.3% of the largest logit, embedding cosine >= 0.99999; ORT fp32 vs torch fp32
+#: logits differ by <= 5e-5. Tolerances below leave ~4x headroom.
+FAST_LOGIT_REL_TOLERANCE = 0.05
+FAST_MIN_COSINE = 0.9995
+EXACT_LOGIT_TOLERANCE = 2e-4
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    hubert.clear_cache()
+    yield
+    hubert.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def waveforms(clip_of) -> list[np.ndarray]:
+    """Three real 5 s clips of different animals and one real 1.5 s cut."""
+    clips = [load_audio(clip_of(label)) for label in ("dog", "rooster", "cow")]
+    return [*clips, load_audio(clip_of("frog"))[8_000:32_000]]
+
+
+def test_tiny_checkpoint_predicts_probabilities_over_the_ten_classes(tiny_hubert_dir, waveforms):
+    model = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False)
+    prediction = model.predict(waveforms[0])
+
+    assert isinstance(model, Classifier)
+    assert isinstance(prediction, Prediction)
+    assert prediction.model == "hubert"
+    assert prediction.probs.shape == (len(CLASSES),)
+    assert prediction.probs.sum() == pytest.approx(1.0, abs=1e-6)
+    assert prediction.label in CLASSES
+    assert prediction.seconds > 0
+    assert str(tiny_hubert_dir) in model.describe()
+
+
+def test_batch_predictions_equal_one_by_one_predictions(tiny_hubert_dir, waveforms):
+    model = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False)
+    batch = model.predict_batch(waveforms)  # mixed lengths: batched per length
+    single = [model.predict(w) for w in waveforms]
+
+    assert [p.label for p in batch] == [p.label for p in single]
+    np.testing.assert_allclose([p.probs for p in batch], [p.probs for p in single], atol=1e-6)
+    assert model.predict_batch([]) == []
+
+
+def test_default_path_gives_the_same_logits_as_plain_torch(tiny_hubert_dir, waveforms):
+    exact = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False)
+    torch_fp32 = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False, backend="torch")
+
+    assert exact.backend == "onnxruntime-fp32"
+    np.testing.assert_allclose(
+        exact.logits_batch(waveforms), torch_fp32.logits_batch(waveforms), atol=EXACT_LOGIT_TOLERANCE
+    )
+
+
+def test_load_is_cached_per_source_device_and_mode(tiny_hubert_dir):
+    results: list[HubertClassifier] = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(HubertClassifier.load(str(tiny_hubert_dir), fast=False))
+        )
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(model) for model in results}) == 1
+    assert HubertClassifier.load(str(tiny_hubert_dir), fast=False) is results[0]
+    assert HubertClassifier.load(str(tiny_hubert_dir), fast=True) is not results[0]
+
+
+def test_fast_mode_from_environment_stays_close_to_fp32(tiny_hubert_dir, waveforms, monkeypatch):
+    exact = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False)
+    monkeypatch.setenv("ANIMAL_AUDIO_FAST", "1")
+    fast = HubertClassifier.load(str(tiny_hubert_dir), device="cpu")
+
+    assert fast.fast and "int8" in fast.backend and "int8" in fast.describe()
+    reference = exact.logits_batch(waveforms)
+    drift = np.abs(fast.logits_batch(waveforms) - reference).max() / np.abs(reference).max()
+    assert drift < FAST_LOGIT_REL_TOLERANCE  # (labels are not compared: a random head is near-uniform)
+
+
+def test_missing_folder_says_how_to_fix_it(tmp_path):
+    with pytest.raises(ModelUnavailableError) as error:
+        HubertClassifier.load(str(tmp_path / "no-such-checkpoint"))
+    message = str(error.value)
+    assert "does not exist" in message
+    assert "ANIMAL_AUDIO_HUBERT" in message and "internet" in message
+
+
+def test_unknown_hub_id_offline_says_how_to_fix_it():
+    with pytest.raises(ModelUnavailableError) as error:
+        HubertClassifier.load("animal-audio-tests/no-such-hubert")
+    assert "ANIMAL_AUDIO_HUBERT" in str(error.value) and "internet" in str(error.value)
+
+
+def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
+    """What the bare facebook/hubert-base-ls960 looks like: encoder weights, no classifier."""
+    from transformers import AutoModel
+
+    classifier_dir = build_tiny_hubert(tmp_path / "classifier")
+    AutoModel.from_pretrained(classifier_dir).save_pretrained(tmp_path / "base")
+    (tmp_path / "base" / "preprocessor_config.json").write_bytes(
+        (classifier_dir / "preprocessor_config.json").read_bytes()
+    )
+
+    with pytest.raises(ModelUnavailableError) as error:
+        HubertClassifier.load(str(tmp_path / "base"))
+    message = str(error.value)
+    assert "not trained yet" in message
+    assert "hubert-probe" in message and "ANIMAL_AUDIO_HUBERT" in message
+
+
+def test_checkpoint_with_other_labels_is_refused(tmp_path):
+    five_labels = build_tiny_hubert(tmp_path / "five", num_labels=5)
+    with pytest.raises(ModelUnavailableError) as error:
+        HubertClassifier.load(str(five_labels))
+    assert "other labels" in str(error.value) and "not trained yet" in str(error.value)
+
+
+def test_rewritten_checkpoint_is_reloaded(tmp_path, waveforms):
+    folder = build_tiny_hubert(tmp_path / "ckpt", seed=1)
+    first = HubertClassifier.load(str(folder))
+    build_tiny_hubert(folder, seed=2)  # re-training into the same folder
+    second = HubertClassifier.load(str(folder))
+
+    assert second is not first
+    assert not np.allclose(first.logits_batch(waveforms[:1]), second.logits_batch(waveforms[:1]))
+
+
+def test_clips_the_model_cannot_take_raise_audio_errors(tiny_hubert_dir):
+    model = HubertClassifier.load(str(tiny_hubert_dir))
+    with pytest.raises(AudioError, match="too short"):
+        model.predict(np.zeros(100, dtype=np.float32))
+    with pytest.raises(AudioError, match="mono"):
+        model.predict(np.zeros((2, 16_000), dtype=np.float32))
+
+
+def test_embedder_gives_one_vector_per_clip_with_a_stable_fingerprint(tiny_hubert_dir, waveforms):
+    embedder = HubertEmbedder.load(str(tiny_hubert_dir))
+    vectors = embedder.embed_batch(waveforms)
+
+    assert vectors.shape == (len(waveforms), 32) and vectors.dtype == np.float32
+    assert np.isfinite(vectors).all()
+    np.testing.assert_allclose(embedder.embed(waveforms[1]), vectors[1], atol=1e-5)
+    assert embedder.layer == 1  # the middle of the tiny model's 2 layers
+
+    fingerprint = embedder.fingerprint
+    hubert.clear_cache()
+    again = HubertEmbedder.load(str(tiny_hubert_dir))
+    assert again is not embedder and again.fingerprint == fingerprint
+    np.testing.assert_allclose(again.embed_batch(waveforms), vectors, atol=1e-6)
+    assert HubertEmbedder.load(str(tiny_hubert_dir), layer=2).fingerprint != fingerprint
+    assert HubertEmbedder.load(str(tiny_hubert_dir), layer="mean").fingerprint != fingerprint
+
+
+def test_fast_embeddings_stay_close_and_have_their_own_fingerprint(tiny_hubert_dir, waveforms):
+    exact = HubertEmbedder.load(str(tiny_hubert_dir), fast=False)
+    fast = HubertEmbedder.load(str(tiny_hubert_dir), fast=True)
+    a, b = exact.embed_batch(waveforms), fast.embed_batch(waveforms)
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+    assert fast.fingerprint != exact.fingerprint
+    assert cosine.min() > FAST_MIN_COSINE
+
+
+def test_embedder_layer_out_of_range_is_refused(tiny_hubert_dir):
+    with pytest.raises(ValueError, match="layer"):
+        HubertEmbedder.load(str(tiny_hubert_dir), layer=3)
+
+
+def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp_path: Path):
+    from animal_audio.models import quantize
+
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    HubertClassifier.load(str(tiny_hubert_dir))
+    hubert.clear_cache()
+    calls: list[Path] = []
+    monkeypatch.setattr(quantize, "export", lambda *args, **kwargs: calls.append(args[1]))
+    model = HubertClassifier.load(str(tiny_hubert_dir))
+
+    assert calls == [] and model.backend == "onnxruntime-fp32"

@@ -55,6 +55,11 @@ READY, NOT_LOADED, UNAVAILABLE, NOT_TRAINED, FAILED = (
     "failed on this clip",
 )
 EXAMPLE_FOLD = 5
+#: Below this top probability a model is close to guessing among 10 classes; the verdict says so.
+UNSURE_BELOW = 0.3
+UNSURE_NOTE = ", unsure"
+#: Longest reason shown in the verdict line.
+SHORT_REASON = 160
 TOP_AUDIOSET = 5
 #: How many log lines the training panel keeps.
 LOG_LINES = 300
@@ -297,7 +302,7 @@ class Registry:
             raise ModelUnavailableError(
                 f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
                 "model, not trained yet for the 10 animals (it also could not be loaded here: "
-                f"{_first_sentence(str(error))})"
+                f"{_first_sentence(str(error)).rstrip('.')})."
             ) from error
         return LoadedModel(classifier, "default (base model, no animal head)")
 
@@ -593,12 +598,11 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         if entry.get("available"):
             lines.append(
                 f"**{name}** ({entry['title']}): **{entry['display']}** "
-                f"({entry['confidence'] * 100:.0f}%) in {entry['seconds'] * 1000:.0f} ms"
+                f"({entry['confidence'] * 100:.0f}%{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
+                f"in {entry['seconds'] * 1000:.0f} ms"
             )
         else:
-            lines.append(
-                f"**{name}**: {entry.get('state', UNAVAILABLE)}. {_first_sentence(entry.get('error', ''))}"
-            )
+            lines.append(f"**{name}**: {_unavailable_hint(entry)}")
     agree = payload.get("agree")
     if agree is True:
         head = "### ✅ Both models agree"
@@ -633,6 +637,19 @@ def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
     if zeroshot:
         text += f" · zero-shot mapping says **{display(zeroshot['label'])}**"
     return text
+
+
+def _unavailable_hint(entry: dict[str, Any]) -> str:
+    """One short line for the verdict; the Models tab has the full story."""
+    state = entry.get("state", UNAVAILABLE)
+    if state == NOT_TRAINED:
+        return "not trained yet. Train it in *Train & compare* (quick mode: minutes); details in *Models*."
+    if state == FAILED:
+        return str(entry.get("error", "failed on this clip."))
+    reason = _first_sentence(entry.get("error", ""))
+    if len(reason) > SHORT_REASON:
+        reason = reason[: SHORT_REASON - 1].rstrip() + "…"
+    return f"unavailable. {reason} How to fix it: see *Models*."
 
 
 def _first_sentence(text: str) -> str:

@@ -58,6 +58,11 @@ EXAMPLE_FOLD = 5
 #: Below this top probability a model is close to guessing among 10 classes; the verdict says so.
 UNSURE_BELOW = 0.3
 UNSURE_NOTE = ", unsure"
+#: Hub ids of HuBERT base models without a classification head (pretrained on speech only).
+BASE_HUBERTS = frozenset({"facebook/hubert-base-ls960", "facebook/hubert-large-ll60k"})
+#: How long a request waits for a model another thread is loading before answering without it.
+LOAD_WAIT_SECONDS = 20.0
+LOADING = "still loading"
 #: Longest reason shown in the verdict line.
 SHORT_REASON = 160
 TOP_AUDIOSET = 5
@@ -125,6 +130,10 @@ class ModelStatus:
         return self.state in (READY, NOT_LOADED)
 
 
+class ModelLoadingError(ModelUnavailableError):
+    """The model is being loaded by another thread right now; it will be ready soon."""
+
+
 @dataclass
 class _Slot:
     loaded: Optional[LoadedModel] = None
@@ -181,20 +190,32 @@ class Registry:
 
     # ---- loading
 
-    def get(self, key: str) -> LoadedModel:
-        """The model for `key` ("hubert", "yamnet" or "zeroshot"); ModelUnavailableError if it cannot load."""
+    def get(self, key: str, *, wait: Optional[float] = None) -> LoadedModel:
+        """The model for `key` ("hubert", "yamnet" or "zeroshot"); ModelUnavailableError if it cannot load.
+
+        With `wait`, gives up after that many seconds when another thread (the warm-up) is
+        still loading it, raising ModelLoadingError, so one slow model does not hold up the other.
+        """
         slot = self._slots.get(key)
         if slot is not None:
             if slot.loaded is not None:
                 return slot.loaded
             if slot.error is not None:
                 raise slot.error
-        with self._load_locks[key]:
+        lock = self._load_locks[key]
+        if not lock.acquire(timeout=-1 if wait is None else wait):
+            raise ModelLoadingError(
+                f"{SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
+                "Try again in a moment."
+            )
+        try:
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._load(key)
                 with self._lock:
                     self._slots[key] = slot
+        finally:
+            lock.release()
         if slot.loaded is None:
             assert slot.error is not None
             raise slot.error
@@ -292,6 +313,12 @@ class Registry:
         if explicit:
             return LoadedModel(
                 HubertClassifier.load(explicit), _origin_of(explicit, settings.ENV_HUBERT, self._hubert_arg)
+            )
+        if settings.DEFAULT_HUBERT in BASE_HUBERTS:
+            # Known to have no animal head: say so at once instead of downloading ~360 MB to find out.
+            raise ModelUnavailableError(
+                f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
+                "model, which has never been trained on the 10 animals."
             )
         try:
             classifier = HubertClassifier.load(settings.DEFAULT_HUBERT)
@@ -512,7 +539,9 @@ def classify(
 def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str, Any], Any]:
     """(JSON entry, Prediction or None) for one side of the comparison."""
     try:
-        model = registry.get(side)
+        model = registry.get(side, wait=LOAD_WAIT_SECONDS)
+    except ModelLoadingError as error:
+        return {"available": False, "state": LOADING, "error": str(error), "fix": "Wait a moment."}, None
     except ModelUnavailableError:
         status = registry._side_status(side)
         return {
@@ -558,7 +587,7 @@ def _audioset_entry(
     try:
         prediction = yamnet_prediction
         if prediction is None or "top_audioset" not in prediction.extras:
-            prediction = registry.get("zeroshot").predict(wave)
+            prediction = registry.get("zeroshot", wait=LOAD_WAIT_SECONDS).predict(wave)
     except ModelUnavailableError:
         return {}
     except Exception:
@@ -585,7 +614,7 @@ def side_figure(entry: dict[str, Any], side: str) -> Any:
             probs, f"{entry.get('title', SIDE_TITLES[side])} · {seconds * 1000:.0f} ms"
         )
     state = entry.get("state", UNAVAILABLE)
-    hint = "see Model status" if state != FAILED else "try another clip"
+    hint = {FAILED: "try another clip", LOADING: "try again in a moment"}.get(state, "see the Models tab")
     return clip_plots.message_figure(SIDE_TITLES[side], f"{SIDE_TITLES[side]}: {state}<br>({hint})")
 
 
@@ -644,8 +673,8 @@ def _unavailable_hint(entry: dict[str, Any]) -> str:
     state = entry.get("state", UNAVAILABLE)
     if state == NOT_TRAINED:
         return "not trained yet. Train it in *Train & compare* (quick mode: minutes); details in *Models*."
-    if state == FAILED:
-        return str(entry.get("error", "failed on this clip."))
+    if state in (FAILED, LOADING):
+        return str(entry.get("error", state))
     reason = _first_sentence(entry.get("error", ""))
     if len(reason) > SHORT_REASON:
         reason = reason[: SHORT_REASON - 1].rstrip() + "…"

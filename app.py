@@ -31,6 +31,8 @@ CLASSIFY_CONCURRENCY = 2
 TRAIN_WATCHERS = 8
 QUEUE_SIZE = 64
 LOG_REFRESH_SECONDS = 1.0
+WATCH_EVERY_SECONDS = 3.0
+WATCH_AFTER_FINISH_SECONDS = 10.0
 DEFAULT_EPOCHS = 10
 QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
 #: Outputs of the results section, in the order `_view_outputs` returns them.
@@ -245,6 +247,15 @@ def _job_line(snap: demo.JobSnapshot) -> str:
 
 def job_state() -> tuple[str, str]:
     snap = JOB.snapshot()
+    return "\n".join(snap.log), _job_line(snap)
+
+
+def watch_job() -> tuple[Any, Any]:
+    """Timer tick: every open page sees a running comparison's log, whoever started it."""
+    snap = JOB.snapshot()
+    recently = snap.finished is not None and time.time() - snap.finished < WATCH_AFTER_FINISH_SECONDS
+    if not (snap.running or recently):
+        return gr.skip(), gr.skip()
     return "\n".join(snap.log), _job_line(snap)
 
 
@@ -518,6 +529,14 @@ def build() -> gr.Blocks:
             api_visibility="private",
             concurrency_id="train-watch",
             concurrency_limit=TRAIN_WATCHERS,
+        )
+        watcher = gr.Timer(WATCH_EVERY_SECONDS)
+        watcher.tick(
+            watch_job,
+            outputs=[train_log, job_line],
+            api_visibility="private",
+            queue=False,
+            show_progress="hidden",
         )
         cancel_btn.click(cancel_training, outputs=job_line, api_visibility="private", queue=False)
         confusion_model.change(

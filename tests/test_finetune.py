@@ -136,13 +136,13 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     import shutil
 
     train, validation = tables
-    source, _, _ = finetuned
+    source, uninterrupted, _ = finetuned
     out = tmp_path / "run"
     shutil.copytree(source / "checkpoint", out / "checkpoint")  # a previous good model
     before = {p.name: sha256(p) for p in (out / "checkpoint").iterdir()}
 
-    stop = StopAfterStep(3)
-    with pytest.raises(CancelledError, match="step 3"):
+    stop = StopAfterStep(4)  # an epoch end (8 clips, batch 4): its validation must not be lost
+    with pytest.raises(CancelledError, match="step 4"):
         ft.finetune(
             train,
             validation,
@@ -154,8 +154,8 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
         )
     assert {p.name: sha256(p) for p in (out / "checkpoint").iterdir()} == before
     assert sorted(p.name for p in out.iterdir()) == [ft.WORK_DIR, "checkpoint"]  # no half-written model
-    assert (out / ft.WORK_DIR / "checkpoint-3" / ft.TRAINER_STATE).is_file()
-    seconds_before_stop = json.loads((out / ft.WORK_DIR / "checkpoint-3" / ft.ELAPSED_FILE).read_text())[
+    assert (out / ft.WORK_DIR / "checkpoint-4" / ft.TRAINER_STATE).is_file()
+    seconds_before_stop = json.loads((out / ft.WORK_DIR / "checkpoint-4" / ft.ELAPSED_FILE).read_text())[
         "seconds"
     ]
 
@@ -163,11 +163,21 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     result = ft.finetune(
         train, validation, out, base=str(tiny_hubert_dir), progress=events.append, **SETTINGS
     )
-    assert any("resuming from checkpoint-3" in e.message for e in events)
+    assert any("resuming from checkpoint-4" in e.message for e in events)
     losses = [e for e in result.history if "loss" in e]
     assert [e["step"] for e in losses] == list(range(1, SETTINGS["max_steps"] + 1))
     assert result.train_seconds > seconds_before_stop > 0  # the time before the stop is counted
-    assert sha256(out / "checkpoint" / "model.safetensors") != before["model.safetensors"]
+    assert [e["step"] for e in result.history if "eval_loss" in e] == [2, 4, 6, 8, 10, 12]
+    # Resumed exactly where it stopped (same clips, same RNG state): the same losses and the
+    # same best model as the uninterrupted run, newly written with this run's summary.
+    np.testing.assert_allclose(
+        [e["loss"] for e in losses], [e["loss"] for e in uninterrupted.history if "loss" in e], rtol=1e-4
+    )
+    assert sha256(out / "checkpoint" / "model.safetensors") == sha256(
+        source / "checkpoint" / "model.safetensors"
+    )
+    summary = json.loads((out / "checkpoint" / ft.SUMMARY_FILE).read_text())
+    assert summary["train_seconds"] == pytest.approx(result.train_seconds)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint"]
 
 
@@ -232,7 +242,7 @@ def test_default_base_skips_an_already_trained_classifier(tiny_hubert_dir, tmp_p
     assert ft.resolve_base(None) == str(tmp_path / "local-base-copy")
 
 
-def test_training_clips_change_on_every_read_validation_clips_never(tables, tiny_hubert_dir):
+def test_training_clips_change_every_epoch_validation_clips_never(tables, tiny_hubert_dir):
     from transformers import AutoFeatureExtractor
 
     from animal_audio.audio import load_audio
@@ -241,14 +251,19 @@ def test_training_clips_change_on_every_read_validation_clips_never(tables, tiny
     extractor = AutoFeatureExtractor.from_pretrained(tiny_hubert_dir)
     waveforms = [load_audio(p) for p in train["path"][:2]]
     augmented = ft.ClipDataset(waveforms, train["target"][:2], extractor, augment=AugmentConfig(), seed=0)
-    first, second = augmented[0], augmented[0]
-    assert first["input_values"].shape == second["input_values"].shape == waveforms[0].shape
-    assert not np.array_equal(first["input_values"], second["input_values"])
+    first = augmented[0]["input_values"]
+    augmented.epoch = 1
+    second = augmented[0]["input_values"]
+    assert first.shape == second.shape == waveforms[0].shape
+    assert not np.array_equal(first, second)
     again = ft.ClipDataset(waveforms, train["target"][:2], extractor, augment=AugmentConfig(), seed=0)
-    np.testing.assert_array_equal(again[0]["input_values"], first["input_values"])  # seeded
+    np.testing.assert_array_equal(again[0]["input_values"], first)  # seeded: repeatable
 
     plain = ft.ClipDataset(waveforms, train["target"][:2], extractor)
-    np.testing.assert_array_equal(plain[1]["input_values"], plain[1]["input_values"])
+    expected = extractor(waveforms[1], sampling_rate=16_000, return_tensors="np")["input_values"][0]
+    np.testing.assert_array_equal(plain[1]["input_values"], expected)
+    plain.epoch = 3
+    np.testing.assert_array_equal(plain[1]["input_values"], expected)
     assert plain[1]["labels"] == int(train["target"][1])
 
 

@@ -177,7 +177,12 @@ def finetune(
     stopper = _CancelCallback(cancel)
     clock = _ClockCallback(_elapsed_before(resume))
     planned_epochs = min(epochs, math.ceil(max_steps / steps_per_epoch)) if max_steps else epochs
-    callbacks: list[TrainerCallback] = [_ProgressCallback(progress, planned_epochs), stopper, clock]
+    callbacks: list[TrainerCallback] = [
+        _ProgressCallback(progress, planned_epochs),
+        _EpochCallback(train_set, steps_per_epoch),
+        stopper,
+        clock,
+    ]
     if early_stopping_patience:
         callbacks.insert(0, EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
     trainer = Trainer(
@@ -337,10 +342,12 @@ def _load_waveforms(
 
 
 class ClipDataset(torch.utils.data.Dataset):
-    """Clips as model inputs; training clips get a new random augmentation on every read.
+    """Clips as model inputs; training clips get a new random augmentation every epoch.
 
-    Each read of clip i draws from its own generator seeded by (seed, i, read count),
-    so the augmentations do not depend on batch order or worker scheduling.
+    Clip i in epoch e is augmented with a generator seeded by (seed, e, i): the same
+    run gives the same clips whatever the batch order, and a run resumed from a
+    checkpoint sees exactly what the uninterrupted run would have seen.
+    `_EpochCallback` keeps `epoch` in step with the Trainer.
     """
 
     def __init__(
@@ -357,7 +364,7 @@ class ClipDataset(torch.utils.data.Dataset):
         self.extractor = extractor
         self.augment = augment
         self.seed = seed
-        self._reads = [0] * len(self.waveforms)
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.waveforms)
@@ -365,8 +372,7 @@ class ClipDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         waveform = self.waveforms[index]
         if self.augment is not None:
-            rng = np.random.default_rng([self.seed, index, self._reads[index]])
-            self._reads[index] += 1
+            rng = np.random.default_rng([self.seed, self.epoch, index])
             waveform = augment_clip(waveform, self.augment, rng)
         features = self.extractor(waveform, sampling_rate=SAMPLE_RATE, return_tensors="np")
         item = {key: np.asarray(value[0]) for key, value in features.items()}
@@ -507,10 +513,12 @@ class _ProgressCallback(TrainerCallback):
 
 
 class _CancelCallback(TrainerCallback):
-    """Stops training when the user asks: saves a checkpoint at this step, then ends train().
+    """Stops training when the user asks: at the end of the current step, with a checkpoint.
 
-    `finetune` raises `CancelledError` afterwards. During an evaluation pass there is
-    no step to save, so it raises at once; the previous checkpoint stays for resuming.
+    `finetune` raises `CancelledError` afterwards. Stopping only at step ends (not in
+    the middle of a validation pass) means no finished step is ever thrown away: if
+    the step closes an epoch its validation still runs, so the resumed run keeps every
+    epoch's score for early stopping and choosing the best checkpoint.
     """
 
     def __init__(self, cancel: Optional[CancelCheck]) -> None:
@@ -522,16 +530,17 @@ class _CancelCallback(TrainerCallback):
             self.cancelled = True
             control.should_training_stop = True
             control.should_save = True
-            control.should_evaluate = False
         return control
 
-    def on_prediction_step(self, args, state, control, **kwargs):
-        if self.cancel is not None and not self.cancelled and self.cancel():
-            self.cancelled = True
-            raise CancelledError(
-                f"Fine-tuning stopped during validation at step {state.global_step}. "
-                f"The last saved state is in {args.output_dir}; run again with the same settings to resume."
-            )
+
+class _EpochCallback(TrainerCallback):
+    """Tells the training set which epoch starts (from the step count: exact, also after resuming)."""
+
+    def __init__(self, dataset: ClipDataset, steps_per_epoch: int) -> None:
+        self.dataset, self.steps_per_epoch = dataset, steps_per_epoch
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.epoch = state.global_step // self.steps_per_epoch
 
 
 class _ClockCallback(TrainerCallback):

@@ -526,6 +526,7 @@ def build() -> gr.Blocks:
             run_training,
             inputs=[models, protocol, epochs],
             outputs=[train_log, job_line, *result_outputs],
+            show_progress_on=[job_line],  # the log stays readable while the bar moves
             api_visibility="private",
             concurrency_id="train-watch",
             concurrency_limit=TRAIN_WATCHERS,

@@ -30,7 +30,7 @@ import pandas as pd
 from animal_audio import esc50, settings
 from animal_audio.audio import SAMPLE_RATE, AudioSource, read_clip
 from animal_audio.errors import AnimalAudioError, CancelledError, ModelUnavailableError
-from animal_audio.labels import CLASSES, DISPLAY_NAMES, display
+from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import ProgressEvent
 
@@ -1110,10 +1110,6 @@ def clip_path(filename: str, data_dir: Optional[Path] = None) -> Optional[Path]:
         return None
     path = settings.data_dir(data_dir) / "audio" / filename
     return path if path.is_file() else None
-
-
-def class_names_for_people() -> list[str]:
-    return [DISPLAY_NAMES[c] for c in CLASSES]
 
 
 __all__ = [

@@ -22,6 +22,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
+    # A fake microphone (a beeping tone) that needs no permission prompt: lets the test record.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 TIMEOUT_MS = 120_000
@@ -84,3 +87,21 @@ def test_upload_shows_both_charts(browser, app_url: str, clip_of, screen: str, t
             shutil.copy(shot, target / shot.name)
     finally:
         page.close()
+
+
+def test_recording_classifies_when_it_stops(browser, app_url: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["microphone"], origin=app_url.rstrip("/"))
+    page = context.new_page()
+    try:
+        page.goto(app_url)
+        page.wait_for_selector("#audio-in button.record", timeout=TIMEOUT_MS)
+        page.locator("#audio-in button.record").click()
+        page.wait_for_timeout(2500)
+        page.locator("#audio-in button.stop-button").first.click()  # no Classify click: stopping is enough
+        for plot in ("#hubert-plot", "#yamnet-plot"):
+            page.wait_for_selector(f"{plot} .js-plotly-plot .bars", timeout=TIMEOUT_MS)
+        verdict = page.locator("#verdict").inner_text()
+        assert "agree" in verdict and "Clip:" in verdict
+    finally:
+        context.close()

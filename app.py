@@ -195,30 +195,50 @@ def estimate(models: list[str], protocol: str, epochs: float) -> str:
         return f"⚠️ {error}"
 
 
-def run_training(models: list[str], protocol: str, epochs: float, progress: gr.Progress = gr.Progress()):  # noqa: B008
-    """Start a comparison (or follow the one already running) and stream its log until it ends."""
+def run_training(
+    models: list[str],
+    protocol: str,
+    epochs: float,
+    warned_for: str,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008
+):
+    """Start a comparison (or follow the one already running) and stream its log until it ends.
+
+    A run expected to take hours starts only on a second click with the same settings.
+    """
     if not models:
         raise gr.Error("Choose at least one model to train and compare.", print_exception=False)
+    skip = (gr.skip(),) * N_RESULT_OUTPUTS
     try:
         config = demo.make_config(models, protocol, int(epochs))
+        seconds = demo.expected_seconds(config)
+        settings_key = f"{sorted(models)}|{protocol}|{int(epochs)}"
+        if demo.is_long(seconds) and warned_for != settings_key and not JOB.running:
+            gr.Warning(
+                f"This comparison takes about {demo.format_duration(seconds)} on this machine. "
+                "Press Start again to begin anyway, or choose the quick mode (minutes).",
+                title="A long run",
+                duration=None,
+            )
+            yield (gr.skip(), gr.skip(), *skip, settings_key)
+            return
         JOB.start(config, on_done=_use_trained_models)
         gr.Info(demo.estimate_text(config).replace("**", ""), title="Training started")
     except demo.JobBusyError as error:
         gr.Warning(str(error), title="Busy")
     except AnimalAudioError as error:
         raise gr.Error(str(error), print_exception=False) from None
-    skip = (gr.skip(),) * N_RESULT_OUTPUTS
     while True:
         snap = JOB.snapshot()
         progress(snap.fraction, desc=snap.stage or "starting")
         if not snap.running:
             break
-        yield ("\n".join(snap.log), _job_line(snap), *skip)
+        yield ("\n".join(snap.log), _job_line(snap), *skip, "")
         time.sleep(LOG_REFRESH_SECONDS)
     if snap.error:
         gr.Warning(snap.error, title="Stopped" if snap.cancelled else "The comparison failed")
     view = _run_view(snap.run_dir) if snap.run_dir else None
-    yield ("\n".join(snap.log), _job_line(snap), *(_view_outputs(view) if view else skip))
+    yield ("\n".join(snap.log), _job_line(snap), *(_view_outputs(view) if view else skip), "")
 
 
 def _use_trained_models(run_dir: Path) -> None:
@@ -522,10 +542,11 @@ def build() -> gr.Blocks:
             control.change(
                 estimate, inputs=[models, protocol, epochs], outputs=estimate_md, api_visibility="private"
             )
+        warned_for = gr.State("")
         start_btn.click(
             run_training,
-            inputs=[models, protocol, epochs],
-            outputs=[train_log, job_line, *result_outputs],
+            inputs=[models, protocol, epochs, warned_for],
+            outputs=[train_log, job_line, *result_outputs, warned_for],
             show_progress_on=[job_line],  # the log stays readable while the bar moves
             api_visibility="private",
             concurrency_id="train-watch",

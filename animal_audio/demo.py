@@ -66,6 +66,8 @@ LOADING = "still loading"
 #: Longest reason shown in the verdict line.
 SHORT_REASON = 160
 TOP_AUDIOSET = 5
+#: Runs expected to take longer than this need a second click on Start.
+LONG_RUN_SECONDS = 3600.0
 #: How many log lines the training panel keeps.
 LOG_LINES = 300
 #: Seconds of a synthetic clip used to warm the models up (first inference is slower).
@@ -954,18 +956,28 @@ def make_config(
     )
 
 
-def estimate_text(config: Any) -> str:
-    """'Expected: about 12 minutes on this machine (2 CPU cores, no GPU)'."""
+def expected_seconds(config: Any) -> float:
+    """The pipeline's estimate of the run's wall time on this hardware."""
     from animal_audio.pipeline import estimate_seconds
 
-    seconds = float(estimate_seconds(config))
+    return float(estimate_seconds(config))
+
+
+def is_long(seconds: float) -> bool:
+    """Long enough that the app asks for a second click before starting."""
+    return seconds > LONG_RUN_SECONDS
+
+
+def estimate_text(config: Any) -> str:
+    """'Expected: about 12 minutes on this machine (2 CPU cores, no GPU)'."""
+    seconds = expected_seconds(config)
     cores = settings.cpu_threads()
     where = f"{cores} CPU core{'s' if cores != 1 else ''}"
     gpu = _gpu_name()
     where += f", GPU {gpu}" if gpu else ", no GPU"
     text = f"Expected time on this machine ({where}): **about {format_duration(seconds)}**."
-    if seconds > 3600:
-        text += " That is long: the quick mode (probes only) finishes in minutes."
+    if is_long(seconds):
+        text += " That is long: the quick mode (linear heads only) finishes in minutes."
     return text
 
 

@@ -151,3 +151,23 @@ def test_uploads_over_the_size_cap_are_refused(client, app_url: str, tmp_path: P
     assert response.status_code == 413
     with urllib.request.urlopen(app_url + "gradio_api/info", timeout=5) as still:
         assert still.status == 200
+
+
+def test_without_a_trained_hubert_the_api_still_answers_with_yamnet(
+    yamnet_tflite: Path, clip_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradio_client import Client
+
+    monkeypatch.delenv("ANIMAL_AUDIO_HUBERT", raising=False)
+    process, url = start_app(
+        {"ANIMAL_AUDIO_YAMNET": str(yamnet_tflite), "ANIMAL_AUDIO_HOME": str(tmp_path / "home")},
+        tmp_path / "app.log",
+    )
+    try:
+        answer = classify(Client(url, verbose=False), clip_of("crow", 5, 0))
+    finally:
+        stop_app(process)
+    hubert = answer["models"]["hubert"]
+    assert hubert["available"] is False and hubert["state"] == "not trained yet"
+    assert "probabilities" not in hubert and "ANIMAL_AUDIO_HUBERT" in hubert["fix"]
+    assert answer["models"]["yamnet"]["label"] == "crow" and answer["agree"] is None

@@ -4,10 +4,11 @@ Starts the real app in a subprocess (as on a Space), polls until it answers, the
 the `classify` API with gradio_client on a clip: the first answer includes loading both
 models (unless the warm-up thread finished first), the next answers show the warm latency.
 
-    python benchmarks/app_cold_start.py [--clip file.wav] [--repeats 3]
+    python -m benchmarks.app_cold_start --esc50-dir ../shared/esc50 --yamnet ../shared/models/yamnet/yamnet.tflite
+    python -m benchmarks.app_cold_start --clip my.wav --hubert <fine-tuned checkpoint dir>
 
-Model sources come from the usual settings (ANIMAL_AUDIO_YAMNET, ANIMAL_AUDIO_HUBERT).
-Writes benchmarks/results/app_cold_start.json.
+Model sources: --yamnet / --hubert, else the usual settings (ANIMAL_AUDIO_YAMNET,
+ANIMAL_AUDIO_HUBERT). Writes benchmarks/results/app_cold_start.json.
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clip", type=Path, help="audio file to classify (default: an ESC-50 dog clip, else a synthetic one)"
     )
+    parser.add_argument("--esc50-dir", type=Path, help="ESC-50 release to take the default clip from")
+    parser.add_argument(
+        "--yamnet", help="YAMNet source for the app (TF Hub handle, SavedModel dir or .tflite)"
+    )
+    parser.add_argument("--hubert", help="HuBERT source for the app (hub id or fine-tuned checkpoint dir)")
     parser.add_argument(
         "--repeats", type=int, default=3, help="warm classify calls after the first (default 3)"
     )
@@ -51,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
+    if args.yamnet:
+        os.environ[settings.ENV_YAMNET] = args.yamnet
+    if args.hubert:
+        os.environ[settings.ENV_HUBERT] = args.hubert
     with tempfile.TemporaryDirectory(prefix="app-cold-start-") as tmp:
-        clip = args.clip or _default_clip(Path(tmp))
+        clip = args.clip or _default_clip(Path(tmp), args.esc50_dir)
         result = measure(clip, repeats=args.repeats, log_path=Path(tmp) / "app.log")
     write_json(args.out, result)
     log.info(
@@ -129,9 +139,9 @@ def _wait_until_up(process: subprocess.Popen, url: str, started: float, log_path
     raise SystemExit(f"app.py did not answer within {START_TIMEOUT:.0f} s")
 
 
-def _default_clip(tmp: Path) -> Path:
-    """A real dog clip from the configured ESC-50 copy, else two seconds of synthetic 'barks'."""
-    audio = settings.esc50_dir() / "audio"
+def _default_clip(tmp: Path, esc50_dir: Path | None) -> Path:
+    """A real dog clip from the ESC-50 copy (argument or settings), else two seconds of synthetic 'barks'."""
+    audio = settings.esc50_dir(esc50_dir) / "audio"
     clips = sorted(audio.glob("*-0.wav")) if audio.is_dir() else []
     if clips:
         return clips[0]

@@ -211,6 +211,8 @@ def run_training(
     skip = (gr.skip(),) * N_RESULT_OUTPUTS
     try:
         config = demo.make_config(models, protocol, int(epochs))
+        if not JOB.running:
+            demo.require_data(config)
         seconds = demo.expected_seconds(config)
         settings_key = f"{sorted(models)}|{protocol}|{int(epochs)}"
         if demo.is_long(seconds) and warned_for != settings_key and not JOB.running:

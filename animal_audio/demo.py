@@ -968,6 +968,19 @@ def is_long(seconds: float) -> bool:
     return seconds > LONG_RUN_SECONDS
 
 
+def require_data(config: Any) -> None:
+    """Fail before starting a run that would stop at once for lack of data, saying what to press."""
+    from animal_audio.errors import DatasetError
+
+    if (Path(config.data_dir) / esc50.MANIFEST).is_file() or config.esc50_dir is not None:
+        return
+    raise DatasetError(
+        f"The ESC-50 animal clips are not on this machine yet ({config.data_dir}). Press "
+        "**Get the ESC-50 clips** above (downloads ~600 MB once), or set ANIMAL_AUDIO_ESC50 "
+        "to a local copy of ESC-50 and restart."
+    )
+
+
 def estimate_text(config: Any) -> str:
     """'Expected: about 12 minutes on this machine (2 CPU cores, no GPU)'."""
     seconds = expected_seconds(config)

@@ -191,6 +191,16 @@ def test_a_model_still_loading_does_not_hold_up_the_other(
     assert "still loading" in result.summary
 
 
+def test_training_without_data_says_what_to_press(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from animal_audio.errors import DatasetError
+
+    monkeypatch.setenv("ANIMAL_AUDIO_ESC50", str(tmp_path / "no-esc50"))
+    config = demo.make_config(["yamnet-zeroshot"], "folds", 1, data_dir=tmp_path / "no-data")
+    with pytest.raises(DatasetError, match="Get the ESC-50 clips"):
+        demo.require_data(config)
+    assert "about" in demo.estimate_text(config)  # the estimate works before the data is there
+
+
 def test_only_one_training_job_at_a_time_and_cancel_stops_it() -> None:
     started = threading.Event()
 

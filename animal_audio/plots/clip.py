@@ -15,6 +15,8 @@ from animal_audio.audio import SAMPLE_RATE
 from animal_audio.labels import CLASSES, COLORS, display
 
 CHART_HEIGHT = 340
+#: A chart that only says why there are no bars: short, so a phone does not scroll past blank space.
+MESSAGE_HEIGHT = 200
 CLIP_FIGURE_HEIGHT = 220
 DIMMED_OPACITY = 0.45
 #: Waveforms are drawn as a min/max envelope over this many columns: enough for any screen.
@@ -70,7 +72,7 @@ def probability_figure(probs: Sequence[float], title: str) -> go.Figure:
     return _layout(fig, title, CHART_HEIGHT)
 
 
-def message_figure(title: str, message: str, height: int = CHART_HEIGHT) -> go.Figure:
+def message_figure(title: str, message: str, height: int = MESSAGE_HEIGHT) -> go.Figure:
     """A blank chart that says why there is nothing to show (e.g. a model is unavailable)."""
     fig = go.Figure()
     fig.add_annotation(

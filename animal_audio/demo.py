@@ -628,7 +628,7 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         name = SIDE_TITLES[side]
         if entry.get("available"):
             lines.append(
-                f"**{name}** ({entry['title']}): **{entry['display']}** "
+                f"**{entry['title']}**: **{entry['display']}** "
                 f"({entry['confidence'] * 100:.0f}%{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
                 f"in {entry['seconds'] * 1000:.0f} ms"
             )

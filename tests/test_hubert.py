@@ -16,11 +16,12 @@ from animal_audio.models import hubert
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 
-#: Measured on the tiny model over 20 real clips (benchmarks/README.md): int8 logits moved
-#: by at most 1.3% of the largest logit, embedding cosine >= 0.99999; ORT fp32 vs torch fp32
-#: logits differ by <= 5e-5. Tolerances below leave ~4x headroom.
-FAST_LOGIT_REL_TOLERANCE = 0.05
-FAST_MIN_COSINE = 0.9995
+#: Measured on the tiny model over 20 real clips (benchmarks/README.md): fast mode moved
+#: logits by at most 7.4% of the largest logit, embedding cosine >= 0.996 (bf16 CNN + int8,
+#: on a CPU with bf16; int8 alone: 1.3%, 0.99999). ORT fp32 vs torch fp32 logits differ by
+#: <= 5e-5. Tolerances leave ~3x headroom over the worst clip.
+FAST_LOGIT_REL_TOLERANCE = 0.2
+FAST_MIN_COSINE = 0.99
 EXACT_LOGIT_TOLERANCE = 2e-4
 
 

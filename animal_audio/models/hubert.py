@@ -450,12 +450,14 @@ class _TorchRunner:
     def __init__(self, module: Any, *, device: str, fast: bool) -> None:
         import torch
 
-        from animal_audio.models.quantize import torch_int8
+        from animal_audio.models.quantize import bf16_feature_encoder, native_bf16, torch_int8
 
         self.dtype = torch.float32
         if fast and device == "cpu":
             module = torch_int8(module)
             self.name = "torch-int8"
+            if native_bf16() and bf16_feature_encoder(module):
+                self.name = "torch-bf16-cnn+int8"
         elif fast:
             self.dtype = torch.float16
             module = module.to(device=device, dtype=self.dtype)
@@ -484,7 +486,7 @@ def _make_runner(module: Any, *, device: str, fast: bool, backend: str, key_part
     )
     if use_onnx:
         try:
-            return quantize.cached_runner(module, key=quantize.graph_key(**key_parts), int8=fast)
+            return _onnx_runner(module, fast=fast, key_parts=key_parts)
         except Exception as error:  # export is best effort: torch gives the same answers, slower
             if backend == "onnx":
                 raise ModelUnavailableError(
@@ -493,6 +495,28 @@ def _make_runner(module: Any, *, device: str, fast: bool, backend: str, key_part
                 ) from error
             log.warning("ONNX export failed (%s); running HuBERT in torch", _first_line(error))
     return _TorchRunner(module, device=device, fast=fast)
+
+
+def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
+    """fp32 graph; fast: int8 graph, with the CNN encoder split off to torch bf16 where that is fast."""
+    from animal_audio.models import quantize
+
+    key_parts = dict(key_parts, int8_layout=quantize.INT8_LAYOUT if fast else None)
+    encoder = quantize.detach_feature_encoder(module) if fast and quantize.native_bf16() else None
+    if encoder is None:
+        return quantize.cached_runner(module, key=quantize.graph_key(**key_parts), int8=fast)
+    try:
+        channels = int(encoder.conv_layers[-1].conv.out_channels)
+        rest = quantize.cached_runner(
+            module,
+            key=quantize.graph_key(**key_parts, split="bf16 cnn features"),
+            int8=True,
+            example_shape=(1, channels, 49),
+        )
+    except Exception:
+        quantize.restore_feature_encoder(module, encoder)  # the torch fallback needs it whole
+        raise
+    return quantize.SplitRunner(encoder, rest)
 
 
 def _runner_name(runner: Runner) -> str:

@@ -36,7 +36,7 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt $(RUN_STAMP)
 
 # Debian's Chromium for the browser test (Playwright's own browser download does not work offline).
 chromium:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-color-emoji)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

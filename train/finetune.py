@@ -8,7 +8,6 @@ app (ANIMAL_AUDIO_HUBERT=<out>/checkpoint) and transformers.pipeline.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 
 from animal_audio import esc50, settings
 from train.common import progress_for
@@ -22,7 +21,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
-    parser.add_argument("--out", help="output folder (default: <runs>/finetune-<timestamp>)")
+    parser.add_argument(
+        "--out",
+        help="output folder (default: <runs>/finetune; a re-run with the same settings resumes there)",
+    )
     parser.add_argument(
         "--hubert", help=f"base model, hub id or directory (default {settings.DEFAULT_HUBERT})"
     )
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     table = esc50.load_manifest(settings.data_dir(args.data))
     split = esc50.fold_split(table)
-    out = args.out or settings.runs_dir() / f"finetune-{datetime.now():%Y%m%d-%H%M%S}"
+    # A fixed default folder, so that re-running the same command resumes the stopped run.
+    out = args.out or settings.runs_dir() / "finetune"
     extra = {} if not args.no_augment else {"augment": None}
     progress = progress_for(args)
     try:

@@ -34,6 +34,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # `python benchmarks/latency.py`
+    sys.path.insert(0, str(REPO))
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latency.json"
 DEFAULT_RUNS = 30
 DEFAULT_WARMUP = 3
@@ -168,6 +170,7 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
     """Each variant as (one clip, a batch), loaded one by one with the memory it added."""
     from transformers import pipeline
 
+    from animal_audio.errors import AnimalAudioError
     from animal_audio.models.hubert import HubertClassifier
 
     loaders: dict[str, Callable[[], Variant]] = {}
@@ -204,7 +207,12 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
         gc.collect()
         before = _rss_mb()
         started = time.perf_counter()
-        variants[name] = load()
+        try:
+            variants[name] = load()
+        except AnimalAudioError as error:  # e.g. YAMNet from TF Hub while offline: report, go on
+            log.warning("%s skipped: %s", name, error)
+            memory.setdefault("skipped", {})[name] = str(error)
+            continue
         loads[name] = round(time.perf_counter() - started, 2)
         memory["rss_added_mb"][name] = round(_rss_mb() - before, 1)
         log.info("loaded %s in %.1f s (+%.0f MB)", name, loads[name], memory["rss_added_mb"][name])

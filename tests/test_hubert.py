@@ -202,3 +202,32 @@ def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp
     model = HubertClassifier.load(str(tiny_hubert_dir))
 
     assert calls == [] and model.backend == "onnxruntime-fp32"
+
+
+def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, waveforms, monkeypatch):
+    from animal_audio.models import quantize
+
+    monkeypatch.setattr(quantize, "native_bf16", lambda: False)
+    exact = HubertClassifier.load(str(tiny_hubert_dir), fast=False).logits_batch(waveforms)
+    fast = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
+
+    assert fast.backend == "onnxruntime-int8"
+    assert np.abs(fast.logits_batch(waveforms) - exact).max() / np.abs(exact).max() < FAST_LOGIT_REL_TOLERANCE
+
+
+def test_failed_export_falls_back_to_torch_with_the_same_answers(tiny_hubert_dir, waveforms, monkeypatch):
+    from animal_audio.models import quantize
+
+    reference = HubertClassifier.load(str(tiny_hubert_dir), fast=True, backend="torch").logits_batch(
+        waveforms
+    )
+    hubert.clear_cache()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter unavailable")
+
+    monkeypatch.setattr(quantize, "cached_runner", broken)
+    model = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
+
+    assert model.backend.startswith("torch")
+    np.testing.assert_allclose(model.logits_batch(waveforms), reference, atol=1e-6)

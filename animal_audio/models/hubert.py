@@ -4,11 +4,12 @@ Loading goes through `AutoModelForAudioClassification` / `AutoModel` and
 `AutoFeatureExtractor`, from a hub id or a `save_pretrained` directory, so a checkpoint
 written by fine-tuning loads here and in `transformers.pipeline` alike.
 
-Speed on CPU: the default path runs the exported ONNX graph in ONNX Runtime (same
-predictions as torch, measurably faster than torch eager); `fast` (ANIMAL_AUDIO_FAST=1)
-adds dynamic int8 MatMuls, faster again but may move probabilities slightly. On cuda/mps
-the model runs in torch (fast: float16). Without onnxruntime everything falls back to
-torch (fast: torch dynamic int8 Linear layers). Figures: benchmarks/README.md.
+Speed on CPU (details in quantize.py and benchmarks/README.md): the default path runs the
+exported ONNX graph in ONNX Runtime fp32 (same predictions as torch, ~1.3x faster than a
+plain `transformers.pipeline`); `fast` (ANIMAL_AUDIO_FAST=1) runs int8 MatMuls, plus a
+bf16 CNN encoder on CPUs with bf16 instructions (~2.3x faster than the pipeline; may move
+probabilities slightly). On cuda/mps the model runs in torch (fast: float16). Without
+onnxruntime, or if the export fails, it runs in torch (fast: int8 Linear, bf16 CNN where native).
 
 Batching: HuBERT-Base's feature extractor has no attention mask, and zero padding
 changes its group-norm statistics and attention, so `predict_batch` batches clips of

@@ -1,13 +1,18 @@
-"""Fast CPU inference for torch audio models: ONNX Runtime graphs, optionally int8, cached on disk.
+"""Fast CPU inference for torch audio models: ONNX Runtime graphs, int8 and bf16, cached on disk.
 
-Why ONNX Runtime: measured on this project's 2-core CPU with the full-size HuBERT-Base
-graph, ORT's fp32 kernels run a 5 s clip clearly faster than torch eager with the same
-numbers out (max logit difference ~1e-5), and its dynamic int8 quantisation of the
-MatMuls is the fastest path we found (the feature projection stays fp32, see INT8_EXCLUDE). Quantising the convolutions too (ORT ConvInteger)
-was measured *slower* than fp32 convolutions, and torch's `quantize_dynamic` covers
-Linear layers only, so int8 stops at MatMul/Gemm; see benchmarks/README.md for figures.
+What was measured (2-core AMD EPYC, full-size HuBERT-Base, 5 s clip; benchmarks/README.md):
 
-Exporting HuBERT-Base takes ~10 s, so each graph is written once to
+- exact path: ORT fp32 runs the same graph ~1.3x faster than torch eager, same numbers
+  (logits within ~2e-4). Conv1d-as-MatMul and Conv1d-as-Conv2d (NCHWc) rewrites: no gain.
+- fast path: ORT dynamic int8 MatMuls make the transformer ~3.5x faster. The CNN encoder
+  cannot go int8: ORT's ConvInteger is slower than fp32 Conv, torch has no dynamic int8
+  conv, and rewriting the convs as int8 MatMuls wrecked the features (embedding cosine
+  ~0.1: per-tensor int8 zeroes its sparse GELU activations). On CPUs with bf16
+  instructions the encoder runs in torch bf16 instead (2x faster, cosine >= 0.999) and
+  the rest of the model in the int8 graph (`SplitRunner`). HuBERT's feature projection
+  stays fp32 (see INT8_EXCLUDE).
+
+Exporting HuBERT-Base takes ~5-10 s, so each graph is written once to
 `settings.cache_dir()/onnx/<key>/` (atomic: temp folder, then rename) and reused; only
 the `MAX_CACHED_GRAPHS` most recently used graphs are kept, because each fp32 graph
 is as large as the checkpoint. ONNX files hold no code: nothing here unpickles.

@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from animal_audio import demo, settings
+from animal_audio.demo import texts
 from animal_audio.errors import AnimalAudioError, AudioError
 
 log = logging.getLogger("app")
@@ -41,34 +42,6 @@ N_RESULT_OUTPUTS = 8
 REGISTRY = demo.default_registry()
 JOB = demo.TrainingJob()
 
-INTRO = """
-Record a sound with the microphone (or upload a clip) and two different AI models guess which of
-ten animals it is: 🐕 dog, 🐓 rooster, 🐖 pig, 🐄 cow, 🐸 frog, 🐈 cat, 🐔 hen, 🦟 insects, 🐑 sheep or 🐦‍⬛ crow.
-"""
-
-ABOUT_MODELS = """
-**HuBERT** (Meta, 2021) learned to listen by predicting hidden parts of 960 hours of people *speaking*,
-without any labels (self-supervised). It knows nothing about animals until we **fine-tune** it on
-about 240 labelled animal clips from ESC-50 (or train a small linear head on its features).
-
-**YAMNet** (Google) was trained with labels on **AudioSet**: 2 million YouTube clips tagged with
-521 everyday sound classes, including *Bark*, *Moo* and *Cluck*. It can guess our ten animals
-**zero-shot** (we map its AudioSet classes onto the animals, no training at all), or with a linear
-**probe** trained on its features.
-
-**Why they can disagree:** HuBERT has heard lots of speech but no animals before fine-tuning, and
-learns from only a few hundred clips; YAMNet has heard many animals already, but its classes are
-not exactly ours (it may say "Bird" or "Animal" instead of "Crow"). The charts show each model's
-probabilities for the ten animals, in the same order and colours, so you can compare them bar by bar.
-"""
-
-TRAIN_INTRO = """
-Train and test the models on ESC-50's animal clips, then compare them on the same test clips.
-The **quick** mode trains only small linear heads on frozen features (minutes on a CPU); the **full**
-mode also fine-tunes all of HuBERT (hours on a CPU, minutes on a GPU). Only one run at a time:
-others see its progress. The HuBERT you train here becomes the one the *Classify* tab uses.
-"""
-
 PROTOCOLS = [
     ("Folds: train 1-3, validate 4, test 5", "folds"),
     ("5-fold cross-validation (5x longer)", "cv"),
@@ -80,7 +53,11 @@ MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on
 
 
 def _status() -> tuple[str, str]:
-    statuses = REGISTRY.status()
+    return _status_outputs(REGISTRY.status())
+
+
+def _status_outputs(statuses: list[Any]) -> tuple[str, str]:
+    """The status line above the charts and the Models panel."""
     return demo.status_line(statuses), demo.status_markdown(statuses)
 
 
@@ -126,7 +103,7 @@ def _classify_or_error(audio: Any, *, figures: bool = True) -> demo.ClassifyResu
 
 
 def example_choices() -> list[tuple[str, str]]:
-    return [(f"{e.title}", str(e.path)) for e in demo.example_clips()]
+    return [(e.title, str(e.path)) for e in demo.example_clips()]
 
 
 def examples_update() -> tuple[Any, Any, Any]:
@@ -160,13 +137,11 @@ def data_update() -> tuple[str, Any]:
 
 def retry_models() -> tuple[str, str]:
     REGISTRY.reset()
-    statuses = REGISTRY.status(load=True)
-    return demo.status_line(statuses), demo.status_markdown(statuses)
+    return load_models_status()
 
 
 def load_models_status() -> tuple[str, str]:
-    statuses = REGISTRY.status(load=True)
-    return demo.status_line(statuses), demo.status_markdown(statuses)
+    return _status_outputs(REGISTRY.status(load=True))
 
 
 # --------------------------------------------------------------------------- train tab
@@ -360,7 +335,7 @@ def build() -> gr.Blocks:
         gr.HTML(_header())
         with gr.Tabs():
             with gr.Tab("🎧 Classify", id="classify"):
-                gr.Markdown(INTRO)
+                gr.Markdown(texts.INTRO)
                 status_line = gr.Markdown(elem_id="status-line")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2, min_width=300):
@@ -379,13 +354,9 @@ def build() -> gr.Blocks:
                             visible=False,
                             elem_id="examples",
                         )
-                        fetch_note = gr.Markdown(
-                            "The example clips come from the ESC-50 dataset, which is not included "
-                            "with this app. Fetch it once (~600 MB) into the app's data folder:",
-                            visible=False,
-                        )
+                        fetch_note = gr.Markdown(texts.FETCH_NOTE, visible=False)
                         fetch_btn = gr.Button("Get the ESC-50 clips", visible=False)
-                        gr.Markdown(demo.ESC50_CREDIT, elem_classes="credit")
+                        gr.Markdown(texts.ESC50_CREDIT, elem_classes="credit")
                     with gr.Column(scale=5, min_width=300):
                         verdict = gr.Markdown(
                             "### Record or upload a sound, then press Classify", elem_id="verdict"
@@ -403,12 +374,12 @@ def build() -> gr.Blocks:
                     wave_plot = gr.Plot(show_label=False, min_width=280)
                     spec_plot = gr.Plot(show_label=False, min_width=280)
                 with gr.Accordion("What are these two models, and why can they disagree?", open=False):
-                    gr.Markdown(ABOUT_MODELS)
+                    gr.Markdown(texts.ABOUT_MODELS)
                 with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):
                     answer = gr.JSON(show_label=False)
 
             with gr.Tab("🏋️ Train & compare", id="train"):
-                gr.Markdown(TRAIN_INTRO)
+                gr.Markdown(texts.TRAIN_INTRO)
                 data_status = gr.Markdown()
                 train_fetch_btn = gr.Button("Get the ESC-50 clips", visible=False)
                 with gr.Row():
@@ -465,18 +436,12 @@ def build() -> gr.Blocks:
                     wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
 
             with gr.Tab("🩺 Models", id="status"):
-                gr.Markdown(
-                    "Which weights each side of the comparison uses, from where, and how to fix what is missing."
-                )
+                gr.Markdown(texts.MODELS_INTRO)
                 status_panel = gr.Markdown()
                 with gr.Row():
                     check_btn = gr.Button("Load the models now")
                     retry_btn = gr.Button("Retry loading (after fixing)")
-                gr.Markdown(
-                    "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
-                    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
-                    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
-                )
+                gr.Markdown(texts.SETTINGS_HELP)
 
         # ---- wiring
         result_outputs = [

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from animal_audio import demo
-from animal_audio.errors import AudioError, CancelledError
+from animal_audio.errors import AudioError, CancelledError, ModelUnavailableError
 from animal_audio.labels import CLASSES, COLORS
 
 
@@ -172,15 +172,13 @@ def test_a_model_still_loading_does_not_hold_up_the_other(
     def slow_hubert() -> demo.LoadedModel:
         loading.set()
         release.wait(10)
-        raise demo.ModelUnavailableError("gave up")
+        raise ModelUnavailableError("gave up")
 
     registry._load_hubert = slow_hubert  # type: ignore[method-assign]
-    warm_up = threading.Thread(
-        target=lambda: pytest.raises(demo.ModelUnavailableError, registry.get, "hubert")
-    )
+    warm_up = threading.Thread(target=lambda: pytest.raises(ModelUnavailableError, registry.get, "hubert"))
     warm_up.start()
     assert loading.wait(5)  # the warm-up thread holds HuBERT's load lock
-    monkeypatch.setattr(demo, "LOAD_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("animal_audio.demo.answer.LOAD_WAIT_SECONDS", 0.2)
     try:
         result = demo.classify(str(clip_of("dog", 5, 0)), registry, figures=False)
     finally:

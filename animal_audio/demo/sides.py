@@ -1,0 +1,26 @@
+"""The two sides of the comparison, what to call each model, and the states a side can be in.
+
+Every module of the demo names sides and states with these constants, so the API's JSON,
+the verdict and the Models panel always use the same words.
+"""
+
+from __future__ import annotations
+
+HUBERT = "hubert"
+YAMNET = "yamnet"
+SIDES = (HUBERT, YAMNET)
+SIDE_TITLES = {HUBERT: "HuBERT", YAMNET: "YAMNet"}
+MODEL_TITLES = {
+    "hubert": "HuBERT fine-tuned",
+    "hubert-finetune": "HuBERT fine-tuned",
+    "hubert-probe": "HuBERT + linear probe",
+    "yamnet-zeroshot": "YAMNet zero-shot",
+    "yamnet-probe": "YAMNet + linear probe",
+}
+
+READY = "ready"
+NOT_LOADED = "not loaded yet"
+UNAVAILABLE = "unavailable"
+NOT_TRAINED = "not trained yet"
+FAILED = "failed on this clip"
+LOADING = "still loading"

@@ -1,0 +1,65 @@
+"""The longer explanations the app shows, kept apart so app.py reads as layout and wiring."""
+
+from __future__ import annotations
+
+INTRO = """
+Record a sound with the microphone (or upload a clip) and two different AI models guess which of
+ten animals it is: 🐕 dog, 🐓 rooster, 🐖 pig, 🐄 cow, 🐸 frog, 🐈 cat, 🐔 hen, 🦟 insects, 🐑 sheep or 🐦‍⬛ crow.
+"""
+
+ABOUT_MODELS = """
+**HuBERT** (Meta, 2021) learned to listen by predicting hidden parts of 960 hours of people *speaking*,
+without any labels (self-supervised). It knows nothing about animals until we **fine-tune** it on
+about 240 labelled animal clips from ESC-50 (or train a small linear head on its features).
+
+**YAMNet** (Google) was trained with labels on **AudioSet**: 2 million YouTube clips tagged with
+521 everyday sound classes, including *Bark*, *Moo* and *Cluck*. It can guess our ten animals
+**zero-shot** (we map its AudioSet classes onto the animals, no training at all), or with a linear
+**probe** trained on its features.
+
+**Why they can disagree:** HuBERT has heard lots of speech but no animals before fine-tuning, and
+learns from only a few hundred clips; YAMNet has heard many animals already, but its classes are
+not exactly ours (it may say "Bird" or "Animal" instead of "Crow"). The charts show each model's
+probabilities for the ten animals, in the same order and colours, so you can compare them bar by bar.
+"""
+
+TRAIN_INTRO = """
+Train and test the models on ESC-50's animal clips, then compare them on the same test clips.
+The **quick** mode trains only small linear heads on frozen features (minutes on a CPU); the **full**
+mode also fine-tunes all of HuBERT (hours on a CPU, minutes on a GPU). Only one run at a time:
+others see its progress. The HuBERT you train here becomes the one the *Classify* tab uses.
+"""
+
+FETCH_NOTE = (
+    "The example clips come from the ESC-50 dataset, which is not included "
+    "with this app. Fetch it once (~600 MB) into the app's data folder:"
+)
+
+ESC50_CREDIT = (
+    "Example clips: [ESC-50](https://github.com/karolpiczak/ESC-50) by K. J. Piczak "
+    "(clips from freesound.org), licensed [CC BY-NC 3.0](https://creativecommons.org/licenses/by-nc/3.0/). "
+    "They are downloaded on demand; this app ships no third-party audio."
+)
+
+MODELS_INTRO = "Which weights each side of the comparison uses, from where, and how to fix what is missing."
+
+SETTINGS_HELP = (
+    "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
+    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
+    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
+)
+
+#: How to get a usable HuBERT, shown when that side is unavailable ({default}: its hub id).
+HUBERT_FIX = (
+    "Train one in the **Train & compare** tab: the quick mode (*hubert-probe*, a linear head on "
+    "frozen HuBERT features) takes minutes on a CPU; full fine-tuning (*hubert-finetune*) takes hours "
+    "on a CPU, minutes on a GPU. Both need the HuBERT base weights (`{default}`, downloaded once). "
+    "Or set `ANIMAL_AUDIO_HUBERT` to a fine-tuned checkpoint directory (one written by "
+    "`python -m train finetune`) and restart."
+)
+#: How to get YAMNet when TF Hub cannot be reached ({default}: its TF Hub handle).
+YAMNET_FIX = (
+    "Connect to the internet once (YAMNet comes from TF Hub: `{default}`), or set "
+    "`ANIMAL_AUDIO_YAMNET` to a local YAMNet SavedModel directory or a `yamnet.tflite` file "
+    "with `yamnet_class_map.csv` beside it, then press *Retry loading* or restart."
+)

@@ -110,3 +110,22 @@ def build_tiny_hubert(out: Path, *, num_labels: int = 10, seed: int = 0) -> Path
 @pytest.fixture(scope="session")
 def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
+
+
+# --------------------------------------------------------------------------- the app as a server
+# (test_app_api.py, test_app_browser.py; owner: APP helper)
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_hubert_dir: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory):
+    """app.py served like a deployment (real YAMNet, tiny HuBERT), one server per test module."""
+    from app_server import serve_app
+
+    home = tmp_path_factory.mktemp("app-home")
+    env = {
+        "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
+        "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),
+        "ANIMAL_AUDIO_HOME": str(home),
+    }
+    with serve_app(env, home / "app.log") as url:
+        yield url

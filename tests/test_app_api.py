@@ -1,91 +1,16 @@
-"""`python app.py` as a user deploys it, called through its API with gradio_client."""
+"""`python app.py` as a user deploys it (the `app_url` fixture), called through its API with gradio_client."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
 import soundfile as sf
+from app_server import serve_app
 
 from animal_audio.labels import CLASSES
-
-REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT = 180.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start app.py on a free localhost port; returns the process and its URL once it answers."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
-        **env_extra,
-    }
-    log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"app.py exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as response:
-                if response.status == 200:
-                    return process, url
-        except OSError:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(
-        f"app.py did not answer within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}"
-    )
-
-
-def stop_app(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-@pytest.fixture(scope="module")
-def app_url(
-    tiny_hubert_dir: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("app-home")
-    process, url = start_app(
-        {
-            "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
-            "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),
-            "ANIMAL_AUDIO_HOME": str(home),
-        },
-        home / "app.log",
-    )
-    try:
-        yield url
-    finally:
-        stop_app(process)
 
 
 @pytest.fixture(scope="module")
@@ -159,14 +84,9 @@ def test_without_a_trained_hubert_the_api_still_answers_with_yamnet(
     from gradio_client import Client
 
     monkeypatch.delenv("ANIMAL_AUDIO_HUBERT", raising=False)
-    process, url = start_app(
-        {"ANIMAL_AUDIO_YAMNET": str(yamnet_tflite), "ANIMAL_AUDIO_HOME": str(tmp_path / "home")},
-        tmp_path / "app.log",
-    )
-    try:
+    env = {"ANIMAL_AUDIO_YAMNET": str(yamnet_tflite), "ANIMAL_AUDIO_HOME": str(tmp_path / "home")}
+    with serve_app(env, tmp_path / "app.log") as url:
         answer = classify(Client(url, verbose=False), clip_of("crow", 5, 0))
-    finally:
-        stop_app(process)
     hubert = answer["models"]["hubert"]
     assert hubert["available"] is False and hubert["state"] == "not trained yet"
     assert "probabilities" not in hubert and "ANIMAL_AUDIO_HUBERT" in hubert["fix"]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-from test_app_api import start_app, stop_app
 
 pytestmark = pytest.mark.browser
 
@@ -39,25 +37,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(
-    tiny_hubert_dir: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("browser-home")
-    process, url = start_app(
-        {
-            "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
-            "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),
-            "ANIMAL_AUDIO_HOME": str(home),
-        },
-        home / "app.log",
-    )
-    try:
-        yield url
-    finally:
-        stop_app(process)
 
 
 @pytest.mark.parametrize("screen", list(VIEWPORTS))

@@ -19,8 +19,13 @@ lint: $(DEV_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# Benchmarks write JSON to benchmarks/results/. Point them at local copies with ESC50=... YAMNET=...
+ESC50 ?= $(or $(ANIMAL_AUDIO_ESC50),../shared/esc50)
+YAMNET ?= $(or $(ANIMAL_AUDIO_YAMNET),../shared/models/yamnet/yamnet.tflite)
 benchmark: $(DEV_STAMP)
-	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.accuracy --esc50-dir $(ESC50) --yamnet $(YAMNET)
+	$(PY) -m benchmarks.latency --esc50-dir $(ESC50) --yamnet $(YAMNET)
+	$(PY) -m benchmarks.app_cold_start --esc50-dir $(ESC50) --yamnet $(YAMNET)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -41,6 +41,8 @@ DEFAULT_RUNS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_CLIPS = 10
 DEFAULT_BATCH = 8
+#: Pause before each timed call, so threads left spinning by the previous call go idle.
+SETTLE_SECONDS = 0.05
 #: Clips used for the drift measurement (fp32 vs int8).
 DRIFT_CLIPS = 20
 
@@ -49,9 +51,10 @@ log = logging.getLogger("benchmarks.latency")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("transformers", "root", "onnxruntime", "tensorflow", "absl"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Root at WARNING: onnxruntime's quantiser logs every tensor at INFO on the root logger.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    for ours in (log.name, "animal_audio"):
+        logging.getLogger(ours).setLevel(logging.INFO)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.threads:
         os.environ["ANIMAL_AUDIO_THREADS"] = str(args.threads)
@@ -224,13 +227,19 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
 
 
 def _latency(variants: dict[str, Variant], clips: list[np.ndarray], *, runs: int, warmup: int) -> dict:
-    """Round-robin over variants for every run, so load on the machine hits all of them alike."""
+    """Round-robin over variants for every run, so load on the machine hits all of them alike.
+
+    The order rotates each run and a short pause separates calls: a framework's idle
+    threads spin briefly after a call, which would otherwise always slow the same neighbour.
+    """
     times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
     for run in range(warmup + runs):
         clip = clips[run % len(clips)]
-        for name, (one, _) in variants.items():
+        for name in names[run % len(names) :] + names[: run % len(names)]:
+            time.sleep(SETTLE_SECONDS)
             started = time.perf_counter()
-            one(clip)
+            variants[name][0](clip)
             if run >= warmup:
                 times[name].append(time.perf_counter() - started)
     return {name: _summary(values) for name, values in times.items()}
@@ -239,8 +248,11 @@ def _latency(variants: dict[str, Variant], clips: list[np.ndarray], *, runs: int
 def _throughput(variants: dict[str, Variant], batch: list[np.ndarray], *, repeats: int) -> dict:
     """Clips per second when a batch of 5 s clips is given at once (after one warm-up batch)."""
     times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
     for repeat in range(repeats + 1):
-        for name, (_, many) in variants.items():
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            many = variants[name][1]
+            time.sleep(SETTLE_SECONDS)
             started = time.perf_counter()
             many(batch)
             if repeat:

@@ -367,13 +367,24 @@ def _weights_signature(source: str) -> str:
     """Changes when a local checkpoint is rewritten (re-training into the same folder)."""
     folder = Path(source).expanduser()
     if not folder.is_dir():
-        return ""
+        return _hub_snapshot(source)
     stats = [
         f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
         for p in sorted(folder.iterdir())
         if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES)
     ]
     return "|".join(stats)
+
+
+def _hub_snapshot(repo_id: str) -> str:
+    """The cached snapshot (commit) of a hub model, so an upstream update re-exports its graph."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # not a valid repo id, no cache yet: nothing to tell apart
+        return ""
+    return Path(found).parent.name if isinstance(found, str) else ""
 
 
 def _identity(source: str, config: Any) -> dict[str, str]:

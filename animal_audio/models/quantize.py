@@ -90,6 +90,8 @@ class OnnxRunner:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle ORT threads otherwise spin, taking the CPU from torch/TF (YAMNet runs right after).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.int8 = int8
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -185,13 +185,25 @@ def quantize_int8(source: Path, target: Path) -> None:
 
     graph = onnx.load(str(source), load_external_data=False).graph
     excluded = [n.name for n in graph.node if any(part in n.name for part in INT8_EXCLUDE)]
-    quantize_dynamic(
-        source,
-        target,
-        op_types_to_quantize=list(INT8_OPS),
-        nodes_to_exclude=excluded,
-        weight_type=QuantType.QInt8,
-    )
+    quiet = _DropRootRecords()  # the quantiser logs a line per tensor on the root logger
+    logging.getLogger().addFilter(quiet)
+    try:
+        quantize_dynamic(
+            source,
+            target,
+            op_types_to_quantize=list(INT8_OPS),
+            nodes_to_exclude=excluded,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropRootRecords(logging.Filter):
+    """Drops records logged on the root logger itself (`logging.info(...)`), not our named loggers'."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name != "root" or record.levelno >= logging.ERROR
 
 
 def _prune(root: Path, *, keep: Path) -> None:

@@ -113,7 +113,7 @@ class HubertClassifier:
         _require_trained_head(model, info, source)
         extractor = _feature_extractor(source)
         runner = _make_runner(
-            _LogitsOutput(model),
+            _logits_module(model),
             device=device,
             fast=fast,
             backend=backend,
@@ -216,7 +216,7 @@ class HubertEmbedder:
         identity = _identity(source, model.config)
         fingerprint = "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
         runner = _make_runner(
-            _PooledHidden(model, layer),
+            _pooled_module(model, layer),
             device=device,
             fast=fast,
             backend=backend,
@@ -448,16 +448,16 @@ def _torch_modules() -> tuple[type, type]:
     return LogitsOutput, PooledHidden
 
 
-def _LogitsOutput(model: Any) -> Any:  # noqa: N802 - reads like the class it builds
+def _logits_module(model: Any) -> Any:
     return _torch_modules()[0](model).eval()
 
 
-def _PooledHidden(model: Any, layer: Layer) -> Any:  # noqa: N802
+def _pooled_module(model: Any, layer: Layer) -> Any:
     return _torch_modules()[1](model, layer).eval()
 
 
 class _TorchRunner:
-    """torch inference on any device; float16 on accelerators in fast mode."""
+    """torch inference on any device. Fast: int8 Linear (+ bf16 CNN) on CPU, float16 on accelerators."""
 
     def __init__(self, module: Any, *, device: str, fast: bool) -> None:
         import torch

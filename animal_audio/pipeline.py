@@ -64,16 +64,17 @@ TIMING_CLIPS = 5
 #: Columns of predictions.csv before the per-model ones.
 PREDICTION_COLUMNS = ("filename", "fold", "split", "true_label")
 
-# Rough costs on the reference machine (2 CPU cores, DESIGN.md), in seconds.
-SECONDS_HUBERT_EMBED = 0.9  # forward pass on a 5 s clip
-SECONDS_HUBERT_TRAIN_STEP = 2.6  # per clip, feature encoder frozen: ~14 min per epoch of 320 clips
-SECONDS_YAMNET_CLIP = 0.12  # incl. resampling, TFLite
-SECONDS_MODEL_LOAD = {"hubert": 8.0, "yamnet": 4.0}
+# Rough costs on the reference machine (2 CPU cores), in seconds; measured with
+# benchmarks/latency.py and a hubert-probe run on the 400 clips (README, "Speed").
+SECONDS_HUBERT_EMBED = 0.35  # layer-6 embedding of a 5 s clip, ONNX Runtime fp32, incl. decoding
+SECONDS_HUBERT_TRAIN_STEP = 2.6  # per clip, feature encoder frozen (DESIGN.md): ~14 min per epoch
+SECONDS_YAMNET_CLIP = 0.03  # TFLite ~0.015 s + decoding
+SECONDS_MODEL_LOAD = {"hubert": 8.0, "yamnet": 1.0}  # hubert: first ONNX export of a checkpoint
 SECONDS_PROBE_FIT = 2.0
 #: How much faster a GPU is than the 2-core CPU for HuBERT (conservative).
 GPU_SPEEDUP = 20.0
-#: int8 dynamic quantisation speed-up for HuBERT inference (fast mode).
-FAST_SPEEDUP = 1.6
+#: HuBERT inference speed-up of fast mode (bf16 CNN + int8 ONNX), measured 2.3-2.6x.
+FAST_SPEEDUP = 2.0
 DEFAULT_CLIPS = 400
 
 

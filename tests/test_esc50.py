@@ -218,3 +218,11 @@ def test_cli_errors_exit_non_zero_without_traceback(tmp_path: Path) -> None:
     done = run_cli("prepare", "--esc50-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert "No ESC-50 metadata" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_prepared_files_are_readable_by_others(subset: Path, tmp_path: Path) -> None:
+    """Atomic writes go through a private temp file; the result must not stay private."""
+    out = tmp_path / "out"
+    esc50.prepare(subset, out)
+    for path in [out / "animals.csv", next((out / "audio").glob("*.wav"))]:
+        assert path.stat().st_mode & 0o044 == 0o044, oct(path.stat().st_mode)

@@ -21,7 +21,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp_path
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -46,8 +46,12 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     """The process umask (reading it means setting it, so set it straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+#: Read once at import, before any thread could create files in between.
+_UMASK = _read_umask()

@@ -307,10 +307,18 @@ def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
             what = "does not exist" if not folder.exists() else "has no config.json"
             raise ModelUnavailableError(_unavailable(source, f"the folder {folder} {what}"))
         source = str(folder)
+    # transformers warns with a "LOAD REPORT" table about head weights that are missing
+    # (a base model) or unused (the embedder on a classifier); both are expected here and
+    # handled from `info` below, so the table would only alarm the user.
+    report_logger = logging.getLogger("transformers")
+    level = report_logger.level
+    report_logger.setLevel(logging.ERROR)
     try:
         model, info = auto_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
     except (OSError, ValueError) as error:
         raise ModelUnavailableError(_unavailable(source, _first_line(error))) from error
+    finally:
+        report_logger.setLevel(level)
     return model.eval(), dict(info)
 
 

@@ -231,3 +231,22 @@ def test_failed_export_falls_back_to_torch_with_the_same_answers(tiny_hubert_dir
 
     assert model.backend.startswith("torch")
     np.testing.assert_allclose(model.logits_batch(waveforms), reference, atol=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["truncate-weights", "break-config", "remove-weights"])
+def test_damaged_checkpoint_gives_a_clear_error(tiny_hubert_dir, tmp_path, damage):
+    import shutil
+
+    from animal_audio.errors import CheckpointError
+
+    broken = tmp_path / "checkpoint"
+    shutil.copytree(tiny_hubert_dir, broken)
+    weights = broken / "model.safetensors"
+    if damage == "truncate-weights":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "break-config":
+        (broken / "config.json").write_text('{"model_type": "hub')
+    else:
+        weights.unlink()
+    with pytest.raises(CheckpointError, match="incomplete or damaged.*Train it again"):
+        HubertClassifier.load(str(broken))

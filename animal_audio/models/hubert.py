@@ -32,7 +32,7 @@ import numpy as np
 
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.errors import AudioError, CheckpointError, ModelUnavailableError
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction, softmax
 
@@ -316,7 +316,11 @@ def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
     try:
         model, info = auto_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
     except (OSError, ValueError) as error:
+        if _looks_like_path(source):  # a local folder with a config: incomplete or damaged
+            raise CheckpointError(_damaged(source, error)) from error
         raise ModelUnavailableError(_unavailable(source, _first_line(error))) from error
+    except Exception as error:  # safetensors / torch errors: truncated or tampered weights
+        raise CheckpointError(_damaged(source, error)) from error
     finally:
         report_logger.setLevel(level)
     return model.eval(), dict(info)
@@ -328,6 +332,14 @@ def _unavailable(source: str, reason: str) -> str:
         "can be downloaded from the Hugging Face Hub (then it is cached), or use a local copy saved "
         f"with save_pretrained (a folder with config.json and the weights): pass it with --hubert, "
         f"or set {settings.ENV_HUBERT}=/path/to/folder."
+    )
+
+
+def _damaged(source: str, error: BaseException) -> str:
+    return (
+        f"The HuBERT checkpoint in {source} is incomplete or damaged ({_first_line(error).rstrip('.')}). "
+        "Train it again (python -m train finetune / the app's Train & compare tab), or copy it again "
+        "from where it came from."
     )
 
 

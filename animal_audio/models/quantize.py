@@ -4,6 +4,11 @@ What was measured (2-core AMD EPYC, full-size HuBERT-Base, 5 s clip; benchmarks/
 
 - exact path: ORT fp32 runs the same graph ~1.3x faster than torch eager, same numbers
   (logits within ~2e-4). Conv1d-as-MatMul and Conv1d-as-Conv2d (NCHWc) rewrites: no gain.
+  Also no gain within noise (+-3%, interleaved runs): onnxruntime.transformers' BERT
+  fusions (SkipLayerNorm, BiasGelu, Gelu apply; its Attention fusion does not match
+  HuBERT's graph, sdpa or eager export), a fixed [1, 80000] input shape, spinning ORT
+  threads, and normalising in numpy instead of the HF feature extractor (0.15 ms of
+  ~430 ms). The graph is compute-bound: ~70 GFLOP per 5 s clip at ~165 GFLOP/s on 2 cores.
 - fast path: ORT dynamic int8 MatMuls make the transformer ~3.5x faster. The CNN encoder
   cannot go int8: ORT's ConvInteger is slower than fp32 Conv, torch has no dynamic int8
   conv, and rewriting the convs as int8 MatMuls wrecked the features (embedding cosine

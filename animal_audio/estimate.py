@@ -1,0 +1,68 @@
+"""Expected wall time of a comparison run on this hardware (the app's and CLI's warning)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from animal_audio import esc50, settings
+from animal_audio.compare_config import CompareConfig, protocol_splits
+from animal_audio.errors import DatasetError
+from animal_audio.evaluation import TIMING_CLIPS
+
+# Rough costs on the reference machine (2 CPU cores), in seconds; measured with
+# benchmarks/latency.py and a hubert-probe run on the 400 clips (README, "Speed").
+SECONDS_HUBERT_EMBED = 0.35  # layer-6 embedding of a 5 s clip, ONNX Runtime fp32, incl. decoding
+SECONDS_HUBERT_TRAIN_STEP = 2.6  # per clip, feature encoder frozen (DESIGN.md): ~14 min per epoch
+SECONDS_YAMNET_CLIP = 0.03  # TFLite ~0.015 s + decoding
+SECONDS_MODEL_LOAD = {"hubert": 8.0, "yamnet": 1.0}  # hubert: first ONNX export of a checkpoint
+SECONDS_PROBE_FIT = 2.0
+#: How much faster a GPU is than the 2-core CPU for HuBERT (conservative).
+GPU_SPEEDUP = 20.0
+#: HuBERT inference speed-up of fast mode (bf16 CNN + int8 ONNX), measured 2.3-2.6x.
+FAST_SPEEDUP = 2.0
+DEFAULT_CLIPS = 400
+
+
+def estimate_seconds(config: CompareConfig) -> float:
+    """Rough wall time of `run_comparison(config)` on this hardware, for the app's warning.
+
+    From measured costs on a 2-core CPU (DESIGN.md), scaled for a GPU. Assumes no
+    cached embeddings (an upper bound for the probes: a cached re-run takes seconds).
+    """
+    try:
+        table = esc50.load_manifest(config.data_dir)
+        clips = len(table)
+        counts = [
+            (len(s.train), len(s.validation), len(s.test)) for s in protocol_splits(table, config.protocol)
+        ]
+    except DatasetError:
+        clips = DEFAULT_CLIPS
+        per_fold = DEFAULT_CLIPS // len(esc50.FOLDS)
+        n_splits = len(esc50.FOLDS) if config.protocol == "cv" else 1
+        counts = [(3 * per_fold, per_fold, per_fold)] * n_splits
+    uses_hubert = any(m.startswith("hubert") for m in config.models)
+    speedup = GPU_SPEEDUP if uses_hubert and _has_gpu(config.device) else 1.0
+    hubert_clip = SECONDS_HUBERT_EMBED / speedup / (FAST_SPEEDUP if settings.fast_mode(config.fast) else 1.0)
+    total = 0.0
+    for name in config.models:
+        if name == "yamnet-zeroshot":
+            total += SECONDS_MODEL_LOAD["yamnet"] + sum(t for _, _, t in counts) * SECONDS_YAMNET_CLIP
+        elif name == "yamnet-probe":
+            total += SECONDS_MODEL_LOAD["yamnet"] + clips * SECONDS_YAMNET_CLIP
+            total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * SECONDS_YAMNET_CLIP)
+        elif name == "hubert-probe":
+            total += SECONDS_MODEL_LOAD["hubert"] + clips * hubert_clip
+            total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * hubert_clip)
+        elif name == "hubert-finetune":
+            for train, validation, test in counts:
+                steps_clips = train * config.epochs
+                if config.max_steps is not None:
+                    steps_clips = min(steps_clips, config.max_steps * 8)
+                epochs = max(1, min(config.epochs, -(-steps_clips // max(train, 1))))
+                total += SECONDS_MODEL_LOAD["hubert"] + steps_clips * SECONDS_HUBERT_TRAIN_STEP / speedup
+                total += (validation * epochs + test) * SECONDS_HUBERT_EMBED / speedup
+    return float(total)
+
+
+def _has_gpu(device: Optional[str]) -> bool:
+    return settings.torch_device(device) != "cpu"

@@ -1,0 +1,161 @@
+"""What a finished run reports: the predictions table and the metrics.json document.
+
+Also records the library versions and the machine, so every number can be traced
+to what produced it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from animal_audio import esc50, settings
+from animal_audio.compare_config import CompareConfig
+from animal_audio.labels import CLASSES
+from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
+from animal_audio.runs import Part
+
+#: Columns of predictions.csv before the per-model ones.
+PREDICTION_COLUMNS = ("filename", "fold", "split", "true_label")
+
+
+def predictions_table(splits: list[esc50.Split], parts: dict[str, list[Part]]) -> pd.DataFrame:
+    """One row per test clip: fold, true label, and each model's label and probabilities."""
+    frames = []
+    for i, split in enumerate(splits):
+        frame = pd.DataFrame(
+            {
+                "filename": split.test["filename"].to_numpy(),
+                "fold": split.test["fold"].to_numpy(),
+                "split": split.name,
+                "true_label": split.test["label"].to_numpy(),
+            }
+        )
+        for name, model_parts in parts.items():
+            probs = model_parts[i].probs
+            frame[prediction_column(name)] = labels_from_probs(probs)
+            for j, label in enumerate(CLASSES):
+                frame[probability_column(name, label)] = np.round(probs[:, j], 6)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def prediction_column(model: str) -> str:
+    return f"{model}:label"
+
+
+def probability_column(model: str, label: str) -> str:
+    return f"{model}:p_{label}"
+
+
+def metrics_document(
+    config: CompareConfig,
+    splits: list[esc50.Split],
+    parts: dict[str, list[Part]],
+    predictions: pd.DataFrame,
+    run_seconds: float,
+) -> dict[str, Any]:
+    models: dict[str, Any] = {}
+    for name, model_parts in parts.items():
+        pooled = classification_metrics(predictions["true_label"], predictions[prediction_column(name)])
+        if config.protocol == "cv":
+            folds = []
+            for split in splits:
+                rows = predictions["split"] == split.name
+                fold_metrics = classification_metrics(
+                    predictions.loc[rows, "true_label"], predictions.loc[rows, prediction_column(name)]
+                )
+                fold_metrics["test_fold"] = int(split.test["fold"].iloc[0])
+                folds.append(fold_metrics)
+            entry = cross_validation_metrics(folds, pooled)
+            for fold, part in zip(entry["folds"], model_parts):
+                fold["train_seconds"] = round(part.train_seconds, 3)
+        else:
+            entry = pooled
+        n_test = [len(s.test) for s in splits]
+        # Time to train one model (the mean over CV folds); embeddings shared by the folds count in each.
+        entry["train_seconds"] = round(float(np.mean([p.train_seconds for p in model_parts])), 3)
+        entry["inference_seconds_per_clip"] = round(
+            float(np.average([p.inference_seconds_per_clip for p in model_parts], weights=n_test)), 5
+        )
+        entry["inference_seconds"] = entry["inference_seconds_per_clip"]  # the name contracts.md uses
+        entry["trained_on"] = model_parts[0].extra.get("trained_on", "")
+        # What the app loads (relative to the run dir); in CV, the model of the last split.
+        entry["model_dir"] = model_parts[-1].extra.get("model_dir")
+        entry["details"] = [p.extra for p in model_parts]
+        models[name] = entry
+    return {
+        "models": models,
+        "config": config.to_dict(),
+        "protocol": _protocol_description(config.protocol, splits),
+        "seed": config.seed,
+        "versions": versions(),
+        "machine": machine(config.device, any(m.startswith("hubert") for m in config.models)),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_seconds": round(run_seconds, 1),
+    }
+
+
+def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str, Any]:
+    def folds(frame: pd.DataFrame) -> list[int]:
+        return sorted(int(f) for f in frame["fold"].unique())
+
+    return {
+        "name": protocol,
+        "description": (
+            "5-fold cross-validation over ESC-50's folds: each fold is the test set once; "
+            "mean and sample std over folds"
+            if protocol == "cv"
+            else "fixed ESC-50 fold split: train folds 1-3, validation fold 4, test fold 5"
+        ),
+        "splits": [
+            {
+                "name": s.name,
+                "train_folds": folds(s.train),
+                "validation_folds": folds(s.validation),
+                "test_folds": folds(s.test),
+                "train_clips": len(s.train),
+                "validation_clips": len(s.validation),
+                "test_clips": len(s.test),
+            }
+            for s in splits
+        ],
+        "probes": "linear probes train on train + validation folds (no early stopping to use it for)",
+        "finetune": "fine-tuning trains on the train folds and keeps the best epoch on the validation fold",
+        "zeroshot": "YAMNet zero-shot trains on nothing; its AudioSet -> animal map is fixed in labels.py",
+    }
+
+
+def versions() -> dict[str, Optional[str]]:
+    """Library versions that change numbers, read without importing the (slow) frameworks."""
+    found: dict[str, Optional[str]] = {"python": platform.python_version()}
+    for package in (
+        "torch",
+        "transformers",
+        "tensorflow",
+        "scikit-learn",
+        "numpy",
+        "pandas",
+        "ai-edge-litert",
+    ):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def machine(device: Optional[str] = None, uses_torch: bool = True) -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpu_threads": settings.cpu_threads(),
+        "device": settings.torch_device(device) if uses_torch else "cpu",
+    }

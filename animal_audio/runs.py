@@ -1,0 +1,209 @@
+"""The files of a run directory: finished parts, results, the latest-run pointer, reading runs back.
+
+A run directory without `metrics.json` is unfinished, never half-finished: results
+are written atomically and `metrics.json` last; `runs_dir/latest.json` moves to a
+run only after it is complete. Finished parts (`parts/<model>--<split>.json`) let a
+stopped run resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from animal_audio import esc50, settings
+from animal_audio.compare_config import CompareConfig
+from animal_audio.errors import AnimalAudioError, CheckpointError
+from animal_audio.fileio import atomic_path, write_json, write_text
+from animal_audio.labels import CLASSES
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.csv"
+REPORT_FILE = "report.md"
+RUN_CONFIG_FILE = "run_config.json"
+LATEST_FILE = "latest.json"
+PARTS_DIR = "parts"
+MODELS_DIR = "models"
+
+
+@dataclass
+class RunResult:
+    """A finished run: where it is, its metrics.json and its predictions.csv."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    predictions: pd.DataFrame
+
+
+@dataclass
+class Part:
+    """One model tested on one split: what parts/<model>--<split>.json holds."""
+
+    probs: np.ndarray
+    train_seconds: float
+    inference_seconds_per_clip: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def start_run(run_dir: Path, config: CompareConfig) -> None:
+    """Create the run dir, or resume it; a finished run is never overwritten."""
+    if (run_dir / METRICS_FILE).is_file():
+        raise AnimalAudioError(
+            f"{run_dir} already holds a finished run. Choose another output folder "
+            "(or leave --out away for a new one)."
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    previous = read_json(run_dir / RUN_CONFIG_FILE)
+    if previous and previous.get("fingerprint") != config.fingerprint():
+        log.info("%s was started with other settings: its finished parts are redone", run_dir)
+    write_json(run_dir / RUN_CONFIG_FILE, {"fingerprint": config.fingerprint(), "config": config.to_dict()})
+
+
+def load_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split) -> Optional[Part]:
+    """A finished part made with the same settings and test clips, else None (redo it)."""
+    data = read_json(_part_path(run_dir, name, split))
+    if not data or data.get("fingerprint") != fingerprint:
+        return None
+    if data.get("filenames") != list(split.test["filename"]):
+        return None
+    try:
+        probs = np.asarray(data["probs"], dtype=np.float64)
+        if probs.shape != (len(split.test), len(CLASSES)):
+            return None
+        log.info("%s on %s: reusing finished results", name, split.name)
+        return Part(
+            probs, float(data["train_seconds"]), float(data["inference_seconds_per_clip"]), data["extra"]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def save_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split, part: Part) -> Part:
+    write_json(
+        _part_path(run_dir, name, split),
+        {
+            "fingerprint": fingerprint,
+            "model": name,
+            "split": split.name,
+            "filenames": list(split.test["filename"]),
+            "probs": np.round(part.probs, 8).tolist(),
+            "train_seconds": part.train_seconds,
+            "inference_seconds_per_clip": part.inference_seconds_per_clip,
+            "extra": part.extra,
+        },
+    )
+    return part
+
+
+def _part_path(run_dir: Path, name: str, split: esc50.Split) -> Path:
+    return run_dir / PARTS_DIR / f"{name}--{split_key(split)}.json"
+
+
+def split_key(split: esc50.Split) -> str:
+    return f"test-fold-{'-'.join(str(f) for f in sorted(split.test['fold'].unique()))}"
+
+
+def model_subdir(protocol: str, name: str, split: esc50.Split) -> Path:
+    """models/<name>/ for the default split (what the app loads); one subfolder per CV fold."""
+    base = Path(MODELS_DIR) / name
+    return base if protocol == "folds" else base / split_key(split)
+
+
+def write_results(run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFrame) -> None:
+    """Everything atomically, metrics.json last: its presence marks the run finished."""
+    from animal_audio.plots.results import write_figures
+    from animal_audio.report import render_report
+
+    with atomic_path(run_dir / PREDICTIONS_FILE) as tmp:
+        predictions.to_csv(tmp, index=False)
+    write_figures(metrics, run_dir)
+    write_text(run_dir / REPORT_FILE, render_report(metrics))
+    write_json(run_dir / METRICS_FILE, metrics)
+
+
+def write_latest(runs_dir: Path, run_dir: Path, metrics: dict[str, Any]) -> None:
+    write_json(
+        Path(runs_dir) / LATEST_FILE,
+        {
+            "run_dir": str(Path(run_dir).resolve()),
+            "created": metrics["created"],
+            "protocol": metrics["protocol"]["name"],
+            "models": list(metrics["models"]),
+        },
+    )
+
+
+def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
+    """A finished run's metrics and predictions; an unfinished one says how to finish it."""
+    run_dir = Path(run_dir)
+    metrics_path = run_dir / METRICS_FILE
+    if not metrics_path.is_file():
+        hint = (
+            "It was stopped before it finished: run the same comparison again to resume it."
+            if (run_dir / RUN_CONFIG_FILE).is_file()
+            else "Run `python -m train compare` to make one."
+        )
+        raise CheckpointError(f"No finished run in {run_dir} ({METRICS_FILE} missing). {hint}")
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        predictions = pd.read_csv(run_dir / PREDICTIONS_FILE)
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"The run in {run_dir} is damaged ({error}). Run the comparison again."
+        ) from error
+    if not isinstance(metrics, dict) or "models" not in metrics:
+        raise CheckpointError(f"{metrics_path} is not a run's metrics file. Run the comparison again.")
+    return RunResult(run_dir, metrics, predictions)
+
+
+def latest_run(runs_dir: str | os.PathLike[str] | None = None) -> Optional[Path]:
+    """The newest finished run: the one latest.json names, else the newest finished folder."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else settings.runs_dir()
+    pointer = read_json(runs_dir / LATEST_FILE)
+    if pointer and isinstance(pointer.get("run_dir"), str):
+        target = Path(pointer["run_dir"])
+        if (target / METRICS_FILE).is_file():
+            return target
+    finished = [p.parent for p in runs_dir.glob(f"*/{METRICS_FILE}")] if runs_dir.is_dir() else []
+    return max(finished, key=lambda p: (p / METRICS_FILE).stat().st_mtime, default=None)
+
+
+def default_run_dir(config: CompareConfig, runs_dir: Optional[Path] = None) -> Path:
+    """An unfinished run with the same settings (to resume it), else runs_dir/<timestamp>."""
+    runs_dir = Path(runs_dir or config.runs_dir or settings.runs_dir())
+    if runs_dir.is_dir():
+        unfinished = [
+            p.parent
+            for p in runs_dir.glob(f"*/{RUN_CONFIG_FILE}")
+            if not (p.parent / METRICS_FILE).is_file()
+            and (read_json(p) or {}).get("fingerprint") == config.fingerprint()
+        ]
+        if unfinished:
+            newest = max(unfinished, key=lambda p: (p / RUN_CONFIG_FILE).stat().st_mtime)
+            log.info("resuming the unfinished run in %s", newest)
+            return newest
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate = runs_dir / stamp
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = runs_dir / f"{stamp}-{n}"
+    return candidate
+
+
+def read_json(path: Path) -> Optional[dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

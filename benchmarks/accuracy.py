@@ -13,7 +13,6 @@ The runs go to <runs>/benchmarks/ and do not move the app's latest.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -38,6 +37,7 @@ from animal_audio.pipeline import (  # noqa: E402
     versions,
 )
 from animal_audio.report import duration, percent  # noqa: E402
+from animal_audio.runs import read_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     unavailable = {name: reason for name in models if (reason := unavailable_reason(name, args))}
     runnable = tuple(m for m in models if m not in unavailable)
     out = Path(args.out)
-    previous = _read_json(out / JSON_FILE) or {}
+    previous = read_json(out / JSON_FILE) or {}
     runs_dir = Path(args.runs_dir) if args.runs_dir else settings.runs_dir() / "benchmarks"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -240,14 +240,6 @@ def _keep_previous(
             entry = dict(old[name])
             entry.setdefault("from", previous.get("created"))
             results.setdefault(protocol, {"models": {}})["models"][name] = entry
-
-
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, r
 EVAL_BATCH = 8
 #: Test clips timed one by one for a probe's per-clip inference time (its test
 #: probabilities come from cached embeddings, which would say nothing about speed).
-TIMING_CLIPS = 5
+TIMING_CLIPS = 3
 
 
 def evaluate_classifier(

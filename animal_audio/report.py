@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from animal_audio.evaluation import TIMING_CLIPS
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.plots.results import FIGURE_FILES, model_title
 
@@ -152,7 +153,9 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
         notes.append(f"- YAMNet: `{config.get('yamnet') or 'TF Hub google/yamnet/1 (default)'}`.")
     notes.append(
         "- Training time includes embedding extraction for the probes (cached embeddings make a re-run "
-        "faster); inference time is the model alone per 5 s clip, measured on "
+        "faster); inference time is the model alone per 5 s clip (probes: the mean of "
+        f"{TIMING_CLIPS} single-clip predictions on test clips after one warm-up, since their test "
+        "probabilities come from cached embeddings; other models: all test clips, in batches), measured on "
         f"{machine.get('platform', 'this machine')} ({machine.get('cpu_count', '?')} CPUs, "
         f"device {machine.get('device', 'cpu')})."
     )

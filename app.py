@@ -465,15 +465,17 @@ def build() -> gr.Blocks:
             status_line,
             status_panel,
         ]
+        # One way to classify the clip in `audio`, whatever started it (click, recording, upload, example).
+        classify_event = dict(
+            fn=classify_clip,
+            inputs=audio,
+            outputs=classify_outputs,
+            api_visibility="private",
+            concurrency_id="classify",
+            concurrency_limit=CLASSIFY_CONCURRENCY,
+        )
         for trigger in (classify_btn.click, audio.stop_recording, audio.upload):
-            trigger(
-                classify_clip,
-                inputs=audio,
-                outputs=classify_outputs,
-                api_visibility="private",
-                concurrency_id="classify",
-                concurrency_limit=CLASSIFY_CONCURRENCY,
-            )
+            trigger(**classify_event)
         api_btn = gr.Button(visible=False)
         api_btn.click(
             classify_api,
@@ -485,12 +487,7 @@ def build() -> gr.Blocks:
             concurrency_limit=CLASSIFY_CONCURRENCY,
         )
         examples.input(lambda path: path, inputs=examples, outputs=audio, api_visibility="private").then(
-            classify_clip,
-            inputs=audio,
-            outputs=classify_outputs,
-            api_visibility="private",
-            concurrency_id="classify",
-            concurrency_limit=CLASSIFY_CONCURRENCY,
+            **classify_event
         )
         for button in (fetch_btn, train_fetch_btn):
             button.click(

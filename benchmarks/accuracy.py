@@ -77,6 +77,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--device", help="torch device (default: best available)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs-dir", help="where the run directories go (default <runs>/benchmarks)")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="HuBERT in fast mode (int8, as ANIMAL_AUDIO_FAST=1); writes accuracy_fast.json / .md "
+        "beside the exact table",
+    )
     parser.add_argument("--out", default=str(RESULTS_DIR), help="folder for accuracy.json / accuracy.md")
     return parser.parse_args(argv)
 
@@ -101,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
     unavailable = {name: reason for name in models if (reason := unavailable_reason(name, args))}
     runnable = tuple(m for m in models if m not in unavailable)
     out = Path(args.out)
-    previous = read_json(out / JSON_FILE) or {}
+    json_file, markdown_file = result_files(args.fast)
+    previous = read_json(out / json_file) or {}
     runs_dir = Path(args.runs_dir) if args.runs_dir else settings.runs_dir() / "benchmarks"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
 
@@ -120,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             seed=args.seed,
             max_steps=args.max_steps,
+            fast=True if args.fast else None,
             update_latest=False,
         )
         log.info("%s: %s, expected ~%s", protocol, ", ".join(runnable), duration(estimate_seconds(config)))
@@ -145,16 +153,24 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "hubert": args.hubert or settings.DEFAULT_HUBERT,
             "yamnet": args.yamnet,
+            "fast": bool(args.fast),
         },
         "machine": machine(args.device, any(m.startswith("hubert") for m in runnable)),
         "versions": versions(),
         "protocols": results,
         "unavailable": unavailable,
     }
-    write_json(out / JSON_FILE, document)
-    write_text(out / MARKDOWN_FILE, markdown(document, models, protocols))
+    write_json(out / json_file, document)
+    write_text(out / markdown_file, markdown(document, models, protocols))
     print(markdown(document, models, protocols))
     return 0
+
+
+def result_files(fast: bool) -> tuple[str, str]:
+    """Fast mode's table goes beside the exact one, never over it."""
+    if not fast:
+        return JSON_FILE, MARKDOWN_FILE
+    return (JSON_FILE.replace(".json", "_fast.json"), MARKDOWN_FILE.replace(".md", "_fast.md"))
 
 
 def prepared_data(args: argparse.Namespace) -> Path:
@@ -200,7 +216,8 @@ def markdown(document: dict[str, Any], models: tuple[str, ...], protocols: list[
         "",
         f"{document['clips']} clips; created {document['created']} on {document['machine']['platform']} "
         f"({document['machine']['cpu_count']} CPUs, device {document['machine']['device']}).",
-        "CV: mean ± sample std over the 5 test folds.",
+        "CV: mean ± sample std over the 5 test folds."
+        + (" HuBERT in fast mode (int8, ANIMAL_AUDIO_FAST=1)." if document["settings"].get("fast") else ""),
         "",
         head,
         rule,

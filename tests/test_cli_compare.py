@@ -128,3 +128,27 @@ def test_accuracy_benchmark_marks_models_without_weights(
     saved = json.loads((out / "accuracy.json").read_text())
     assert set(saved["unavailable"]) == {"hubert-finetune", "hubert-probe"}
     assert saved["protocols"]["folds"]["models"]["hubert-finetune"]["from"] == "2026-01-01"
+
+
+def test_accuracy_benchmark_in_fast_mode_keeps_the_exact_table(
+    tmp_path: Path, prepared_subset: Path, yamnet_tflite: Path
+) -> None:
+    from benchmarks import accuracy
+
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "accuracy.md").write_text("exact table")
+    argv = ["--data", str(prepared_subset), "--models", "yamnet-zeroshot", "--protocols", "folds"]
+    argv += [
+        "--yamnet",
+        str(yamnet_tflite),
+        "--fast",
+        "--out",
+        str(out),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
+    assert accuracy.main(argv) == 0
+    assert (out / "accuracy.md").read_text() == "exact table"
+    assert "fast mode" in (out / "accuracy_fast.md").read_text()
+    assert json.loads((out / "accuracy_fast.json").read_text())["settings"]["fast"] is True

@@ -5,7 +5,7 @@ Loading goes through `AutoModelForAudioClassification` / `AutoModel` and
 written by fine-tuning loads here and in `transformers.pipeline` alike.
 
 Speed on CPU (details in quantize.py and benchmarks/README.md): the default path runs the
-exported ONNX graph in ONNX Runtime fp32 (same predictions as torch, ~1.3x faster than a
+exported ONNX graph in ONNX Runtime fp32 (same predictions as torch, 1.2-1.3x faster than a
 plain `transformers.pipeline`); `fast` (ANIMAL_AUDIO_FAST=1) runs int8 MatMuls, plus a
 bf16 CNN encoder on CPUs with bf16 instructions (~2.3x faster than the pipeline; may move
 probabilities slightly). On cuda/mps the model runs in torch (fast: float16). Without

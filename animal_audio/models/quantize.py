@@ -2,8 +2,11 @@
 
 What was measured (2-core AMD EPYC, full-size HuBERT-Base, 5 s clip; benchmarks/README.md):
 
-- exact path: ORT fp32 runs the same graph ~1.3x faster than torch eager, same numbers
-  (logits within ~2e-4). Conv1d-as-MatMul and Conv1d-as-Conv2d (NCHWc) rewrites: no gain.
+- exact path: ORT fp32 runs the same graph 1.2-1.3x faster than torch eager, same numbers
+  (logits within ~2e-4). Conv1d-as-MatMul and Conv1d-as-Conv2d (NCHWc) rewrites: no gain;
+  channels-last strided MatMuls and a polyphase Winograd F(2,2) encoder conv: slower
+  (their extra memory passes cost more than the multiplies saved). OpenVINO fp32 on the
+  same graph: same speed as ORT. Flushing denormals: no change.
   Also no gain within noise (+-3%, interleaved runs): onnxruntime.transformers' BERT
   fusions (SkipLayerNorm, BiasGelu, Gelu apply; its Attention fusion does not match
   HuBERT's graph, sdpa or eager export), a fixed [1, 80000] input shape, spinning ORT

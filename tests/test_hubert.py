@@ -204,6 +204,46 @@ def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp
     assert calls == [] and model.backend == "onnxruntime-fp32"
 
 
+def _no_torch_weights(*args, **kwargs):
+    raise AssertionError("the torch weights were loaded although the exported graph was on disk")
+
+
+def test_exported_graph_starts_without_loading_the_torch_weights(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    logits = HubertClassifier.load(str(tiny_hubert_dir)).logits_batch(waveforms)
+    vectors = HubertEmbedder.load(str(tiny_hubert_dir)).embed_batch(waveforms)
+    hubert.clear_cache()
+    monkeypatch.setattr(hubert, "_from_pretrained", _no_torch_weights)
+
+    classifier = HubertClassifier.load(str(tiny_hubert_dir))
+    embedder = HubertEmbedder.load(str(tiny_hubert_dir))
+
+    assert classifier.backend == embedder.backend == "onnxruntime-fp32"
+    np.testing.assert_array_equal(classifier.logits_batch(waveforms), logits)
+    np.testing.assert_array_equal(embedder.embed_batch(waveforms), vectors)
+
+
+def test_checkpoint_damaged_after_its_export_still_gives_a_clear_error(
+    tiny_hubert_dir, monkeypatch, tmp_path: Path
+):
+    import shutil
+
+    from animal_audio.errors import CheckpointError
+
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_hubert_dir, checkpoint)
+    HubertClassifier.load(str(checkpoint))
+    hubert.clear_cache()
+    weights = checkpoint / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+
+    with pytest.raises(CheckpointError, match="incomplete or damaged"):
+        HubertClassifier.load(str(checkpoint))
+
+
 def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, waveforms, monkeypatch):
     from animal_audio.models import quantize
 

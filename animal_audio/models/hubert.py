@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, Union
 
@@ -107,20 +108,21 @@ class HubertClassifier:
 
     @classmethod
     def _load(cls, source: str, *, device: str, fast: bool, backend: str) -> HubertClassifier:
-        from transformers import AutoModelForAudioClassification
+        config = _load_config(source)
+        key_parts = {"output": "logits", **_identity(source, config)}
+        # A graph exported earlier passed the checks below for these very weights.
+        runner = _exported_runner(device=device, fast=fast, backend=backend, key_parts=key_parts)
+        if runner is None:
+            from transformers import AutoModelForAudioClassification
 
-        model, info = _from_pretrained(AutoModelForAudioClassification, source)
-        _require_trained_head(model, info, source)
+            model, info = _from_pretrained(AutoModelForAudioClassification, source)
+            _require_trained_head(model, info, source)
+            runner = _make_runner(
+                _logits_module(model), device=device, fast=fast, backend=backend, key_parts=key_parts
+            )
         extractor = _feature_extractor(source)
-        runner = _make_runner(
-            _logits_module(model),
-            device=device,
-            fast=fast,
-            backend=backend,
-            key_parts={"output": "logits", **_identity(source, model.config)},
-        )
         log.info("HuBERT classifier %s on %s (%s)", source, device, _runner_name(runner))
-        return cls(model.config, extractor, source=source, device=device, fast=fast, runner=runner)
+        return cls(config, extractor, source=source, device=device, fast=fast, runner=runner)
 
     @property
     def backend(self) -> str:
@@ -205,26 +207,26 @@ class HubertEmbedder:
     def _load(
         cls, source: str, *, layer: Layer | None, device: str, fast: bool, backend: str
     ) -> HubertEmbedder:
-        from transformers import AutoModel
-
-        model, info = _from_pretrained(AutoModel, source)
-        if info.get("missing_keys"):
-            log.warning(
-                "%s: encoder weights missing, left random: %s", source, sorted(info["missing_keys"])[:5]
-            )
-        layer = _resolve_layer(layer, int(model.config.num_hidden_layers))
-        identity = _identity(source, model.config)
+        config = _load_config(source)
+        layer = _resolve_layer(layer, int(config.num_hidden_layers))
+        identity = _identity(source, config)
         fingerprint = "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
-        runner = _make_runner(
-            _pooled_module(model, layer),
-            device=device,
-            fast=fast,
-            backend=backend,
-            key_parts={"output": f"mean-pooled layer {layer}", **identity},
-        )
+        key_parts = {"output": f"mean-pooled layer {layer}", **identity}
+        runner = _exported_runner(device=device, fast=fast, backend=backend, key_parts=key_parts)
+        if runner is None:
+            from transformers import AutoModel
+
+            model, info = _from_pretrained(AutoModel, source)
+            if info.get("missing_keys"):
+                log.warning(
+                    "%s: encoder weights missing, left random: %s", source, sorted(info["missing_keys"])[:5]
+                )
+            runner = _make_runner(
+                _pooled_module(model, layer), device=device, fast=fast, backend=backend, key_parts=key_parts
+            )
         log.info("HuBERT embedder %s layer %s on %s (%s)", source, layer, device, _runner_name(runner))
         return cls(
-            model.config,
+            config,
             _feature_extractor(source),
             source=source,
             layer=layer,
@@ -294,6 +296,15 @@ def _canonical(source: str) -> str:
     return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
 
 
+def _load_config(source: str) -> Any:
+    """The checkpoint's config alone (milliseconds, no torch); friendly errors."""
+    from transformers import AutoConfig
+
+    source = _checked_source(source)
+    with _load_errors(source):
+        return AutoConfig.from_pretrained(source)
+
+
 def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
     """The model in float32 and eval mode, plus transformers' loading info; friendly errors."""
     import torch  # imported first: configure_threads only configures imported frameworks
@@ -301,12 +312,7 @@ def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
     from animal_audio.runtime import configure_threads
 
     configure_threads()
-    if _looks_like_path(source):
-        folder = Path(source).expanduser()
-        if not (folder / "config.json").is_file():
-            what = "does not exist" if not folder.exists() else "has no config.json"
-            raise ModelUnavailableError(_unavailable(source, f"the folder {folder} {what}"))
-        source = str(folder)
+    source = _checked_source(source)
     # transformers warns with a "LOAD REPORT" table about head weights that are missing
     # (a base model) or unused (the embedder on a classifier); both are expected here and
     # handled from `info` below, so the table would only alarm the user.
@@ -314,16 +320,35 @@ def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
     level = report_logger.level
     report_logger.setLevel(logging.ERROR)
     try:
-        model, info = auto_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+        with _load_errors(source):
+            model, info = auto_class.from_pretrained(source, dtype=torch.float32, output_loading_info=True)
+    finally:
+        report_logger.setLevel(level)
+    return model.eval(), dict(info)
+
+
+def _checked_source(source: str) -> str:
+    """A local folder must exist and hold a config.json; hub ids pass through."""
+    if not _looks_like_path(source):
+        return source
+    folder = Path(source).expanduser()
+    if not (folder / "config.json").is_file():
+        what = "does not exist" if not folder.exists() else "has no config.json"
+        raise ModelUnavailableError(_unavailable(source, f"the folder {folder} {what}"))
+    return str(folder)
+
+
+@contextmanager
+def _load_errors(source: str) -> Iterator[None]:
+    """transformers' loading errors as ModelUnavailableError (cannot get it) or CheckpointError (damaged)."""
+    try:
+        yield
     except (OSError, ValueError) as error:
         if _looks_like_path(source):  # a local folder with a config: incomplete or damaged
             raise CheckpointError(_damaged(source, error)) from error
         raise ModelUnavailableError(_unavailable(source, _first_line(error))) from error
     except Exception as error:  # safetensors / torch errors: truncated or tampered weights
         raise CheckpointError(_damaged(source, error)) from error
-    finally:
-        report_logger.setLevel(level)
-    return model.eval(), dict(info)
 
 
 def _unavailable(source: str, reason: str) -> str:
@@ -511,12 +536,7 @@ class _TorchRunner:
 
 def _make_runner(module: Any, *, device: str, fast: bool, backend: str, key_parts: dict) -> Runner:
     """ONNX Runtime on CPU when available (see quantize.py), else torch."""
-    from animal_audio.models import quantize
-
-    use_onnx = backend == "onnx" or (
-        backend == "auto" and device == "cpu" and quantize.onnxruntime_available()
-    )
-    if use_onnx:
+    if _uses_onnx(device, backend):
         try:
             return _onnx_runner(module, fast=fast, key_parts=key_parts)
         except Exception as error:  # export is best effort: torch gives the same answers, slower
@@ -529,11 +549,37 @@ def _make_runner(module: Any, *, device: str, fast: bool, backend: str, key_part
     return _TorchRunner(module, device=device, fast=fast)
 
 
+def _exported_runner(*, device: str, fast: bool, backend: str, key_parts: dict) -> Runner | None:
+    """The ORT runner of a graph exported earlier from these exact weights, or None.
+
+    Loading HuBERT-Base's torch weights only to find its graph already on disk took ~2 s
+    of every start. Not for the fast path's bf16 CNN encoder, which runs in torch.
+    """
+    from animal_audio.models import quantize
+
+    if not _uses_onnx(device, backend) or (fast and quantize.native_bf16()):
+        return None
+    key = quantize.graph_key(**_graph_key_parts(key_parts, fast))
+    return quantize.exported_runner(key, int8=fast)
+
+
+def _uses_onnx(device: str, backend: str) -> bool:
+    from animal_audio.models import quantize
+
+    return backend == "onnx" or (backend == "auto" and device == "cpu" and quantize.onnxruntime_available())
+
+
+def _graph_key_parts(key_parts: dict, fast: bool) -> dict:
+    from animal_audio.models import quantize
+
+    return dict(key_parts, int8_layout=quantize.INT8_LAYOUT if fast else None)
+
+
 def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
     """fp32 graph; fast: int8 graph, with the CNN encoder split off to torch bf16 where that is fast."""
     from animal_audio.models import quantize
 
-    key_parts = dict(key_parts, int8_layout=quantize.INT8_LAYOUT if fast else None)
+    key_parts = _graph_key_parts(key_parts, fast)
     encoder = quantize.detach_feature_encoder(module) if fast and quantize.native_bf16() else None
     if encoder is None:
         return quantize.cached_runner(module, key=quantize.graph_key(**key_parts), int8=fast)

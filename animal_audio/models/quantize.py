@@ -76,12 +76,10 @@ def onnxruntime_available() -> bool:
 
 def graph_key(**parts: Any) -> str:
     """Stable id of a graph: what was exported, from which weights, by which library versions."""
-    import onnxruntime
-    import torch
-    import transformers
+    from importlib.metadata import version  # not importing torch: a cached graph needs none
 
-    parts = dict(parts, torch=torch.__version__, transformers=transformers.__version__)
-    parts["onnxruntime"] = onnxruntime.__version__
+    parts = dict(parts, torch=version("torch"), transformers=version("transformers"))
+    parts["onnxruntime"] = version("onnxruntime")
     parts["opset"] = OPSET
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
@@ -126,14 +124,34 @@ def cached_runner(
     `key` must change whenever the module's outputs would (see `graph_key`). Export or
     quantisation failures propagate; callers fall back to torch.
     """
-    root = (cache_root or settings.cache_dir()) / "onnx"
-    folder = root / f"{key}-{'int8' if int8 else 'fp32'}"
+    folder = _graph_folder(key, int8=int8, cache_root=cache_root)
     with _lock:
         if not (folder / META_FILE).is_file():
             _build(module, folder, int8=int8, example_shape=example_shape)
         os.utime(folder / META_FILE)  # most recently used: survives pruning
-        _prune(root, keep=folder)
+        _prune(folder.parent, keep=folder)
     return OnnxRunner(folder / GRAPH_FILE, int8=int8)
+
+
+def exported_runner(key: str, *, int8: bool, cache_root: Path | None = None) -> OnnxRunner | None:
+    """The runner of the graph exported earlier under `key`, or None (never exports).
+
+    A graph that ORT cannot open is logged and left to `cached_runner` to deal with.
+    """
+    folder = _graph_folder(key, int8=int8, cache_root=cache_root)
+    with _lock:
+        if not (folder / META_FILE).is_file():
+            return None
+        os.utime(folder / META_FILE)
+    try:
+        return OnnxRunner(folder / GRAPH_FILE, int8=int8)
+    except Exception as error:  # any ORT load failure means "not usable"
+        log.warning("cached graph %s cannot be opened (%s)", folder.name, error)
+        return None
+
+
+def _graph_folder(key: str, *, int8: bool, cache_root: Path | None) -> Path:
+    return (cache_root or settings.cache_dir()) / "onnx" / f"{key}-{'int8' if int8 else 'fp32'}"
 
 
 def _build(module: Any, folder: Path, *, int8: bool, example_shape: tuple[int, ...]) -> None:

@@ -256,7 +256,7 @@ def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> li
 
 def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
     """Fine-tune per split (validation fold for early stopping), then test the best checkpoint."""
-    from animal_audio.models.hubert import HubertClassifier
+    from animal_audio.models.hubert import HubertClassifier, release
 
     parts: list[Part] = []
     for split in ctx.splits:
@@ -266,7 +266,10 @@ def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
             classifier = HubertClassifier.load(
                 str(checkpoint), device=ctx.config.device, fast=ctx.config.fast
             )
-            probs, seconds = ctx.test(classifier, name, split)
+            try:
+                probs, seconds = ctx.test(classifier, name, split)
+            finally:
+                release(classifier)  # one per CV fold: do not keep them all in memory
             part = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
         parts.append(part)
     return parts

@@ -251,6 +251,18 @@ class HubertEmbedder:
         return f"HuBERT embedder {self.source}, layer {self.layer}, on {self.device} ({self.backend})"
 
 
+def release(model: Any) -> None:
+    """Forget one loaded model, so its memory is freed once nobody else holds it.
+
+    For models used once: a cross-validation run tests one fine-tuned HuBERT per fold,
+    ~1 GB each in ONNX Runtime, and keeping all five would need 5 GB.
+    """
+    with _cache_lock:
+        for key in [key for key, value in _cache.items() if value is model]:
+            del _cache[key]
+            _key_locks.pop(key, None)
+
+
 def clear_cache() -> None:
     """Forget loaded models (tests; freeing memory in a long-lived process)."""
     with _cache_lock:

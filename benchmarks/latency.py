@@ -1,4 +1,4 @@
-"""Per-clip latency, batch throughput, memory and int8 drift of HuBERT and YAMNet on CPU.
+"""Per-clip latency, batch throughput, memory and int8 drift of HuBERT and YAMNet on CPU (and GPU).
 
 HuBERT is the full-size `HubertConfig()` with random weights (the real weights are not
 reachable here; compute is the same), saved and loaded through `HubertClassifier.load`
@@ -10,6 +10,7 @@ so machine load hits every variant alike:
 - hubert-fast:   our fast path (int8, ANIMAL_AUDIO_FAST=1)
 - hubert-torch:  our torch fp32 path (the fallback without onnxruntime), for reference
 - yamnet:        the real YAMNet (zero-shot head), `--yamnet` or settings
+- *-cuda:        pipeline, hubert and hubert-fast (fp16) on the GPU, when CUDA is available
 
     python -m benchmarks.latency --esc50-dir ../shared/esc50            # the real run (~5 min)
     python -m benchmarks.latency --esc50-dir ../shared/esc50 --runs 3 --warmup 1 --skip-drift  # smoke
@@ -43,6 +44,8 @@ DEFAULT_CLIPS = 10
 DEFAULT_BATCH = 8
 #: Pause before each timed call, so threads left spinning by the previous call go idle.
 SETTLE_SECONDS = 0.05
+#: Name suffix of the variants that run on the GPU (measured when CUDA is available).
+GPU_SUFFIX = "-cuda"
 #: Clips used for the drift measurement (fp32 vs int8).
 DRIFT_CLIPS = 20
 
@@ -106,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="distinct clips cycled through")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="clips per batch for throughput")
     parser.add_argument("--threads", type=int, help="CPU threads per framework (default: all cores)")
+    parser.add_argument("--cpu-only", action="store_true", help="skip the GPU variants even if CUDA is there")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     return parser
 
@@ -193,6 +197,8 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
     loaders["hubert"] = ours(False, "auto")
     loaders["hubert-fast"] = ours(True, "auto")
     loaders["hubert-torch"] = ours(False, "torch")
+    if _gpu_available() and not args.cpu_only:
+        loaders.update(_gpu_loaders(checkpoint))
     if not args.skip_yamnet:
 
         def yamnet() -> Variant:
@@ -221,6 +227,39 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
         log.info("loaded %s in %.1f s (+%.0f MB)", name, loads[name], memory["rss_added_mb"][name])
     memory["rss_after_loads_mb"] = round(_rss_mb(), 1)
     return variants, memory, loads
+
+
+def _gpu_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _gpu_loaders(checkpoint: Path) -> dict[str, Callable[[], Variant]]:
+    """The same comparison on the GPU: plain pipeline, ours in fp32 and fast (fp16).
+
+    Timings include copying the answer back to the CPU, which waits for the GPU to finish.
+    """
+    from transformers import pipeline
+
+    from animal_audio.models.hubert import HubertClassifier
+
+    def plain_pipeline() -> Variant:
+        pipe = pipeline("audio-classification", model=str(checkpoint), device="cuda")
+        return (lambda w: pipe(w, top_k=10), lambda ws: pipe(ws, top_k=10, batch_size=len(ws)))
+
+    def ours(fast: bool) -> Callable[[], Variant]:
+        def load() -> Variant:
+            model = HubertClassifier.load(str(checkpoint), device="cuda", fast=fast)
+            return (model.predict, model.predict_batch)
+
+        return load
+
+    return {
+        f"pipeline{GPU_SUFFIX}": plain_pipeline,
+        f"hubert{GPU_SUFFIX}": ours(False),
+        f"hubert-fast{GPU_SUFFIX}": ours(True),
+    }
 
 
 # --------------------------------------------------------------------------- measurements
@@ -264,15 +303,16 @@ def _throughput(variants: dict[str, Variant], batch: list[np.ndarray], *, repeat
 
 
 def _speedups(latency: dict, throughput: dict) -> dict:
-    base = latency["pipeline"]
+    """Each HuBERT variant against the plain pipeline on the same device."""
     out = {}
     for name in latency:
         if name.startswith("hubert"):
+            base = f"pipeline{GPU_SUFFIX}" if name.endswith(GPU_SUFFIX) else "pipeline"
             out[name] = {
-                "p50": round(base["p50"] / latency[name]["p50"], 2),
-                "best": round(base["min"] / latency[name]["min"], 2),
+                "p50": round(latency[base]["p50"] / latency[name]["p50"], 2),
+                "best": round(latency[base]["min"] / latency[name]["min"], 2),
                 "throughput": round(
-                    throughput[name]["clips_per_second"] / throughput["pipeline"]["clips_per_second"], 2
+                    throughput[name]["clips_per_second"] / throughput[base]["clips_per_second"], 2
                 ),
             }
     return out
@@ -372,6 +412,7 @@ def _machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "onnxruntime": onnxruntime.__version__,
     }
 

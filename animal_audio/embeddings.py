@@ -65,6 +65,26 @@ def embed_clips(
     return np.stack([np.asarray(v, dtype=np.float32) for v in result])
 
 
+def cached_share(
+    name: str,
+    fingerprint: str,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    cache_dir: Optional[str | os.PathLike[str]] = None,
+) -> float:
+    """Share of `paths` whose embedding by this embedder is cached (entries present; for estimates)."""
+    if not paths:
+        return 0.0
+    folder = (Path(cache_dir) if cache_dir is not None else settings.cache_dir() / "embeddings") / _safe(name)
+    found = 0
+    for path in paths:
+        try:
+            found += (folder / f"{cache_key(fingerprint, Path(path))}.npz").is_file()
+        except OSError:  # the clip itself is gone: it will be named when the run reads it
+            continue
+    return found / len(paths)
+
+
 def cache_key(fingerprint: str, path: Path) -> str:
     """Changes when the embedder or the file changes (path, size, mtime); stable otherwise."""
     resolved = path.expanduser().resolve()

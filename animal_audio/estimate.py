@@ -26,12 +26,14 @@ DEFAULT_CLIPS = 400
 def estimate_seconds(config: CompareConfig) -> float:
     """Rough wall time of `run_comparison(config)` on this hardware, for the app's warning.
 
-    From measured costs on a 2-core CPU (DESIGN.md), scaled for a GPU. Assumes no
-    cached embeddings (an upper bound for the probes: a cached re-run takes seconds).
+    From measured costs on a 2-core CPU (DESIGN.md), scaled for a GPU. HuBERT embeddings
+    already in the cache are not counted again (a re-run of hubert-probe takes seconds).
     """
+    paths: list[str] = []
     try:
         table = esc50.load_manifest(config.data_dir)
         clips = len(table)
+        paths = [str(p) for p in table["path"]]
         counts = [
             (len(s.train), len(s.validation), len(s.test)) for s in protocol_splits(table, config.protocol)
         ]
@@ -51,7 +53,8 @@ def estimate_seconds(config: CompareConfig) -> float:
             total += SECONDS_MODEL_LOAD["yamnet"] + clips * SECONDS_YAMNET_CLIP
             total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * SECONDS_YAMNET_CLIP)
         elif name == "hubert-probe":
-            total += SECONDS_MODEL_LOAD["hubert"] + clips * hubert_clip
+            to_embed = clips * (1.0 - _cached_hubert_share(config, paths))
+            total += SECONDS_MODEL_LOAD["hubert"] + to_embed * hubert_clip
             total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * hubert_clip)
         elif name == "hubert-finetune":
             for train, validation, test in counts:
@@ -62,6 +65,15 @@ def estimate_seconds(config: CompareConfig) -> float:
                 total += SECONDS_MODEL_LOAD["hubert"] + steps_clips * SECONDS_HUBERT_TRAIN_STEP / speedup
                 total += (validation * epochs + test) * SECONDS_HUBERT_EMBED / speedup
     return float(total)
+
+
+def _cached_hubert_share(config: CompareConfig, paths: list[str]) -> float:
+    """Share of the clips whose HuBERT embedding is cached (0 when that cannot be told cheaply)."""
+    from animal_audio.embeddings import cached_share
+    from animal_audio.models.hubert import HubertEmbedder
+
+    fingerprint = HubertEmbedder.known_fingerprint(config.hubert, fast=config.fast) if paths else None
+    return cached_share(HubertEmbedder.name, fingerprint, paths) if fingerprint else 0.0
 
 
 def _has_gpu(device: Optional[str]) -> bool:

@@ -132,6 +132,20 @@ def test_fine_tuned_hubert_is_not_kept_in_memory_after_its_test(full_run) -> Non
     assert not [key for key in hubert._cache if run_dir in str(key)]
 
 
+def test_estimate_leaves_out_cached_hubert_embeddings(
+    full_run, prepared_subset: Path, tiny_hubert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After one hubert-probe run, the app and CLI must not warn of minutes for a seconds-long re-run."""
+    from animal_audio.estimate import SECONDS_HUBERT_EMBED
+
+    config = CompareConfig(prepared_subset, models=("hubert-probe",), hubert=str(tiny_hubert_dir))
+    cached = estimate_seconds(config)
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "empty-home"))
+    fresh = estimate_seconds(config)
+
+    assert fresh - cached == pytest.approx(100 * SECONDS_HUBERT_EMBED, rel=0.01)
+
+
 def test_report_equals_metrics_and_predictions(full_run) -> None:
     result, _ = full_run
     run_dir = result.run_dir

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 
 from animal_audio import pipeline, settings
-from animal_audio.report import headline, percent
+from animal_audio.report import duration, headline, percent
 from train.common import progress_for
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if config.out_dir is None:
         config = dataclasses.replace(config, out_dir=pipeline.default_run_dir(config))
     estimate = pipeline.estimate_seconds(config)
-    log.info("run directory: %s (expected time on this machine: ~%.0f min)", config.out_dir, estimate / 60)
+    log.info("run directory: %s (expected time on this machine: ~%s)", config.out_dir, duration(estimate))
     progress = progress_for(args)
     try:
         result = pipeline.run_comparison(config, progress=progress)

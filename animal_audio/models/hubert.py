@@ -33,7 +33,7 @@ import numpy as np
 
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.errors import AudioError, CheckpointError, ModelUnavailableError
+from animal_audio.errors import AnimalAudioError, AudioError, CheckpointError, ModelUnavailableError
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction, softmax
 
@@ -210,7 +210,7 @@ class HubertEmbedder:
         config = _load_config(source)
         layer = _resolve_layer(layer, int(config.num_hidden_layers))
         identity = _identity(source, config)
-        fingerprint = "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
+        fingerprint = _embedder_fingerprint(identity, layer, fast)
         key_parts = {"output": f"mean-pooled layer {layer}", **identity}
         runner = _exported_runner(device=device, fast=fast, backend=backend, key_parts=key_parts)
         if runner is None:
@@ -235,6 +235,22 @@ class HubertEmbedder:
             runner=runner,
             fingerprint=fingerprint,
         )
+
+    @classmethod
+    def known_fingerprint(
+        cls, source: str | None = None, *, layer: Layer | None = None, fast: bool | None = None
+    ) -> str | None:
+        """The fingerprint `load` would give, from files already on this machine; None if unknown.
+
+        No weights, no download: cheap enough for time estimates (which embeddings are cached).
+        """
+        source = str(source) if source else settings.DEFAULT_HUBERT
+        try:
+            config = _load_config(source, local_only=True)
+            layer = _resolve_layer(layer, int(config.num_hidden_layers))
+        except (AnimalAudioError, ValueError):
+            return None
+        return _embedder_fingerprint(_identity(source, config), layer, settings.fast_mode(fast))
 
     @property
     def backend(self) -> str:
@@ -308,13 +324,16 @@ def _canonical(source: str) -> str:
     return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
 
 
-def _load_config(source: str) -> Any:
-    """The checkpoint's config alone (milliseconds, no torch); friendly errors."""
+def _load_config(source: str, *, local_only: bool = False) -> Any:
+    """The checkpoint's config alone (milliseconds, no torch); friendly errors.
+
+    `local_only`: never download (a hub model must be in the local cache).
+    """
     from transformers import AutoConfig
 
     source = _checked_source(source)
     with _load_errors(source):
-        return AutoConfig.from_pretrained(source)
+        return AutoConfig.from_pretrained(source, local_files_only=local_only)
 
 
 def _from_pretrained(auto_class: Any, source: str) -> tuple[Any, dict]:
@@ -452,6 +471,10 @@ def _identity(source: str, config: Any) -> dict[str, str]:
         "config": hashlib.sha256(config_json.encode()).hexdigest()[:16],
         "weights": _weights_signature(source),
     }
+
+
+def _embedder_fingerprint(identity: dict[str, str], layer: Layer, fast: bool) -> str:
+    return "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
 
 
 def _digest(parts: dict) -> str:

@@ -7,7 +7,8 @@ What was measured (2-core AMD EPYC, full-size HuBERT-Base, 5 s clip; benchmarks/
   channels-last strided MatMuls and a polyphase Winograd F(2,2) encoder conv: slower
   (their extra memory passes cost more than the multiplies saved). OpenVINO fp32 on the
   same graph: same speed as ORT. Flushing denormals: no change. torch.compile (inductor,
-  freezing): same as torch eager, after 35 s of compiling.
+  freezing): same as torch eager, after 35 s of compiling. Attention fused by hand into
+  ORT's contrib Attention op, GroupNorm's affine folded into InstanceNormalization: same.
   Also no gain within noise (+-3%, interleaved runs): onnxruntime.transformers' BERT
   fusions (SkipLayerNorm, BiasGelu, Gelu apply; its Attention fusion does not match
   HuBERT's graph, sdpa or eager export), a fixed [1, 80000] input shape, spinning ORT

@@ -204,6 +204,19 @@ def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp
     assert calls == [] and model.backend == "onnxruntime-fp32"
 
 
+def test_damaged_cached_graph_is_exported_again(tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    logits = HubertClassifier.load(str(tiny_hubert_dir)).logits_batch(waveforms)
+    hubert.clear_cache()
+    (graph,) = (tmp_path / "home").rglob("model.onnx")
+    graph.write_bytes(graph.read_bytes()[:1000])  # e.g. a disk that filled up
+
+    model = HubertClassifier.load(str(tiny_hubert_dir))
+
+    assert model.backend == "onnxruntime-fp32", "not stuck on the slower torch fallback"
+    np.testing.assert_allclose(model.logits_batch(waveforms), logits, atol=1e-6)
+
+
 def _no_torch_weights(*args, **kwargs):
     raise AssertionError("the torch weights were loaded although the exported graph was on disk")
 

@@ -207,10 +207,7 @@ class HubertEmbedder:
     def _load(
         cls, source: str, *, layer: Layer | None, device: str, fast: bool, backend: str
     ) -> HubertEmbedder:
-        config = _load_config(source)
-        layer = _resolve_layer(layer, int(config.num_hidden_layers))
-        identity = _identity(source, config)
-        fingerprint = _embedder_fingerprint(identity, layer, fast)
+        config, layer, identity, fingerprint = _embedder_identity(source, layer, fast)
         key_parts = {"output": f"mean-pooled layer {layer}", **identity}
         runner = _exported_runner(device=device, fast=fast, backend=backend, key_parts=key_parts)
         if runner is None:
@@ -246,11 +243,9 @@ class HubertEmbedder:
         """
         source = str(source) if source else settings.DEFAULT_HUBERT
         try:
-            config = _load_config(source, local_only=True)
-            layer = _resolve_layer(layer, int(config.num_hidden_layers))
+            return _embedder_identity(source, layer, settings.fast_mode(fast), local_only=True)[3]
         except (AnimalAudioError, ValueError):
             return None
-        return _embedder_fingerprint(_identity(source, config), layer, settings.fast_mode(fast))
 
     @property
     def backend(self) -> str:
@@ -473,8 +468,14 @@ def _identity(source: str, config: Any) -> dict[str, str]:
     }
 
 
-def _embedder_fingerprint(identity: dict[str, str], layer: Layer, fast: bool) -> str:
-    return "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
+def _embedder_identity(
+    source: str, layer: Layer | None, fast: bool, *, local_only: bool = False
+) -> tuple[Any, Layer, dict[str, str], str]:
+    """(config, resolved layer, identity, embedding fingerprint) from the config alone."""
+    config = _load_config(source, local_only=local_only)
+    layer = _resolve_layer(layer, int(config.num_hidden_layers))
+    identity = _identity(source, config)
+    return config, layer, identity, "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
 
 
 def _digest(parts: dict) -> str:

@@ -126,6 +126,9 @@ def cached_runner(
     `key` must change whenever the module's outputs would (see `graph_key`). Export or
     quantisation failures propagate; callers fall back to torch.
     """
+    runner = exported_runner(key, int8=int8, cache_root=cache_root)
+    if runner is not None:
+        return runner
     folder = _graph_folder(key, int8=int8, cache_root=cache_root)
     with _lock:
         if not (folder / META_FILE).is_file():
@@ -138,18 +141,19 @@ def cached_runner(
 def exported_runner(key: str, *, int8: bool, cache_root: Path | None = None) -> OnnxRunner | None:
     """The runner of the graph exported earlier under `key`, or None (never exports).
 
-    A graph that ORT cannot open is logged and left to `cached_runner` to deal with.
+    A graph ORT cannot open (a damaged cache) is removed, so the next export replaces it.
     """
     folder = _graph_folder(key, int8=int8, cache_root=cache_root)
     with _lock:
         if not (folder / META_FILE).is_file():
             return None
-        os.utime(folder / META_FILE)
-    try:
-        return OnnxRunner(folder / GRAPH_FILE, int8=int8)
-    except Exception as error:  # any ORT load failure means "not usable"
-        log.warning("cached graph %s cannot be opened (%s)", folder.name, error)
-        return None
+        os.utime(folder / META_FILE)  # most recently used: survives pruning
+        try:
+            return OnnxRunner(folder / GRAPH_FILE, int8=int8)
+        except Exception as error:  # any ORT load failure means "not usable"
+            log.warning("cached graph %s cannot be opened (%s); exporting it again", folder.name, error)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
 
 
 def _graph_folder(key: str, *, int8: bool, cache_root: Path | None) -> Path:

@@ -19,6 +19,7 @@ import gradio as gr
 from animal_audio import demo, settings
 from animal_audio.demo import texts
 from animal_audio.errors import AnimalAudioError, AudioError
+from animal_audio.formatting import duration, model_title
 
 log = logging.getLogger("app")
 
@@ -192,7 +193,7 @@ def run_training(
         settings_key = f"{sorted(models)}|{protocol}|{int(epochs)}"
         if demo.is_long(seconds) and warned_for != settings_key and not JOB.running:
             gr.Warning(
-                f"This comparison takes about {demo.format_duration(seconds)} on this machine. "
+                f"This comparison takes about {duration(seconds)} on this machine. "
                 "Press Start again to begin anyway, or choose the quick mode (minutes).",
                 title="A long run",
                 duration=None,
@@ -283,9 +284,7 @@ def _view_outputs(view: demo.RunView | None) -> tuple[Any, ...]:
         view.summary,
         gr.Dataframe(value=view.table, visible=True),
         gr.Plot(value=view.figures["accuracy"], visible=True),
-        gr.Dropdown(
-            choices=[(demo.MODEL_TITLES.get(m, m), m) for m in view.models], value=first, visible=bool(first)
-        ),
+        gr.Dropdown(choices=[(model_title(m), m) for m in view.models], value=first, visible=bool(first)),
         gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
         gr.Plot(value=view.figures["per_class_f1"], visible=True),
         gr.Dataframe(value=view.misclassified, visible=not view.misclassified.empty),
@@ -386,7 +385,7 @@ def build() -> gr.Blocks:
                     with gr.Column(min_width=300):
                         mode = gr.Radio(MODES, value=MODES[0], label="Mode")
                         models = gr.CheckboxGroup(
-                            choices=[(demo.MODEL_TITLES.get(m, m), m) for m in _model_names()],
+                            choices=[(model_title(m), m) for m in _model_names()],
                             value=list(QUICK_MODELS),
                             label="Models",
                         )

@@ -1,4 +1,13 @@
-"""animal-audio: compare fine-tuned HuBERT and YAMNet on ESC-50's ten animal classes."""
+"""animal-audio: compare fine-tuned HuBERT and YAMNet on ESC-50's ten animal classes.
+
+    import animal_audio as aa
+    model = aa.YamnetZeroShot.load("yamnet.tflite")      # or aa.HubertClassifier.load(checkpoint_dir)
+    prediction = model.predict(aa.load_audio("dog.wav"))
+    print(prediction.label, prediction.confidence)
+
+`load()` returns a fresh model that the caller owns; nothing is cached behind it.
+Importing the package is cheap: torch, TensorFlow and transformers load with a model.
+"""
 
 from animal_audio.audio import SAMPLE_RATE, AudioTrimmedWarning, load_audio, read_clip
 from animal_audio.errors import (
@@ -8,9 +17,13 @@ from animal_audio.errors import (
     CheckpointError,
     DatasetError,
     ModelUnavailableError,
+    NotTrainedError,
 )
 from animal_audio.labels import CLASSES
 from animal_audio.models.base import Classifier, Prediction
+from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
+from animal_audio.models.probe import LinearProbe, ProbeClassifier
+from animal_audio.models.yamnet import YamnetModel, YamnetZeroShot
 
 __all__ = [
     "CLASSES",
@@ -22,8 +35,15 @@ __all__ = [
     "CheckpointError",
     "Classifier",
     "DatasetError",
+    "HubertClassifier",
+    "HubertEmbedder",
+    "LinearProbe",
     "ModelUnavailableError",
+    "NotTrainedError",
     "Prediction",
+    "ProbeClassifier",
+    "YamnetModel",
+    "YamnetZeroShot",
     "load_audio",
     "read_clip",
 ]

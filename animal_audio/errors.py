@@ -19,6 +19,10 @@ class ModelUnavailableError(AnimalAudioError):
     """Weights cannot be loaded (offline, wrong path, not trained yet)."""
 
 
+class NotTrainedError(ModelUnavailableError):
+    """The model exists but has no trained head for these classes yet: train one first."""
+
+
 class CheckpointError(AnimalAudioError):
     """A saved head or checkpoint is truncated, tampered with or of another format."""
 

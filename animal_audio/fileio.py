@@ -34,10 +34,19 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
-    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_plain) + "\n")
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` with numpy scalars and arrays, Paths (and anything else, as text) made plain JSON values."""
+    return json.loads(json.dumps(value, default=lambda v: _plain(v) if _is_plain(v) else str(v)))
+
+
+def _is_plain(value: Any) -> bool:
+    return hasattr(value, "tolist") or isinstance(value, os.PathLike)
+
+
+def _plain(value: Any) -> Any:
     """numpy scalars and arrays, Paths: what results dictionaries tend to hold."""
     if hasattr(value, "tolist"):
         return value.tolist()

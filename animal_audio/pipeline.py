@@ -19,7 +19,6 @@ Protocol choices (also written into every report):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -35,7 +34,7 @@ from animal_audio.compare_config import MODEL_NAMES, PROTOCOLS, CompareConfig, p
 from animal_audio.errors import DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
-from animal_audio.fileio import write_json
+from animal_audio.fileio import jsonable, write_json
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
 from animal_audio.run_results import (
@@ -302,7 +301,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
     extra = {
         "trained_on": "train folds; validation fold for early stopping",
         "train_clips": len(split.train),
-        "best_validation": _jsonable(result.best_validation),
+        "best_validation": jsonable(result.best_validation),
         "epochs_trained": max((float(e["epoch"]) for e in result.history if "epoch" in e), default=0.0),
         "model_dir": Path(os.path.relpath(checkpoint, ctx.run_dir)).as_posix(),
     }
@@ -313,7 +312,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
             "checkpoint_dir": os.path.relpath(checkpoint, out_dir),
             "train_seconds": float(result.train_seconds),
             "extra": extra,
-            "history": _jsonable(result.history),
+            "history": jsonable(result.history),
         },
     )
     return checkpoint, float(result.train_seconds), extra
@@ -342,8 +341,3 @@ def _restaged(progress: Optional[ProgressCallback], prefix: str) -> Optional[Pro
         progress(ProgressEvent(stage, event.fraction, event.message))
 
     return forward
-
-
-def _jsonable(value: Any) -> Any:
-    """Round-trip through JSON so numpy scalars and Paths in training logs become plain values."""
-    return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))

@@ -9,27 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from animal_audio.evaluation import TIMING_CLIPS
+from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
-from animal_audio.plots.results import FIGURE_FILES, model_title
+from animal_audio.plots.results import FIGURE_FILES
 
 TITLE = "Animal sounds on ESC-50: HuBERT vs YAMNet"
 RESULTS_HEADER = "| Model | | Accuracy | Macro-F1 | Training time | Inference per clip | Trained on |"
 #: One test clip of an ESC-50 fold (80 animal clips) moves accuracy by this much.
 CLIPS_PER_FOLD = 80
-
-
-def percent(value: float, std: float | None = None) -> str:
-    """0.8611 -> '86.11%'; with a std, '86.11% ± 2.30'."""
-    text = f"{100 * value:.2f}%"
-    return text if std is None else f"{text} ± {100 * std:.2f}"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
 def headline(metrics: dict[str, Any]) -> str:

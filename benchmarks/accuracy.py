@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # `python benchmarks/accuracy.py`
 from animal_audio import esc50, settings  # noqa: E402
 from animal_audio.errors import AnimalAudioError  # noqa: E402
 from animal_audio.fileio import write_json, write_text  # noqa: E402
+from animal_audio.formatting import duration, percent  # noqa: E402
 from animal_audio.pipeline import (  # noqa: E402
     MODEL_NAMES,
     PROTOCOLS,
@@ -36,7 +37,6 @@ from animal_audio.pipeline import (  # noqa: E402
     run_comparison,
     versions,
 )
-from animal_audio.report import duration, percent  # noqa: E402
 from animal_audio.runs import read_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")

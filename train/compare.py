@@ -12,7 +12,8 @@ import dataclasses
 import logging
 
 from animal_audio import pipeline, settings
-from animal_audio.report import duration, headline, percent
+from animal_audio.formatting import duration, percent
+from animal_audio.report import headline
 from train.common import progress_for
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,9 @@ One module per concern:
 from animal_audio.demo.answer import TOP_AUDIOSET, ClassifyResult, classify
 from animal_audio.demo.answer_view import empty_figures
 from animal_audio.demo.examples import data_status_markdown, example_clips, fetch_examples
-from animal_audio.demo.formatting import format_duration
 from animal_audio.demo.registry import LoadedModel, Registry, default_registry
 from animal_audio.demo.results import RunView, clip_path, load_run_view
-from animal_audio.demo.sides import HUBERT, LOADING, MODEL_TITLES, NOT_TRAINED, YAMNET
+from animal_audio.demo.sides import HUBERT, LOADING, NOT_TRAINED, YAMNET
 from animal_audio.demo.status import status_line, status_markdown
 from animal_audio.demo.training import JobBusyError, JobSnapshot, TrainingJob
 from animal_audio.demo.training_plan import (
@@ -35,7 +34,6 @@ from animal_audio.demo.training_plan import (
 __all__ = [
     "HUBERT",
     "LOADING",
-    "MODEL_TITLES",
     "NOT_TRAINED",
     "TOP_AUDIOSET",
     "YAMNET",
@@ -55,7 +53,6 @@ __all__ = [
     "example_clips",
     "expected_seconds",
     "fetch_examples",
-    "format_duration",
     "is_long",
     "load_run_view",
     "make_config",

@@ -16,8 +16,9 @@ import numpy as np
 from animal_audio.audio import AudioSource, read_clip
 from animal_audio.demo.answer_view import audioset_markdown, side_figure, summary_markdown
 from animal_audio.demo.registry import ZEROSHOT, ModelLoadingError, Registry, default_registry
-from animal_audio.demo.sides import FAILED, LOADING, MODEL_TITLES, READY, SIDE_TITLES, SIDES, YAMNET
+from animal_audio.demo.sides import FAILED, LOADING, READY, SIDE_TITLES, SIDES, YAMNET
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError
+from animal_audio.formatting import model_title
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
 
@@ -119,7 +120,7 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
         {
             "available": True,
             "state": READY,
-            "title": MODEL_TITLES.get(prediction.model, prediction.model),
+            "title": model_title(prediction.model),
             "display": display(prediction.label),
             "seconds": round(wall, 4),
             "model_seconds": round(float(prediction.seconds), 4),

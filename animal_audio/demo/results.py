@@ -9,8 +9,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from animal_audio import settings
-from animal_audio.demo.formatting import format_duration
-from animal_audio.demo.sides import MODEL_TITLES
+from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import display
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
@@ -67,11 +66,11 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
     for name, entry in metrics.get("models", {}).items():
         rows.append(
             {
-                "model": MODEL_TITLES.get(name, name),
+                "model": model_title(name),
                 "accuracy": _percent(entry, "accuracy"),
                 "macro-F1": _percent(entry, "macro_f1"),
                 "trained on": entry.get("trained_on", ""),
-                "training time": format_duration(entry.get("train_seconds", 0.0))
+                "training time": duration(entry.get("train_seconds", 0.0))
                 if entry.get("train_seconds")
                 else "none",
                 "ms per clip": f"{entry.get('inference_seconds_per_clip', 0.0) * 1000:.0f}",
@@ -84,8 +83,7 @@ def _percent(entry: dict[str, Any], key: str) -> str:
     value = entry.get(key)
     if value is None:
         return "-"
-    std = entry.get(f"{key}_std")
-    return f"{value * 100:.1f}%" + (f" ± {std * 100:.1f}" if std is not None else "")
+    return percent(value, entry.get(f"{key}_std"), digits=1)
 
 
 def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
@@ -117,7 +115,7 @@ def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.Data
             confidence = record.get(f"{name}:p_{predicted}")
             rows.append(
                 {
-                    "model": MODEL_TITLES.get(name, name),
+                    "model": model_title(name),
                     "clip": record["filename"],
                     "true": display(record["true_label"]),
                     "predicted": display(predicted),

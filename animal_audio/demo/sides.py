@@ -10,13 +10,6 @@ HUBERT = "hubert"
 YAMNET = "yamnet"
 SIDES = (HUBERT, YAMNET)
 SIDE_TITLES = {HUBERT: "HuBERT", YAMNET: "YAMNet"}
-MODEL_TITLES = {
-    "hubert": "HuBERT fine-tuned",
-    "hubert-finetune": "HuBERT fine-tuned",
-    "hubert-probe": "HuBERT + linear probe",
-    "yamnet-zeroshot": "YAMNet zero-shot",
-    "yamnet-probe": "YAMNet + linear probe",
-}
 
 READY = "ready"
 NOT_LOADED = "not loaded yet"

@@ -8,7 +8,6 @@ from typing import Optional
 from animal_audio import settings
 from animal_audio.demo.sides import (
     HUBERT,
-    MODEL_TITLES,
     NOT_LOADED,
     NOT_TRAINED,
     READY,
@@ -16,6 +15,7 @@ from animal_audio.demo.sides import (
     UNAVAILABLE,
 )
 from animal_audio.demo.texts import HUBERT_FIX, YAMNET_FIX
+from animal_audio.formatting import model_title
 
 ICONS = {READY: "🟢", NOT_LOADED: "⚪", NOT_TRAINED: "🟡", UNAVAILABLE: "🔴"}
 OTHER_ICON = "🔴"
@@ -54,7 +54,7 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
         head = f"#### {ICONS.get(status.state, OTHER_ICON)} {title}: {status.state}"
         body = []
         if status.model:
-            body.append(f"- **Model:** {MODEL_TITLES.get(status.model, status.model)} (`{status.model}`)")
+            body.append(f"- **Model:** {model_title(status.model)} (`{status.model}`)")
         if status.origin:
             body.append(f"- **Weights:** {status.origin}")
         if status.state in (READY, NOT_LOADED):

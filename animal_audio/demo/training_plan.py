@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from animal_audio import esc50, settings
-from animal_audio.demo.formatting import format_duration
 from animal_audio.errors import DatasetError
+from animal_audio.formatting import duration
 
 #: Runs expected to take longer than this need a second click on Start.
 LONG_RUN_SECONDS = 3600.0
@@ -69,7 +69,7 @@ def estimate_text(config: Any) -> str:
     where = f"{cores} CPU core{'s' if cores != 1 else ''}"
     gpu = _gpu_name()
     where += f", GPU {gpu}" if gpu else ", no GPU"
-    text = f"Expected time on this machine ({where}): **about {format_duration(seconds)}**."
+    text = f"Expected time on this machine ({where}): **about {duration(seconds)}**."
     if is_long(seconds):
         text += " That is long: the quick mode (linear heads only) finishes in minutes."
     return text

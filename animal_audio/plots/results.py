@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.fileio import write_text
+from animal_audio.formatting import model_title
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 
 #: One colour per model, the same in every chart (Okabe-Ito, colour-blind friendly).
@@ -25,20 +26,10 @@ MODEL_COLORS = {
     "yamnet-probe": "#E69F00",
 }
 FALLBACK_COLOR = "#999999"
-MODEL_TITLES = {
-    "hubert-finetune": "HuBERT fine-tuned",
-    "hubert-probe": "HuBERT + linear probe",
-    "yamnet-zeroshot": "YAMNet zero-shot",
-    "yamnet-probe": "YAMNet + linear probe",
-}
 #: Files write_figures puts in a run dir; the plotly bundle is stored once beside them (works offline).
 FIGURE_FILES = ("accuracy.html", "confusion.html", "per_class_f1.html")
 PLOTLY_BUNDLE = "plotly.min.js"
 CONFUSION_SCALE = "Blues"
-
-
-def model_title(model: str) -> str:
-    return MODEL_TITLES.get(model, model)
 
 
 def confusion_figure(metrics: dict[str, Any], model: str) -> go.Figure:

@@ -1,0 +1,34 @@
+"""How model names, shares and durations are written for people: one wording for app, CLI and reports."""
+
+from __future__ import annotations
+
+MODEL_TITLES = {
+    "hubert": "HuBERT fine-tuned",
+    "hubert-finetune": "HuBERT fine-tuned",
+    "hubert-probe": "HuBERT + linear probe",
+    "yamnet-zeroshot": "YAMNet zero-shot",
+    "yamnet-probe": "YAMNet + linear probe",
+}
+
+
+def model_title(model: str) -> str:
+    return MODEL_TITLES.get(model, model)
+
+
+def percent(value: float, std: float | None = None, *, digits: int = 2) -> str:
+    """0.8611 -> '86.11%'; with a std, '86.11% ± 2.30'."""
+    text = f"{100 * value:.{digits}f}%"
+    return text if std is None else f"{text} ± {100 * std:.{digits}f}"
+
+
+def duration(seconds: float) -> str:
+    """'4.2 s', '45 s', '12 min', '3 h 05 min': a duration as a person reads it."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"

@@ -17,13 +17,10 @@ import argparse
 import logging
 import os
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +30,12 @@ if str(REPO) not in sys.path:
 
 from animal_audio import settings  # noqa: E402
 from animal_audio.fileio import write_json  # noqa: E402
+from tests.app_server import start_app, stop_app  # noqa: E402  (the app tests start it the same way)
 
 log = logging.getLogger("app_cold_start")
 
 RESULT = REPO / "benchmarks" / "results" / "app_cold_start.json"
 START_TIMEOUT = 300.0
-POLL_SECONDS = 0.1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,33 +86,25 @@ def main(argv: list[str] | None = None) -> int:
 def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
     from gradio_client import Client, handle_file
 
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    url = f"http://127.0.0.1:{port}/"
-    with open(log_path, "wb") as app_log:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=app_log, stderr=subprocess.STDOUT
-        )
-        try:
-            up = _wait_until_up(process, url, started, log_path) - started
-            client = Client(url, verbose=False)
-            answer = client.predict(handle_file(str(clip)), api_name="/classify")
-            first = time.perf_counter() - started
-            warm, warm_models = [], []
-            client_cpu = _cpu_seconds()
-            for _ in range(repeats):
-                began = time.perf_counter()
-                warm_models.append(client.predict(handle_file(str(clip)), api_name="/classify")["models"])
-                warm.append(time.perf_counter() - began)
-            client_cpu = (_cpu_seconds() - client_cpu) / max(repeats, 1)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    started = time.perf_counter()
+    try:
+        process, url = start_app({}, log_path, offline=False, timeout=START_TIMEOUT)
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from error
+    try:
+        up = time.perf_counter() - started
+        client = Client(url, verbose=False)
+        answer = client.predict(handle_file(str(clip)), api_name="/classify")
+        first = time.perf_counter() - started
+        warm, warm_models = [], []
+        client_cpu = _cpu_seconds()
+        for _ in range(repeats):
+            began = time.perf_counter()
+            warm_models.append(client.predict(handle_file(str(clip)), api_name="/classify")["models"])
+            warm.append(time.perf_counter() - began)
+        client_cpu = (_cpu_seconds() - client_cpu) / max(repeats, 1)
+    finally:
+        stop_app(process)
     from animal_audio.pipeline import machine, versions
 
     models = answer["models"]
@@ -150,21 +139,6 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _wait_until_up(process: subprocess.Popen, url: str, started: float, log_path: Path) -> float:
-    while time.perf_counter() - started < START_TIMEOUT:
-        if process.poll() is not None:
-            raise SystemExit(
-                f"app.py exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
-        try:
-            with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as response:
-                if response.status == 200:
-                    return time.perf_counter()
-        except OSError:
-            time.sleep(POLL_SECONDS)
-    raise SystemExit(f"app.py did not answer within {START_TIMEOUT:.0f} s")
-
-
 def _default_clip(tmp: Path, esc50_dir: Path | None) -> Path:
     """A real dog clip from the ESC-50 copy (argument or settings), else two seconds of synthetic 'barks'."""
     audio = settings.esc50_dir(esc50_dir) / "audio"
@@ -181,12 +155,6 @@ def _default_clip(tmp: Path, esc50_dir: Path | None) -> Path:
     path = tmp / "synthetic.wav"
     sf.write(path, wave.astype(np.float32), rate)
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`python app.py` started as a user deploys it, on a free localhost port, for the app tests."""
+"""`python app.py` started as a user deploys it, on a free localhost port: the app tests and
+benchmarks/app_cold_start.py both start it here."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 180.0
+POLL_SECONDS = 0.1
 STOP_TIMEOUT = 15.0
 
 
@@ -23,15 +25,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start app.py on a free localhost port; returns the process and its URL once it answers."""
+def start_app(
+    env_extra: dict[str, str], log_path: Path, *, offline: bool = True, timeout: float = START_TIMEOUT
+) -> tuple[subprocess.Popen, str]:
+    """Start app.py on a free localhost port; returns the process and its URL once it answers.
+
+    `offline`: tests never reach the Hub; a benchmark may leave that to the environment.
+    """
     port = free_port()
     env = {
         **os.environ,
         "GRADIO_SERVER_NAME": "127.0.0.1",
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_ANALYTICS_ENABLED": "False",
-        "HF_HUB_OFFLINE": "1",
+        **({"HF_HUB_OFFLINE": "1"} if offline else {}),
         **env_extra,
     }
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
@@ -39,7 +46,7 @@ def start_app(env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Pop
         [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
@@ -50,10 +57,10 @@ def start_app(env_extra: dict[str, str], log_path: Path) -> tuple[subprocess.Pop
                 if response.status == 200:
                     return process, url
         except OSError:
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
     process.kill()
     raise RuntimeError(
-        f"app.py did not answer within {START_TIMEOUT:.0f} s:\n{log_path.read_text(errors='replace')}"
+        f"app.py did not answer within {timeout:.0f} s:\n{log_path.read_text(errors='replace')}"
     )
 
 

@@ -33,9 +33,14 @@ class CountingEmbedder:
         return self.model.embed_batch(waveforms)
 
 
+@pytest.fixture(scope="module")
+def yamnet(yamnet_tflite: Path) -> YamnetModel:
+    return YamnetModel.load(str(yamnet_tflite))
+
+
 @pytest.fixture()
-def embedder(yamnet_tflite: Path) -> CountingEmbedder:
-    return CountingEmbedder(YamnetModel.load(str(yamnet_tflite)))
+def embedder(yamnet: YamnetModel) -> CountingEmbedder:
+    return CountingEmbedder(yamnet)
 
 
 @pytest.fixture()

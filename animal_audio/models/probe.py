@@ -23,7 +23,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from animal_audio.errors import CheckpointError
+from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.fileio import atomic_path, write_json
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction, softmax
@@ -172,7 +172,7 @@ class LinearProbe:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> LinearProbe:
-        """Read a saved probe; CheckpointError if anything is missing, truncated, tampered or mismatched."""
+        """Read a saved probe: NotTrainedError if none was saved here, CheckpointError if it is damaged."""
         from safetensors.numpy import load
 
         directory = Path(directory)
@@ -214,7 +214,7 @@ class LinearProbe:
 
     def _require(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            raise CheckpointError("This probe has not been trained yet. Fit it, or load a saved one.")
+            raise NotTrainedError("This probe has not been trained yet. Fit it, or load a saved one.")
         return self._arrays
 
 
@@ -286,7 +286,7 @@ def _as_targets(y: Sequence[int] | Sequence[str] | np.ndarray) -> np.ndarray:
 def _read_meta(directory: Path) -> dict[str, Any]:
     path = directory / META_FILE
     if not path.is_file():
-        raise CheckpointError(
+        raise NotTrainedError(
             f"No trained probe in {directory} ({META_FILE} is missing). "
             "Train it first, e.g. run the comparison with this model selected."
         )

@@ -58,9 +58,6 @@ HOW_TO_FIX = (
     f"{CLASS_MAP_FILE} beside it."
 )
 
-_cache: dict[str, YamnetModel] = {}
-_cache_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class YamnetOutput:
@@ -98,21 +95,11 @@ class YamnetModel:
 
     @classmethod
     def load(cls, source: str | None = None) -> YamnetModel:
-        """Load once per source and process (thread-safe); later calls return the same instance."""
+        """A new model, owned by the caller: a TF Hub handle, SavedModel directory or .tflite file."""
         source = settings.yamnet_source(source)
-        key = _cache_key(source)
-        with _cache_lock:
-            model = _cache.get(key)
-            if model is None:
-                started = time.perf_counter()
-                model = _load_uncached(source)
-                log.info(
-                    "YAMNet (%s) loaded from %s in %.1f s",
-                    model.backend,
-                    source,
-                    time.perf_counter() - started,
-                )
-                _cache[key] = model
+        started = time.perf_counter()
+        model = _load(source)
+        log.info("YAMNet (%s) loaded from %s in %.1f s", model.backend, source, time.perf_counter() - started)
         return model
 
     def run(self, waveform: np.ndarray) -> YamnetOutput:
@@ -149,6 +136,7 @@ class YamnetZeroShot:
 
     @classmethod
     def load(cls, source: str | None = None) -> YamnetZeroShot:
+        """A new zero-shot classifier on a new YAMNet, owned by the caller."""
         return cls(YamnetModel.load(source))
 
     def predict(self, waveform: np.ndarray) -> Prediction:
@@ -208,13 +196,7 @@ def _check_waveform(waveform: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- loading
 
 
-def _cache_key(source: str) -> str:
-    if source.startswith(REMOTE_PREFIXES):
-        return source
-    return os.path.abspath(Path(source).expanduser())  # not resolve(): files beside a link matter
-
-
-def _load_uncached(source: str) -> YamnetModel:
+def _load(source: str) -> YamnetModel:
     if source.startswith(REMOTE_PREFIXES):
         return _load_savedmodel(source, fingerprint=f"yamnet-hub-{_sha256(source.encode())[:16]}")
     path = Path(source).expanduser()

@@ -255,10 +255,8 @@ def run_batched(
 
 
 def _equal_length_batches(lengths: Sequence[int], max_batch: int) -> Iterator[list[int]]:
-    """Indices grouped by clip length, at most `max_batch` per group, longest groups first.
-
-    HuBERT-Base's extractor has no attention mask and zero padding shifts its group-norm statistics,
-    so only clips of equal length share a batch: batch results equal one-by-one results."""
+    """Indices grouped by clip length, at most `max_batch` per group: HuBERT-Base has no attention mask
+    and zero padding shifts its group norm, so equal lengths only keep batch = one-by-one results."""
     groups: dict[int, list[int]] = defaultdict(list)
     for index, length in enumerate(lengths):
         groups[length].append(index)

@@ -1,14 +1,7 @@
-"""A linear head on frozen embeddings (YAMNet or HuBERT), saved without pickle.
+"""A linear head (StandardScaler + LogisticRegression) on frozen YAMNet or HuBERT embeddings.
 
-The head is scikit-learn's StandardScaler + LogisticRegression (multinomial, L2, fixed
-seed). Only its numbers are kept: scaler mean/scale and the logistic coefficients go
-into a safetensors file, everything else (label order, embedder, sha256 of the weights)
-into `probe.json`, and predictions are computed from those arrays with numpy. So a
-saved head predicts exactly what the fitted one did, and loading it runs no code.
-
-Saving is atomic as a whole: the weights file is named by its content hash and written
-first, `probe.json` (which names it) replaces the old one last, then stale weights are
-removed. An interruption leaves either the old head or the new one, never a mix.
+Only its arrays are saved (safetensors + probe.json, no pickle) and predictions are computed from them
+with numpy: a loaded head predicts exactly what the fitted one did, and loading runs no code.
 """
 
 from __future__ import annotations
@@ -141,7 +134,8 @@ class LinearProbe:
         return softmax(logits, axis=1)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write weights (safetensors) and probe.json into `directory`, atomically as a whole."""
+        """Write weights (named by content hash) first and probe.json last, then drop stale weights:
+        an interruption leaves the old head or the new one, never a mix."""
         from safetensors.numpy import save
 
         arrays = self._require()

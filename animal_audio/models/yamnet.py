@@ -1,18 +1,7 @@
-"""YAMNet (AudioSet, 521 classes): one model behind two backends, used zero-shot and as an embedder.
+"""YAMNet (AudioSet, 521 classes), used zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite.
 
-`YamnetModel.load` takes a TF Hub handle or SavedModel directory (tensorflow_hub.load,
-the float model) or a `.tflite` file (int8 weights, no download). Both give the same
-three outputs, so everything above this module is backend-agnostic. TensorFlow and
-tensorflow_hub are imported inside the loader only: importing this module is cheap
-(tensorflow_hub also imports pkg_resources, which must not happen at import time).
-
-Zero-shot: YAMNet's per-frame scores (independent sigmoids, one frame every 0.48 s) are
-averaged over the clip, as YAMNet's own inference example does: the mean says how much
-of the clip sounds like each class, where a max would let one frame of anything decide.
-The clip scores are read as mass over the 521 classes; each animal gets the summed mass
-of the AudioSet classes `labels.AUDIOSET_TO_ANIMAL` assigns to it (a class and its
-children, e.g. Dog and Bark, are both evidence), the 10 animal masses are normalised to
-probabilities, and the share of mass on all other classes is reported as `other_mass`.
+Both backends give the same three outputs, so nothing above this module knows which one runs. TensorFlow
+is imported by the loaders only (tensorflow_hub imports pkg_resources, which must not happen at import).
 """
 
 from __future__ import annotations
@@ -126,7 +115,8 @@ class YamnetModel:
 
 
 class YamnetZeroShot:
-    """YAMNet's AudioSet scores mapped onto the 10 animals, no training (see module docstring)."""
+    """YAMNet's AudioSet scores mapped onto the 10 animals, no training. Frame scores are averaged over
+    the clip, as YAMNet's own example does: a max would let one frame of anything decide."""
 
     name = ZERO_SHOT_NAME
 
@@ -158,11 +148,11 @@ class YamnetZeroShot:
 
 
 def animal_probabilities(clip_scores: np.ndarray, animal_of_class: np.ndarray) -> tuple[np.ndarray, float]:
-    """Clip-level AudioSet scores -> (probabilities over CLASSES, mass on non-animal classes).
+    """Clip scores read as mass over AudioSet -> (probabilities over CLASSES, mass on other classes).
 
-    `animal_of_class[i]` is the index in CLASSES of AudioSet class i, or -1 for other classes.
-    With no animal evidence at all the probabilities are uniform and other_mass is 1.
+    Each animal gets the summed mass of its classes (Dog and Bark are both evidence); none at all: uniform.
     """
+    # animal_of_class[i]: the index in CLASSES of AudioSet class i (labels.AUDIOSET_TO_ANIMAL), or -1.
     scores = np.clip(np.asarray(clip_scores, dtype=np.float64), 0.0, None)
     mapped = animal_of_class >= 0
     animal_mass = np.bincount(animal_of_class[mapped], weights=scores[mapped], minlength=NUM_CLASSES)

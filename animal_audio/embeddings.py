@@ -1,10 +1,7 @@
 """Clip embeddings with an on-disk cache, so probes and re-runs never embed a clip twice.
 
-One small npz per (embedder fingerprint, clip): the key hashes the fingerprint with
-the clip's absolute path, size and modification time, so a changed model or a changed
-file misses the cache by itself. Entries are written atomically; an entry that cannot
-be read back (truncated, corrupt, wrong key) is logged and recomputed. Work stopped by
-the cancel check keeps every entry already written, so the next run resumes.
+One npz per (embedder fingerprint, clip path, size, mtime), written atomically: a changed model or file
+misses by itself, an unreadable entry is recomputed, and a cancelled run resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from animal_audio.evaluation import TIMING_CLIPS
 # Rough costs on the reference machine (2 CPU cores), in seconds; measured with
 # benchmarks/latency.py and a hubert-probe run on the 400 clips (README, "Speed").
 SECONDS_HUBERT_EMBED = 0.35  # layer-6 embedding of a 5 s clip, ONNX Runtime fp32, incl. decoding
-SECONDS_HUBERT_TRAIN_STEP = 2.6  # per clip, feature encoder frozen (DESIGN.md): ~14 min per epoch
+SECONDS_HUBERT_TRAIN_STEP = 2.6  # per 5 s clip, feature encoder frozen: ~14 min per epoch of 320 clips
 SECONDS_YAMNET_CLIP = 0.03  # TFLite ~0.015 s + decoding
 SECONDS_MODEL_LOAD = {"hubert": 8.0, "yamnet": 1.0}  # hubert: first ONNX export of a checkpoint
 SECONDS_PROBE_FIT = 2.0
@@ -24,11 +24,8 @@ DEFAULT_CLIPS = 400
 
 
 def estimate_seconds(config: CompareConfig) -> float:
-    """Rough wall time of `run_comparison(config)` on this hardware, for the app's warning.
-
-    From measured costs on a 2-core CPU (DESIGN.md), scaled for a GPU. HuBERT embeddings
-    already in the cache are not counted again (a re-run of hubert-probe takes seconds).
-    """
+    """Rough wall time of `run_comparison(config)` on this hardware, for the app's warning: the costs
+    above, scaled for a GPU; cached HuBERT embeddings not counted (a hubert-probe re-run takes seconds)."""
     paths: list[str] = []
     try:
         table = esc50.load_manifest(config.data_dir)

@@ -27,11 +27,8 @@ def evaluate_classifier(
     cancel: Optional[CancelCheck] = None,
     stage: str = "test",
 ) -> tuple[np.ndarray, float]:
-    """Probabilities [n, 10] of `classifier` on the clips, and its mean seconds per clip.
-
-    The time covers the model only (not reading the files), as a person using the app
-    would experience it after the upload.
-    """
+    """Probabilities [n, 10] of `classifier` on the clips, and its mean seconds per clip: the
+    model's time only (not reading the files), as a person using the app feels it after the upload."""
     probs: list[np.ndarray] = []
     model_seconds = 0.0
     for start in range(0, len(paths), EVAL_BATCH):

@@ -255,7 +255,7 @@ def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> li
 
 def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
     """Fine-tune per split (validation fold for early stopping), then test the best checkpoint."""
-    from animal_audio.models.hubert import HubertClassifier, release
+    from animal_audio.models.hubert import HubertClassifier
 
     parts: list[Part] = []
     for split in ctx.splits:
@@ -265,10 +265,8 @@ def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
             classifier = HubertClassifier.load(
                 str(checkpoint), device=ctx.config.device, fast=ctx.config.fast
             )
-            try:
-                probs, seconds = ctx.test(classifier, name, split)
-            finally:
-                release(classifier)  # one per CV fold: do not keep them all in memory
+            probs, seconds = ctx.test(classifier, name, split)
+            del classifier  # one per CV fold (~1 GB each in ORT): free it before the next fold
             part = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
         parts.append(part)
     return parts

@@ -1,10 +1,7 @@
 """Thread limits for torch and TensorFlow, so the two share the CPU instead of fighting over it.
 
-Both frameworks size their thread pools to every core by default; with HuBERT and
-YAMNet in one process that means twice as many busy threads as cores. Every model
-loader calls `configure_threads()` before its first load. It only touches a framework
-that is importable, never imports one just to configure it (TensorFlow alone takes
-seconds to import), and is safe to call any number of times from any thread.
+Both size their pools to every core by default: with HuBERT and YAMNet in one process, that is
+twice as many busy threads as cores. Every model loader calls `configure_threads()` first.
 """
 
 from __future__ import annotations
@@ -30,12 +27,10 @@ _done: set[str] = set()
 
 
 def configure_threads() -> None:
-    """Cap intra-op threads at `settings.cpu_threads()` for torch and TF; idempotent.
+    """Cap intra-op threads at `settings.cpu_threads()` for torch and TF; idempotent, any thread.
 
-    A framework already imported is configured now; one that is importable but not
-    yet imported gets the environment variables it reads at start-up, and is
-    configured by the next call after it was imported.
-    """
+    Never imports a framework (TF takes seconds): one not imported yet gets the environment
+    variables it reads at start-up, and is configured by the next call after its import."""
     threads = settings.cpu_threads()
     with _lock:
         if "torch" not in _done and _importable("torch"):

@@ -1,16 +1,6 @@
 """Per-clip latency, batch throughput, memory and int8 drift of HuBERT and YAMNet on CPU (and GPU).
 
-HuBERT is the full-size `HubertConfig()` with random weights (the real weights are not
-reachable here; compute is the same), saved and loaded through `HubertClassifier.load`
-like a real checkpoint. Compared in one run, on the same real ESC-50 clips, interleaved
-so machine load hits every variant alike:
-
-- pipeline:      plain `transformers.pipeline("audio-classification")` on that checkpoint
-- hubert:        our default path (exact: same predictions as torch fp32)
-- hubert-fast:   our fast path (int8, ANIMAL_AUDIO_FAST=1)
-- hubert-torch:  our torch fp32 path (the fallback without onnxruntime), for reference
-- yamnet:        the real YAMNet (zero-shot head), `--yamnet` or settings
-- *-cuda:        pipeline, hubert and hubert-fast (fp16) on the GPU, when CUDA is available
+What is compared and how (full-size HuBERT with random weights, interleaved runs): benchmarks/README.md.
 
     python -m benchmarks.latency --esc50-dir ../shared/esc50            # the real run (~5 min)
     python -m benchmarks.latency --esc50-dir ../shared/esc50 --runs 3 --warmup 1 --skip-drift  # smoke
@@ -175,30 +165,19 @@ Variant = tuple[Callable[[np.ndarray], Any], Callable[[list[np.ndarray]], Any]]
 
 def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str, Variant], dict, dict]:
     """Each variant as (one clip, a batch), loaded one by one with the memory it added."""
-    from transformers import pipeline
-
     from animal_audio.errors import AnimalAudioError
-    from animal_audio.models.hubert import HubertClassifier
 
-    loaders: dict[str, Callable[[], Variant]] = {}
-
-    def plain_pipeline() -> Variant:
-        pipe = pipeline("audio-classification", model=str(checkpoint), device="cpu")
-        return (lambda w: pipe(w, top_k=10), lambda ws: pipe(ws, top_k=10, batch_size=len(ws)))
-
-    def ours(fast: bool, backend: str) -> Callable[[], Variant]:
-        def load() -> Variant:
-            model = HubertClassifier.load(str(checkpoint), device="cpu", fast=fast, backend=backend)
-            return (model.predict, model.predict_batch)
-
-        return load
-
-    loaders["pipeline"] = plain_pipeline
-    loaders["hubert"] = ours(False, "auto")
-    loaders["hubert-fast"] = ours(True, "auto")
-    loaders["hubert-torch"] = ours(False, "torch")
+    loaders: dict[str, Callable[[], Variant]] = {
+        "pipeline": _plain_pipeline(checkpoint, "cpu"),
+        "hubert": _ours(checkpoint, "cpu", fast=False),
+        "hubert-fast": _ours(checkpoint, "cpu", fast=True),
+        "hubert-torch": _ours(checkpoint, "cpu", fast=False, backend="torch"),
+    }
     if _gpu_available() and not args.cpu_only:
-        loaders.update(_gpu_loaders(checkpoint))
+        # Timings include copying the answer back to the CPU, which waits for the GPU to finish.
+        loaders[f"pipeline{GPU_SUFFIX}"] = _plain_pipeline(checkpoint, "cuda")
+        loaders[f"hubert{GPU_SUFFIX}"] = _ours(checkpoint, "cuda", fast=False)
+        loaders[f"hubert-fast{GPU_SUFFIX}"] = _ours(checkpoint, "cuda", fast=True)  # float16
     if not args.skip_yamnet:
 
         def yamnet() -> Variant:
@@ -229,37 +208,32 @@ def _load_variants(checkpoint: Path, args: argparse.Namespace) -> tuple[dict[str
     return variants, memory, loads
 
 
+def _plain_pipeline(checkpoint: Path, device: str) -> Callable[[], Variant]:
+    """The baseline: `transformers.pipeline("audio-classification")` on the same checkpoint."""
+
+    def load() -> Variant:
+        from transformers import pipeline
+
+        pipe = pipeline("audio-classification", model=str(checkpoint), device=device)
+        return (lambda w: pipe(w, top_k=10), lambda ws: pipe(ws, top_k=10, batch_size=len(ws)))
+
+    return load
+
+
+def _ours(checkpoint: Path, device: str, *, fast: bool, backend: str = "auto") -> Callable[[], Variant]:
+    def load() -> Variant:
+        from animal_audio.models.hubert import HubertClassifier
+
+        model = HubertClassifier.load(str(checkpoint), device=device, fast=fast, backend=backend)
+        return (model.predict, model.predict_batch)
+
+    return load
+
+
 def _gpu_available() -> bool:
     import torch
 
     return bool(torch.cuda.is_available())
-
-
-def _gpu_loaders(checkpoint: Path) -> dict[str, Callable[[], Variant]]:
-    """The same comparison on the GPU: plain pipeline, ours in fp32 and fast (fp16).
-
-    Timings include copying the answer back to the CPU, which waits for the GPU to finish.
-    """
-    from transformers import pipeline
-
-    from animal_audio.models.hubert import HubertClassifier
-
-    def plain_pipeline() -> Variant:
-        pipe = pipeline("audio-classification", model=str(checkpoint), device="cuda")
-        return (lambda w: pipe(w, top_k=10), lambda ws: pipe(ws, top_k=10, batch_size=len(ws)))
-
-    def ours(fast: bool) -> Callable[[], Variant]:
-        def load() -> Variant:
-            model = HubertClassifier.load(str(checkpoint), device="cuda", fast=fast)
-            return (model.predict, model.predict_batch)
-
-        return load
-
-    return {
-        f"pipeline{GPU_SUFFIX}": plain_pipeline,
-        f"hubert{GPU_SUFFIX}": ours(False),
-        f"hubert-fast{GPU_SUFFIX}": ours(True),
-    }
 
 
 # --------------------------------------------------------------------------- measurements

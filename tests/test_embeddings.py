@@ -33,9 +33,14 @@ class CountingEmbedder:
         return self.model.embed_batch(waveforms)
 
 
+@pytest.fixture(scope="module")
+def yamnet(yamnet_tflite: Path) -> YamnetModel:
+    return YamnetModel.load(str(yamnet_tflite))
+
+
 @pytest.fixture()
-def embedder(yamnet_tflite: Path) -> CountingEmbedder:
-    return CountingEmbedder(YamnetModel.load(str(yamnet_tflite)))
+def embedder(yamnet: YamnetModel) -> CountingEmbedder:
+    return CountingEmbedder(yamnet)
 
 
 @pytest.fixture()
@@ -72,7 +77,7 @@ def test_a_corrupt_cache_entry_is_recomputed(embedder, paths, tmp_path):
     assert embedder.clips == len(paths) + 2  # repaired entries are used next time
 
 
-def test_another_model_or_a_changed_file_misses_the_cache(embedder, paths, tmp_path, yamnet_tflite):
+def test_another_model_or_a_changed_file_misses_the_cache(embedder, paths, tmp_path):
     embed_clips(embedder, paths[:2], cache_dir=tmp_path)
     other = CountingEmbedder(embedder.model, fingerprint="yamnet-other-weights")
     embed_clips(other, paths[:2], cache_dir=tmp_path)

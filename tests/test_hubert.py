@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import build_tiny_hubert
 
+import animal_audio as aa
 from animal_audio.audio import load_audio
-from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.errors import AudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.labels import CLASSES
-from animal_audio.models import hubert
+from animal_audio.models import backends, onnx_graphs
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 
@@ -23,13 +26,6 @@ from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 FAST_LOGIT_REL_TOLERANCE = 0.2
 FAST_MIN_COSINE = 0.99
 EXACT_LOGIT_TOLERANCE = 2e-4
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    hubert.clear_cache()
-    yield
-    hubert.clear_cache()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +69,7 @@ def test_default_path_gives_the_same_logits_as_plain_torch(tiny_hubert_dir, wave
     )
 
 
-def test_load_is_cached_per_source_device_and_mode(tiny_hubert_dir):
+def test_each_load_returns_a_new_model_that_the_caller_owns(tiny_hubert_dir, waveforms):
     results: list[HubertClassifier] = []
     threads = [
         threading.Thread(
@@ -86,9 +82,28 @@ def test_load_is_cached_per_source_device_and_mode(tiny_hubert_dir):
     for thread in threads:
         thread.join()
 
-    assert len({id(model) for model in results}) == 1
-    assert HubertClassifier.load(str(tiny_hubert_dir), fast=False) is results[0]
-    assert HubertClassifier.load(str(tiny_hubert_dir), fast=True) is not results[0]
+    assert len(results) == 3 and len({id(model) for model in results}) == 3
+    for model in results[1:]:  # concurrent loads of one checkpoint share its exported graph safely
+        np.testing.assert_array_equal(
+            model.logits_batch(waveforms[:1]), results[0].logits_batch(waveforms[:1])
+        )
+    embedders = [HubertEmbedder.load(str(tiny_hubert_dir)) for _ in range(2)]
+    assert embedders[0] is not embedders[1]
+
+    # Nothing in the library keeps a loaded model: once the caller lets go, it is freed.
+    released = [weakref.ref(model) for model in [*results, *embedders]]
+    results.clear()
+    embedders.clear()
+    del model
+    gc.collect()
+    assert [ref() for ref in released] == [None] * len(released)
+
+
+def test_top_level_package_loads_a_checkpoint(tiny_hubert_dir, waveforms):
+    model = aa.HubertClassifier.load(str(tiny_hubert_dir))
+    assert isinstance(model, aa.HubertClassifier) and isinstance(model, aa.Classifier)
+    assert model.predict(waveforms[0]).label in aa.CLASSES
+    assert aa.HubertEmbedder.load(str(tiny_hubert_dir)).embed(waveforms[0]).shape == (32,)
 
 
 def test_fast_mode_from_environment_stays_close_to_fp32(tiny_hubert_dir, waveforms, monkeypatch):
@@ -126,7 +141,7 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
         (classifier_dir / "preprocessor_config.json").read_bytes()
     )
 
-    with pytest.raises(ModelUnavailableError) as error:
+    with pytest.raises(NotTrainedError) as error:
         HubertClassifier.load(str(tmp_path / "base"))
     message = str(error.value)
     assert "not trained yet" in message
@@ -135,7 +150,7 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
 
 def test_checkpoint_with_other_labels_is_refused(tmp_path):
     five_labels = build_tiny_hubert(tmp_path / "five", num_labels=5)
-    with pytest.raises(ModelUnavailableError) as error:
+    with pytest.raises(NotTrainedError) as error:
         HubertClassifier.load(str(five_labels))
     assert "other labels" in str(error.value) and "not trained yet" in str(error.value)
 
@@ -168,7 +183,6 @@ def test_embedder_gives_one_vector_per_clip_with_a_stable_fingerprint(tiny_huber
     assert embedder.layer == 1  # the middle of the tiny model's 2 layers
 
     fingerprint = embedder.fingerprint
-    hubert.clear_cache()
     again = HubertEmbedder.load(str(tiny_hubert_dir))
     assert again is not embedder and again.fingerprint == fingerprint
     np.testing.assert_allclose(again.embed_batch(waveforms), vectors, atol=1e-6)
@@ -192,13 +206,10 @@ def test_embedder_layer_out_of_range_is_refused(tiny_hubert_dir):
 
 
 def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp_path: Path):
-    from animal_audio.models import quantize
-
     monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
     HubertClassifier.load(str(tiny_hubert_dir))
-    hubert.clear_cache()
     calls: list[Path] = []
-    monkeypatch.setattr(quantize, "export", lambda *args, **kwargs: calls.append(args[1]))
+    monkeypatch.setattr(onnx_graphs, "export", lambda *args, **kwargs: calls.append(args[1]))
     model = HubertClassifier.load(str(tiny_hubert_dir))
 
     assert calls == [] and model.backend == "onnxruntime-fp32"
@@ -207,7 +218,6 @@ def test_exported_graph_is_reused_across_loads(tiny_hubert_dir, monkeypatch, tmp
 def test_damaged_cached_graph_is_exported_again(tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path):
     monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
     logits = HubertClassifier.load(str(tiny_hubert_dir)).logits_batch(waveforms)
-    hubert.clear_cache()
     (graph,) = (tmp_path / "home").rglob("model.onnx")
     graph.write_bytes(graph.read_bytes()[:1000])  # e.g. a disk that filled up
 
@@ -227,8 +237,10 @@ def test_exported_graph_starts_without_loading_the_torch_weights(
     monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
     logits = HubertClassifier.load(str(tiny_hubert_dir)).logits_batch(waveforms)
     vectors = HubertEmbedder.load(str(tiny_hubert_dir)).embed_batch(waveforms)
-    hubert.clear_cache()
-    monkeypatch.setattr(hubert, "_from_pretrained", _no_torch_weights)
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForAudioClassification, "from_pretrained", _no_torch_weights)
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", _no_torch_weights)
 
     classifier = HubertClassifier.load(str(tiny_hubert_dir))
     embedder = HubertEmbedder.load(str(tiny_hubert_dir))
@@ -249,7 +261,6 @@ def test_checkpoint_damaged_after_its_export_still_gives_a_clear_error(
     checkpoint = tmp_path / "checkpoint"
     shutil.copytree(tiny_hubert_dir, checkpoint)
     HubertClassifier.load(str(checkpoint))
-    hubert.clear_cache()
     weights = checkpoint / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
 
@@ -258,9 +269,7 @@ def test_checkpoint_damaged_after_its_export_still_gives_a_clear_error(
 
 
 def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, waveforms, monkeypatch):
-    from animal_audio.models import quantize
-
-    monkeypatch.setattr(quantize, "native_bf16", lambda: False)
+    monkeypatch.setattr(backends, "native_bf16", lambda: False)
     exact = HubertClassifier.load(str(tiny_hubert_dir), fast=False).logits_batch(waveforms)
     fast = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
 
@@ -269,17 +278,14 @@ def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, wavef
 
 
 def test_failed_export_falls_back_to_torch_with_the_same_answers(tiny_hubert_dir, waveforms, monkeypatch):
-    from animal_audio.models import quantize
-
     reference = HubertClassifier.load(str(tiny_hubert_dir), fast=True, backend="torch").logits_batch(
         waveforms
     )
-    hubert.clear_cache()
 
     def broken(*args, **kwargs):
         raise RuntimeError("exporter unavailable")
 
-    monkeypatch.setattr(quantize, "cached_runner", broken)
+    monkeypatch.setattr(onnx_graphs, "cached_runner", broken)
     model = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
 
     assert model.backend.startswith("torch")

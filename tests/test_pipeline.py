@@ -124,12 +124,16 @@ def test_full_run_writes_a_complete_run_directory(full_run, home: Path) -> None:
 @pytest.mark.slow
 def test_fine_tuned_hubert_is_not_kept_in_memory_after_its_test(full_run) -> None:
     """In cross-validation each fold's fine-tuned HuBERT (~1 GB in ONNX Runtime) would pile up."""
-    from animal_audio.models import hubert
+    import gc
+
+    from animal_audio.models.hubert import HubertClassifier
 
     result, _ = full_run
     run_dir = str(result.run_dir.resolve())
     assert any("hubert-finetune" in str(p) for p in result.run_dir.rglob("config.json"))
-    assert not [key for key in hubert._cache if run_dir in str(key)]
+    gc.collect()
+    alive = [o for o in gc.get_objects() if type(o) is HubertClassifier]  # not isinstance: no mocks
+    assert not [o.source for o in alive if str(Path(o.source).resolve()).startswith(run_dir)]
 
 
 def test_estimate_leaves_out_cached_hubert_embeddings(

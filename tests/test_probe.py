@@ -10,7 +10,7 @@ import pytest
 
 from animal_audio.audio import load_audio
 from animal_audio.embeddings import embed_clips
-from animal_audio.errors import CheckpointError
+from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.labels import CLASSES
 from animal_audio.models.base import Classifier
 from animal_audio.models.probe import META_FILE, Embedder, LinearProbe, ProbeClassifier
@@ -116,8 +116,15 @@ def test_truncated_or_edited_metadata_raises_checkpoint_error(probe, tmp_path):
     with pytest.raises(CheckpointError, match="labels"):
         LinearProbe.load(tmp_path / "head")
     meta.unlink()
-    with pytest.raises(CheckpointError, match="No trained probe"):
+    with pytest.raises(NotTrainedError, match="No trained probe"):
         LinearProbe.load(tmp_path / "head")
+
+
+def test_a_probe_never_fitted_or_saved_is_not_trained_yet(tmp_path):
+    with pytest.raises(NotTrainedError, match="not been trained"):
+        LinearProbe().predict_proba(np.zeros((1, EMBEDDING_SIZE)))
+    with pytest.raises(NotTrainedError, match="No trained probe"):
+        LinearProbe.load(tmp_path / "never-trained")
 
 
 def test_probe_classifier_composes_an_embedder_with_a_saved_head(probe, yamnet, clip_of, tmp_path):

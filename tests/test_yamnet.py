@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import animal_audio as aa
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE, load_audio
 from animal_audio.errors import ModelUnavailableError
@@ -91,7 +94,7 @@ def test_animal_probabilities_without_animal_evidence_are_uniform():
     assert probs[0] == pytest.approx(0.75) and probs[1] == pytest.approx(0.25) and other == pytest.approx(0.6)
 
 
-def test_load_is_cached_once_per_source_across_threads(yamnet, yamnet_tflite, monkeypatch):
+def test_each_load_returns_a_new_model_that_the_caller_owns(yamnet, yamnet_tflite, clip_of, monkeypatch):
     loaded: list[YamnetModel] = []
     threads = [
         threading.Thread(target=lambda: loaded.append(YamnetModel.load(str(yamnet_tflite)))) for _ in range(4)
@@ -100,9 +103,27 @@ def test_load_is_cached_once_per_source_across_threads(yamnet, yamnet_tflite, mo
         thread.start()
     for thread in threads:
         thread.join()
-    assert all(model is yamnet for model in loaded)
+    assert len(loaded) == 4 and len({id(model) for model in [yamnet, *loaded]}) == 5
+    waveform = load_audio(clip_of("dog"))
+    for model in loaded:
+        np.testing.assert_array_equal(model.run(waveform).scores, yamnet.run(waveform).scores)
     monkeypatch.setenv(settings.ENV_YAMNET, str(yamnet_tflite))
-    assert YamnetModel.load() is yamnet  # the environment variable picks the same source
+    from_env = YamnetModel.load()  # the environment variable picks the same source
+    assert from_env is not yamnet and from_env.fingerprint == yamnet.fingerprint
+
+    # Nothing in the library keeps a loaded model: once the caller lets go, it is freed.
+    released = [weakref.ref(model) for model in [*loaded, from_env]]
+    loaded.clear()
+    del model, from_env
+    gc.collect()
+    assert [ref() for ref in released] == [None] * len(released)
+
+
+def test_top_level_package_loads_the_tflite_model(yamnet_tflite, clip_of):
+    model = aa.YamnetZeroShot.load(str(yamnet_tflite))
+    assert isinstance(model, aa.YamnetZeroShot) and isinstance(model, aa.Classifier)
+    assert model.predict(aa.load_audio(clip_of("dog"))).label == "dog"
+    assert aa.YamnetZeroShot.load(str(yamnet_tflite)).model is not model.model
 
 
 def test_configure_threads_caps_tensorflow_and_torch(yamnet):
@@ -184,7 +205,8 @@ def tiny_savedmodel(tmp_path_factory, yamnet_tflite: Path, yamnet: YamnetModel) 
 
 def test_savedmodel_directory_loads_through_the_same_api(tiny_savedmodel, clip_of):
     model = YamnetModel.load(str(tiny_savedmodel))
-    assert model.backend == "savedmodel" and model is YamnetModel.load(str(tiny_savedmodel))
+    again = YamnetModel.load(str(tiny_savedmodel))
+    assert model.backend == "savedmodel" and again is not model and again.fingerprint == model.fingerprint
     assert model.class_names[:2] == ("Speech", "Child speech, kid speaking")
     assert model.fingerprint.startswith("yamnet-savedmodel-")
     waveform = load_audio(clip_of("cow"))

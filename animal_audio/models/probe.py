@@ -1,14 +1,7 @@
-"""A linear head on frozen embeddings (YAMNet or HuBERT), saved without pickle.
+"""A linear head (StandardScaler + LogisticRegression) on frozen YAMNet or HuBERT embeddings.
 
-The head is scikit-learn's StandardScaler + LogisticRegression (multinomial, L2, fixed
-seed). Only its numbers are kept: scaler mean/scale and the logistic coefficients go
-into a safetensors file, everything else (label order, embedder, sha256 of the weights)
-into `probe.json`, and predictions are computed from those arrays with numpy. So a
-saved head predicts exactly what the fitted one did, and loading it runs no code.
-
-Saving is atomic as a whole: the weights file is named by its content hash and written
-first, `probe.json` (which names it) replaces the old one last, then stale weights are
-removed. An interruption leaves either the old head or the new one, never a mix.
+Only its arrays are saved (safetensors + probe.json, no pickle) and predictions are computed from them
+with numpy: a loaded head predicts exactly what the fitted one did, and loading runs no code.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from animal_audio.errors import CheckpointError
+from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.fileio import atomic_path, write_json
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction, softmax
@@ -141,7 +134,8 @@ class LinearProbe:
         return softmax(logits, axis=1)
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write weights (safetensors) and probe.json into `directory`, atomically as a whole."""
+        """Write weights (named by content hash) first and probe.json last, then drop stale weights:
+        an interruption leaves the old head or the new one, never a mix."""
         from safetensors.numpy import save
 
         arrays = self._require()
@@ -172,7 +166,7 @@ class LinearProbe:
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> LinearProbe:
-        """Read a saved probe; CheckpointError if anything is missing, truncated, tampered or mismatched."""
+        """Read a saved probe: NotTrainedError if none was saved here, CheckpointError if it is damaged."""
         from safetensors.numpy import load
 
         directory = Path(directory)
@@ -214,7 +208,7 @@ class LinearProbe:
 
     def _require(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            raise CheckpointError("This probe has not been trained yet. Fit it, or load a saved one.")
+            raise NotTrainedError("This probe has not been trained yet. Fit it, or load a saved one.")
         return self._arrays
 
 
@@ -286,7 +280,7 @@ def _as_targets(y: Sequence[int] | Sequence[str] | np.ndarray) -> np.ndarray:
 def _read_meta(directory: Path) -> dict[str, Any]:
     path = directory / META_FILE
     if not path.is_file():
-        raise CheckpointError(
+        raise NotTrainedError(
             f"No trained probe in {directory} ({META_FILE} is missing). "
             "Train it first, e.g. run the comparison with this model selected."
         )

@@ -1,18 +1,7 @@
-"""YAMNet (AudioSet, 521 classes): one model behind two backends, used zero-shot and as an embedder.
+"""YAMNet (AudioSet, 521 classes), used zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite.
 
-`YamnetModel.load` takes a TF Hub handle or SavedModel directory (tensorflow_hub.load,
-the float model) or a `.tflite` file (int8 weights, no download). Both give the same
-three outputs, so everything above this module is backend-agnostic. TensorFlow and
-tensorflow_hub are imported inside the loader only: importing this module is cheap
-(tensorflow_hub also imports pkg_resources, which must not happen at import time).
-
-Zero-shot: YAMNet's per-frame scores (independent sigmoids, one frame every 0.48 s) are
-averaged over the clip, as YAMNet's own inference example does: the mean says how much
-of the clip sounds like each class, where a max would let one frame of anything decide.
-The clip scores are read as mass over the 521 classes; each animal gets the summed mass
-of the AudioSet classes `labels.AUDIOSET_TO_ANIMAL` assigns to it (a class and its
-children, e.g. Dog and Bark, are both evidence), the 10 animal masses are normalised to
-probabilities, and the share of mass on all other classes is reported as `other_mass`.
+Both backends give the same three outputs, so nothing above this module knows which one runs. TensorFlow
+is imported by the loaders only (tensorflow_hub imports pkg_resources, which must not happen at import).
 """
 
 from __future__ import annotations
@@ -58,9 +47,6 @@ HOW_TO_FIX = (
     f"{CLASS_MAP_FILE} beside it."
 )
 
-_cache: dict[str, YamnetModel] = {}
-_cache_lock = threading.Lock()
-
 
 @dataclass(frozen=True)
 class YamnetOutput:
@@ -98,21 +84,11 @@ class YamnetModel:
 
     @classmethod
     def load(cls, source: str | None = None) -> YamnetModel:
-        """Load once per source and process (thread-safe); later calls return the same instance."""
+        """A new model, owned by the caller: a TF Hub handle, SavedModel directory or .tflite file."""
         source = settings.yamnet_source(source)
-        key = _cache_key(source)
-        with _cache_lock:
-            model = _cache.get(key)
-            if model is None:
-                started = time.perf_counter()
-                model = _load_uncached(source)
-                log.info(
-                    "YAMNet (%s) loaded from %s in %.1f s",
-                    model.backend,
-                    source,
-                    time.perf_counter() - started,
-                )
-                _cache[key] = model
+        started = time.perf_counter()
+        model = _load(source)
+        log.info("YAMNet (%s) loaded from %s in %.1f s", model.backend, source, time.perf_counter() - started)
         return model
 
     def run(self, waveform: np.ndarray) -> YamnetOutput:
@@ -139,7 +115,8 @@ class YamnetModel:
 
 
 class YamnetZeroShot:
-    """YAMNet's AudioSet scores mapped onto the 10 animals, no training (see module docstring)."""
+    """YAMNet's AudioSet scores mapped onto the 10 animals, no training. Frame scores are averaged over
+    the clip, as YAMNet's own example does: a max would let one frame of anything decide."""
 
     name = ZERO_SHOT_NAME
 
@@ -149,6 +126,7 @@ class YamnetZeroShot:
 
     @classmethod
     def load(cls, source: str | None = None) -> YamnetZeroShot:
+        """A new zero-shot classifier on a new YAMNet, owned by the caller."""
         return cls(YamnetModel.load(source))
 
     def predict(self, waveform: np.ndarray) -> Prediction:
@@ -170,11 +148,11 @@ class YamnetZeroShot:
 
 
 def animal_probabilities(clip_scores: np.ndarray, animal_of_class: np.ndarray) -> tuple[np.ndarray, float]:
-    """Clip-level AudioSet scores -> (probabilities over CLASSES, mass on non-animal classes).
+    """Clip scores read as mass over AudioSet -> (probabilities over CLASSES, mass on other classes).
 
-    `animal_of_class[i]` is the index in CLASSES of AudioSet class i, or -1 for other classes.
-    With no animal evidence at all the probabilities are uniform and other_mass is 1.
+    Each animal gets the summed mass of its classes (Dog and Bark are both evidence); none at all: uniform.
     """
+    # animal_of_class[i]: the index in CLASSES of AudioSet class i (labels.AUDIOSET_TO_ANIMAL), or -1.
     scores = np.clip(np.asarray(clip_scores, dtype=np.float64), 0.0, None)
     mapped = animal_of_class >= 0
     animal_mass = np.bincount(animal_of_class[mapped], weights=scores[mapped], minlength=NUM_CLASSES)
@@ -208,13 +186,7 @@ def _check_waveform(waveform: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- loading
 
 
-def _cache_key(source: str) -> str:
-    if source.startswith(REMOTE_PREFIXES):
-        return source
-    return os.path.abspath(Path(source).expanduser())  # not resolve(): files beside a link matter
-
-
-def _load_uncached(source: str) -> YamnetModel:
+def _load(source: str) -> YamnetModel:
     if source.startswith(REMOTE_PREFIXES):
         return _load_savedmodel(source, fingerprint=f"yamnet-hub-{_sha256(source.encode())[:16]}")
     path = Path(source).expanduser()

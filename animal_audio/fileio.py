@@ -48,7 +48,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         if path.exists():
             os.replace(path, old)
         os.replace(tmp, path)
-        shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -60,7 +60,7 @@ def recover_dir(path: str | os.PathLike[str]) -> None:
     old = _old_dir(path)
     if old.exists():
         if path.exists():
-            shutil.rmtree(old)
+            shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(old, path)
     for stale in path.parent.glob(f".{path.name}.*{_NEW_DIR}"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -87,8 +86,6 @@ def test_best_validation_and_progress_are_reported(finetuned):
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("loss" in e.message and "epoch" in e.message for e in events)
     assert not (out / ft.WORK_DIR).exists(), "Trainer checkpoints are removed after success"
-    summary = json.loads((result.checkpoint_dir / ft.SUMMARY_FILE).read_text())
-    assert summary["best_validation"] == best and summary["classes"] == list(CLASSES)
 
 
 def test_checkpoint_loads_in_transformers_pipeline_with_our_labels(finetuned, tables):
@@ -96,6 +93,7 @@ def test_checkpoint_loads_in_transformers_pipeline_with_our_labels(finetuned, ta
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
     from animal_audio.audio import load_audio
+    from animal_audio.models.hubert import HubertClassifier
 
     out, result, _ = finetuned
     assert result.checkpoint_dir == out / "checkpoint"
@@ -120,14 +118,11 @@ def test_checkpoint_loads_in_transformers_pipeline_with_our_labels(finetuned, ta
     accuracy = float(np.mean(np.array(predicted) == validation["target"].to_numpy()))
     assert accuracy == pytest.approx(result.best_validation["accuracy"], abs=1e-6)
 
-    if importlib.util.find_spec("animal_audio.models.hubert") is not None:
-        from animal_audio.models.hubert import HubertClassifier
-
-        classifier = HubertClassifier.load(str(result.checkpoint_dir), device="cpu", fast=False)
-        waveform = load_audio(validation["path"][0])
-        prediction = classifier.predict(waveform)
-        scores = {s["label"]: s["score"] for s in classify(waveform, top_k=None)}
-        np.testing.assert_allclose(prediction.probs, [scores[c] for c in CLASSES], atol=1e-5)
+    classifier = HubertClassifier.load(str(result.checkpoint_dir), device="cpu", fast=False)
+    waveform = load_audio(validation["path"][0])
+    prediction = classifier.predict(waveform)
+    scores = {s["label"]: s["score"] for s in classify(waveform, top_k=None)}
+    np.testing.assert_allclose(prediction.probs, [scores[c] for c in CLASSES], atol=1e-5)
 
 
 def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
@@ -154,10 +149,8 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
         )
     assert {p.name: sha256(p) for p in (out / "checkpoint").iterdir()} == before
     assert sorted(p.name for p in out.iterdir()) == [ft.WORK_DIR, "checkpoint"]  # no half-written model
-    assert (out / ft.WORK_DIR / "checkpoint-4" / ft.TRAINER_STATE).is_file()
-    seconds_before_stop = json.loads((out / ft.WORK_DIR / "checkpoint-4" / ft.ELAPSED_FILE).read_text())[
-        "seconds"
-    ]
+    state = json.loads((out / ft.WORK_DIR / "checkpoint-4" / ft.TRAINER_STATE).read_text())
+    seconds_before_stop = state["stateful_callbacks"][ft.TrainingClock.__name__]["args"]["seconds"]
 
     events = []
     result = ft.finetune(
@@ -176,8 +169,6 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     assert sha256(out / "checkpoint" / "model.safetensors") == sha256(
         source / "checkpoint" / "model.safetensors"
     )
-    summary = json.loads((out / "checkpoint" / ft.SUMMARY_FILE).read_text())
-    assert summary["train_seconds"] == pytest.approx(result.train_seconds)
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint"]
 
 
@@ -206,16 +197,6 @@ def test_other_settings_discard_the_stopped_run_instead_of_resuming(tables, tiny
         **{**settings, "seed": 1},
     )
     assert not any("resuming" in e.message for e in events)
-
-
-def test_crash_between_the_two_renames_is_recovered(tmp_path):
-    previous = tmp_path / ft.PREVIOUS_DIR
-    previous.mkdir()
-    (previous / "config.json").write_text("{}")
-    (tmp_path / f"{ft.TEMP_PREFIX}abc").mkdir()  # a new model that was still being written
-    ft.recover_checkpoint(tmp_path)
-    assert (tmp_path / "checkpoint" / "config.json").read_text() == "{}"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
 
 
 def test_missing_base_says_how_to_fix(tables, tmp_path):

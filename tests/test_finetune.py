@@ -42,11 +42,20 @@ def tables(prepared_subset: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def finetuned(tables, tiny_hubert_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     train, validation = tables
     out = tmp_path_factory.mktemp("finetune")
-    events = []
-    result = ft.finetune(
-        train, validation, out, base=str(tiny_hubert_dir), progress=events.append, **SETTINGS
-    )
-    return out, result, events
+    events, epochs = [], []
+    set_epoch = ft.ClipDataset.set_epoch
+
+    def record(dataset: ft.ClipDataset, epoch: int) -> None:
+        if dataset.augment is not None:  # the training set
+            epochs.append(epoch)
+        set_epoch(dataset, epoch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ft.ClipDataset, "set_epoch", record)
+        result = ft.finetune(
+            train, validation, out, base=str(tiny_hubert_dir), progress=events.append, **SETTINGS
+        )
+    return out, result, events, epochs
 
 
 class StopAfterStep:
@@ -67,15 +76,22 @@ def sha256(path: Path) -> str:
 
 
 def test_training_loss_goes_down(finetuned):
-    _, result, _ = finetuned
+    _, result, _, _ = finetuned
     losses = [entry["loss"] for entry in result.history if "loss" in entry]
     assert len(losses) == SETTINGS["max_steps"]
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.05, losses
     assert result.train_seconds > 0
 
 
+def test_trainer_tells_the_training_set_each_epoch(finetuned):
+    _, _, _, epochs = finetuned
+    steps_per_epoch = 8 // SETTINGS["batch_size"]  # 8 training clips
+    # New augmentations each epoch (Trainer and accelerate may both pass the same epoch on).
+    assert epochs == sorted(epochs) and set(epochs) == set(range(SETTINGS["max_steps"] // steps_per_epoch))
+
+
 def test_best_validation_and_progress_are_reported(finetuned):
-    out, result, events = finetuned
+    out, result, events, _ = finetuned
     evaluations = [e for e in result.history if "eval_macro_f1" in e]
     assert evaluations, "the validation fold was never evaluated"
     best = result.best_validation
@@ -95,7 +111,7 @@ def test_checkpoint_loads_in_transformers_pipeline_with_our_labels(finetuned, ta
     from animal_audio.audio import load_audio
     from animal_audio.models.hubert import HubertClassifier
 
-    out, result, _ = finetuned
+    out, result, _, _ = finetuned
     assert result.checkpoint_dir == out / "checkpoint"
     model = AutoModelForAudioClassification.from_pretrained(result.checkpoint_dir).eval()
     extractor = AutoFeatureExtractor.from_pretrained(result.checkpoint_dir)
@@ -131,7 +147,7 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     import shutil
 
     train, validation = tables
-    source, uninterrupted, _ = finetuned
+    source, uninterrupted, _, _ = finetuned
     out = tmp_path / "run"
     shutil.copytree(source / "checkpoint", out / "checkpoint")  # a previous good model
     before = {p.name: sha256(p) for p in (out / "checkpoint").iterdir()}
@@ -151,6 +167,9 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     assert sorted(p.name for p in out.iterdir()) == [ft.WORK_DIR, "checkpoint"]  # no half-written model
     state = json.loads((out / ft.WORK_DIR / "checkpoint-4" / ft.TRAINER_STATE).read_text())
     seconds_before_stop = state["stateful_callbacks"][ft.TrainingClock.__name__]["args"]["seconds"]
+    cut_short = out / ft.WORK_DIR / "checkpoint-5"  # a save killed before trainer_state.json was written
+    cut_short.mkdir()
+    (cut_short / "model.safetensors").write_bytes(b"half")
 
     events = []
     result = ft.finetune(
@@ -233,7 +252,7 @@ def test_training_clips_change_every_epoch_validation_clips_never(tables, tiny_h
     waveforms = [load_audio(p) for p in train["path"][:2]]
     augmented = ft.ClipDataset(waveforms, train["target"][:2], extractor, augment=AugmentConfig(), seed=0)
     first = augmented[0]["input_values"]
-    augmented.epoch = 1
+    augmented.set_epoch(1)
     second = augmented[0]["input_values"]
     assert first.shape == second.shape == waveforms[0].shape
     assert not np.array_equal(first, second)
@@ -243,7 +262,7 @@ def test_training_clips_change_every_epoch_validation_clips_never(tables, tiny_h
     plain = ft.ClipDataset(waveforms, train["target"][:2], extractor)
     expected = extractor(waveforms[1], sampling_rate=16_000, return_tensors="np")["input_values"][0]
     np.testing.assert_array_equal(plain[1]["input_values"], expected)
-    plain.epoch = 3
+    plain.set_epoch(3)
     np.testing.assert_array_equal(plain[1]["input_values"], expected)
     assert plain[1]["labels"] == int(train["target"][1])
 

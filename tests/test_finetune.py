@@ -108,8 +108,8 @@ def test_checkpoint_loads_in_transformers_pipeline_with_our_labels(finetuned, ta
     import torch
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
 
+    from animal_audio import HubertClassifier
     from animal_audio.audio import load_audio
-    from animal_audio.models.hubert import HubertClassifier
 
     out, result, _, _ = finetuned
     assert result.checkpoint_dir == out / "checkpoint"

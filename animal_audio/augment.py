@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from animal_audio.audio import SAMPLE_RATE
+from animal_audio.audio import SAMPLE_RATE, resample
 
 #: Quieter than this (RMS) counts as silence: no noise level can be set relative to it.
 SILENT_RMS = 1e-6
@@ -107,13 +107,6 @@ def random_crop(waveform: np.ndarray, length: int, rng: SeedLike = None) -> np.n
     return out
 
 
-def fit_length(waveform: np.ndarray, length: int) -> np.ndarray:
-    """Deterministic crop (from the start) or zero-pad (at the end) to `length` samples."""
-    if len(waveform) >= length:
-        return waveform[:length].astype(np.float32, copy=True)
-    return np.pad(waveform.astype(np.float32), (0, length - len(waveform)))
-
-
 def time_shift(waveform: np.ndarray, samples: int) -> np.ndarray:
     """Move the signal by `samples` (positive = later); zeros fill the gap, the length stays."""
     if samples == 0:
@@ -148,11 +141,6 @@ def speed_perturb(waveform: np.ndarray, factor: float) -> np.ndarray:
     """Play `factor` times faster (tempo and pitch): the result is len/factor samples long."""
     if abs(factor - 1.0) < 1e-6:
         return waveform.copy()
-    import librosa
-
     # Treating the clip as if it were recorded at factor * 16 kHz and resampling it to
     # 16 kHz is exactly "speed up by factor" (Kaldi-style speed perturbation).
-    source_rate = int(round(SAMPLE_RATE * factor))
-    return librosa.resample(waveform, orig_sr=source_rate, target_sr=SAMPLE_RATE, res_type="soxr_hq").astype(
-        np.float32
-    )
+    return resample(waveform, int(round(SAMPLE_RATE * factor)))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+#: Suffix of the temp folders `atomic_dir` writes into (what `recover_dir` may remove).
+_NEW_DIR = ".newdir"
 
 
 @contextmanager
@@ -25,6 +29,46 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new temp folder beside `path`; it replaces `path` only if the block succeeds.
+
+    A folder cannot replace a non-empty one in one rename, so the old one steps aside
+    first; `recover_dir` undoes a crash between the two renames.
+    """
+    path = Path(path)
+    recover_dir(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=_NEW_DIR, dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp creates 0700 folders
+        old = _old_dir(path)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_dir(path: str | os.PathLike[str]) -> None:
+    """Put back what a crash inside `atomic_dir` left: the old folder in place, no temp folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    old = _old_dir(path)
+    if old.exists():
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, path)
+    for stale in path.parent.glob(f".{path.name}.*{_NEW_DIR}"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _old_dir(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

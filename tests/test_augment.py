@@ -41,10 +41,7 @@ def test_crop_gives_a_window_of_the_clip(dog):
     config = AugmentConfig(crop_seconds=1.0, max_shift_seconds=0.0, gain_db=None, noise_prob=0.0)
     out = augment(dog, config, rng=3)
     assert len(out) == SAMPLE_RATE
-    start = next(
-        i for i in range(len(dog) - SAMPLE_RATE + 1) if np.array_equal(dog[i : i + SAMPLE_RATE], out)
-    )
-    assert 0 <= start <= len(dog) - SAMPLE_RATE
+    assert any(np.array_equal(dog[i : i + SAMPLE_RATE], out) for i in range(len(dog) - SAMPLE_RATE + 1))
     short = random_crop(dog[:8000], SAMPLE_RATE, rng=1)  # shorter than the crop: zero-padded, all kept
     assert len(short) == SAMPLE_RATE and np.isclose(np.abs(short).sum(), np.abs(dog[:8000]).sum())
 

@@ -40,13 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from animal_audio.models.finetune import finetune
+    from animal_audio.models.finetune import DEFAULT_AUGMENT, finetune
 
     table = esc50.load_manifest(settings.data_dir(args.data))
     split = esc50.fold_split(table)
     # A fixed default folder, so that re-running the same command resumes the stopped run.
     out = args.out or settings.runs_dir() / "finetune"
-    extra = {} if not args.no_augment else {"augment": None}
     progress = progress_for(args)
     try:
         result = finetune(
@@ -58,11 +57,11 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
+            augment=None if args.no_augment else DEFAULT_AUGMENT,
             early_stopping_patience=args.patience or None,
             device=args.device,
             max_steps=args.max_steps,
             progress=progress,
-            **extra,
         )
     finally:
         progress.close()

@@ -1,10 +1,8 @@
 """Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, over `CLASSES`.
 
-The numbers come from `sklearn.metrics`, not `evaluate`: `evaluate.load("accuracy")`
-fetches its metric script from the Hugging Face Hub, which fails offline (on Spaces
-without network, in CI here) unless it was cached before; sklearn computes the same
-quantities locally. Every function takes labels as class names and always uses the
-full `CLASSES` order, so a class missing from a small test set still gets a row.
+The one source of every number (fine-tuning's validation too), computed locally by scikit-learn.
+Labels are class names in the full `CLASSES` order, so a class missing from a small test set
+still gets a row.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ model and split, in `parts/`; embeddings in the shared cache; fine-tuned checkpo
 in `models/`), so a run stopped by Ctrl-C, the app's stop button or a crash resumes
 where it stopped. This module is the orchestration and the per-model runners; the
 configuration is in compare_config.py, the report's numbers in run_results.py and the
-time estimate in estimate.py (their public names are re-exported here).
+time estimate in estimate.py.
 
 Protocol choices (also written into every report):
 - Every model is tested on the same clips: the test fold(s) of ESC-50, never a
@@ -30,32 +30,18 @@ import numpy as np
 import pandas as pd
 
 from animal_audio import esc50, settings
-from animal_audio.compare_config import MODEL_NAMES, PROTOCOLS, CompareConfig, parse_models, protocol_splits
+from animal_audio.compare_config import CompareConfig, protocol_splits
 from animal_audio.errors import DatasetError
-from animal_audio.estimate import estimate_seconds
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
 from animal_audio.fileio import jsonable, write_json
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
-from animal_audio.run_results import (
-    machine,
-    metrics_document,
-    prediction_column,
-    predictions_table,
-    probability_column,
-    versions,
-)
+from animal_audio.run_results import metrics_document, predictions_table
 from animal_audio.runs import (
-    METRICS_FILE,
-    MODELS_DIR,
-    PREDICTIONS_FILE,
-    REPORT_FILE,
     Part,
     RunResult,
     default_run_dir,
-    latest_run,
     load_part,
-    load_run,
     model_subdir,
     read_json,
     save_part,
@@ -64,33 +50,11 @@ from animal_audio.runs import (
     write_results,
 )
 
-__all__ = [
-    "MODEL_NAMES",
-    "PROTOCOLS",
-    "METRICS_FILE",
-    "MODELS_DIR",
-    "PREDICTIONS_FILE",
-    "REPORT_FILE",
-    "CompareConfig",
-    "RunResult",
-    "default_run_dir",
-    "estimate_seconds",
-    "evaluate_classifier",
-    "latest_run",
-    "load_run",
-    "machine",
-    "parse_models",
-    "prediction_column",
-    "probability_column",
-    "run_comparison",
-    "versions",
-]
-
 log = logging.getLogger(__name__)
 
-#: In models/hubert-finetune[/fold]/: which finished checkpoint this run made ("checkpoint_dir",
-#: relative to that folder; the app reads it). Not the checkpoint's own finetune.json inside it.
-FINETUNE_MARKER = "finetune.json"
+#: In models/hubert-finetune[/fold]/: the checkpoint this run finished and its settings' fingerprint,
+#: so a stopped run resumes without training again (the checkpoint keeps its own finetune.json).
+FINETUNE_MARKER = "finished-finetune.json"
 
 
 def run_comparison(

@@ -166,6 +166,31 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
     return RunResult(run_dir, metrics, predictions)
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model a finished run trained: the run, the model's folder, and the weights the run named for its family."""
+
+    run_dir: Path
+    directory: Path
+    base: Optional[str]
+
+
+def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[TrainedModel]:
+    """Where model `name` of a finished run is, as its metrics.json records it; None if it has none.
+
+    In cross-validation metrics.json names the model of the last test fold (the one the app loads).
+    """
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / METRICS_FILE) or {}
+    entry = (metrics.get("models") or {}).get(name)
+    recorded = entry.get("model_dir") if isinstance(entry, dict) else None
+    if not isinstance(recorded, str) or not (run_dir / recorded).is_dir():
+        return None
+    config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
+    base = config.get(name.split("-", 1)[0])
+    return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None)
+
+
 def latest_run(runs_dir: str | os.PathLike[str] | None = None) -> Optional[Path]:
     """The newest finished run: the one latest.json names, else the newest finished folder."""
     runs_dir = Path(runs_dir) if runs_dir is not None else settings.runs_dir()

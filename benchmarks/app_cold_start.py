@@ -105,7 +105,7 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
         client_cpu = (_cpu_seconds() - client_cpu) / max(repeats, 1)
     finally:
         stop_app(process)
-    from animal_audio.pipeline import machine, versions
+    from animal_audio.run_results import machine, versions
 
     models = answer["models"]
     return {

@@ -1,4 +1,4 @@
-"""The app's logic without a browser: both models on real clips, status, bad input, one load, training job."""
+"""The app's logic without a browser: both models on real clips, the registry, the Train tab's job and plan."""
 
 from __future__ import annotations
 
@@ -11,15 +11,30 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from animal_audio import demo
-from animal_audio.errors import AudioError, CancelledError, ModelUnavailableError
+from animal_audio.compare_config import CompareConfig
+from animal_audio.demo.classify import TOP_AUDIOSET, classify, clip_path
+from animal_audio.demo.models import ZEROSHOT, Registry
+from animal_audio.demo.text import HUBERT, LOADING, NOT_TRAINED, UNAVAILABLE, YAMNET, status_markdown
+from animal_audio.demo.training import (
+    JobBusyError,
+    TrainingJob,
+    check_start,
+    estimate_text,
+    load_run_view,
+    make_config,
+    require_data,
+)
+from animal_audio.errors import AudioError, DatasetError, ModelUnavailableError, NotTrainedError
 from animal_audio.labels import CLASSES, COLORS
+from animal_audio.models.hubert import HubertClassifier
+from animal_audio.models.yamnet import YamnetModel
+from animal_audio.runs import trained_model
 
 
 @pytest.fixture(scope="module")
-def registry(tiny_hubert_dir: Path, yamnet_tflite: Path) -> demo.Registry:
+def registry(tiny_hubert_dir: Path, yamnet_tflite: Path) -> Registry:
     """Real YAMNet TFLite and a tiny HuBERT classifier, shared by the tests of this module."""
-    return demo.Registry(hubert=str(tiny_hubert_dir), yamnet=str(yamnet_tflite), use_latest_run=False)
+    return Registry(hubert=str(tiny_hubert_dir), yamnet=str(yamnet_tflite), use_latest_run=False)
 
 
 def _bars(figure) -> tuple[list[str], list[str], list[float]]:
@@ -27,9 +42,9 @@ def _bars(figure) -> tuple[list[str], list[str], list[float]]:
     return list(bar.y), list(bar.marker.color), list(bar.x)
 
 
-def test_classify_real_clips_with_both_models(registry: demo.Registry, clip_of) -> None:
+def test_classify_real_clips_with_both_models(registry: Registry, clip_of) -> None:
     for label, index in (("dog", 0), ("cow", 1), ("crow", 0)):
-        result = demo.classify(str(clip_of(label, 5, index)), registry)
+        result = classify(str(clip_of(label, 5, index)), registry)
         payload = json.loads(json.dumps(result.payload))  # the API answer is plain JSON
         assert payload["labels"] == list(CLASSES)
         hubert, yamnet = payload["models"]["hubert"], payload["models"]["yamnet"]
@@ -41,15 +56,15 @@ def test_classify_real_clips_with_both_models(registry: demo.Registry, clip_of) 
         assert hubert["model"] == "hubert"
         # YAMNet zero-shot knows these animals from AudioSet; it names them right on these clips.
         assert yamnet["model"] == "yamnet-zeroshot" and yamnet["label"] == label
-        assert len(yamnet["top_audioset"]) == demo.TOP_AUDIOSET and 0 <= yamnet["other_mass"] <= 1
+        assert len(yamnet["top_audioset"]) == TOP_AUDIOSET and 0 <= yamnet["other_mass"] <= 1
         assert payload["agree"] == (hubert["label"] == yamnet["label"])
         assert payload["clip"]["seconds"] == pytest.approx(5.0, abs=0.01)
 
     # Both charts: same class order and colours, the top class drawn differently from the rest.
-    names_h, colors_h, _ = _bars(result.figures[demo.HUBERT])
-    names_y, colors_y, values_y = _bars(result.figures[demo.YAMNET])
+    names_h, colors_h, _ = _bars(result.figures[HUBERT])
+    names_y, colors_y, values_y = _bars(result.figures[YAMNET])
     assert names_h == names_y and colors_h == colors_y == [COLORS[c] for c in CLASSES]
-    opacity = list(result.figures[demo.YAMNET].data[0].marker.opacity)
+    opacity = list(result.figures[YAMNET].data[0].marker.opacity)
     assert opacity[CLASSES.index("crow")] == 1.0 and sorted(opacity)[-2] < 1.0
     assert values_y[CLASSES.index("crow")] == max(values_y)
     assert "crow" in result.summary.lower() and "ms" in result.summary
@@ -57,11 +72,11 @@ def test_classify_real_clips_with_both_models(registry: demo.Registry, clip_of) 
     assert result.figures["waveform"].data and result.figures["spectrogram"].data
 
 
-def test_long_clip_is_trimmed_with_a_notice(registry: demo.Registry, clip_of, tmp_path: Path) -> None:
+def test_long_clip_is_trimmed_with_a_notice(registry: Registry, clip_of, tmp_path: Path) -> None:
     wave, rate = sf.read(clip_of("dog", 5, 0), dtype="float32")
     long = tmp_path / "long.wav"
     sf.write(long, np.tile(wave, 8), rate)  # 40 s
-    result = demo.classify(str(long), registry, figures=False)
+    result = classify(str(long), registry, figures=False)
     assert result.payload["clip"]["trimmed"] is True
     assert result.payload["clip"]["seconds"] == pytest.approx(30.0, abs=0.01)
     assert any("first 30 s" in note for note in result.notes)
@@ -72,17 +87,16 @@ def test_app_works_and_explains_when_hubert_is_unavailable(
     yamnet_tflite: Path, clip_of, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("ANIMAL_AUDIO_HUBERT", raising=False)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the default hub id cannot be fetched here
-    registry = demo.Registry(yamnet=str(yamnet_tflite), runs_dir=tmp_path / "no-runs")
-    result = demo.classify(str(clip_of("dog", 5, 0)), registry)
+    registry = Registry(yamnet=str(yamnet_tflite), runs_dir=tmp_path / "no-runs")
+    result = classify(str(clip_of("dog", 5, 0)), registry)
     hubert = result.payload["models"]["hubert"]
     assert hubert["available"] is False and "probabilities" not in hubert
-    assert hubert["state"] == demo.NOT_TRAINED  # the default base model has no animal head
+    assert hubert["state"] == NOT_TRAINED  # the default base model has no animal head
     assert "ANIMAL_AUDIO_HUBERT" in hubert["fix"] and "Train & compare" in hubert["fix"]
     assert result.payload["models"]["yamnet"]["label"] == "dog"
     assert result.payload["agree"] is None
-    assert not result.figures[demo.HUBERT].data  # a message, not bars
-    panel = demo.status_markdown(registry.status())
+    assert not result.figures[HUBERT].data  # a message, not bars
+    panel = status_markdown(registry.status())
     assert "How to fix" in panel and "YAMNet: ready" in panel
 
 
@@ -101,102 +115,151 @@ def test_untrained_hubert_head_is_not_trained_yet(yamnet_tflite: Path, clip_of, 
         num_conv_pos_embedding_groups=4,
     )
     HubertModel(config).save_pretrained(bare)
-    registry = demo.Registry(hubert=str(bare), yamnet=str(yamnet_tflite), use_latest_run=False)
-    result = demo.classify(str(clip_of("cat", 5, 0)), registry, figures=False)
+    registry = Registry(hubert=str(bare), yamnet=str(yamnet_tflite), use_latest_run=False)
+    result = classify(str(clip_of("cat", 5, 0)), registry, figures=False)
     hubert = result.payload["models"]["hubert"]
-    assert hubert["state"] == demo.NOT_TRAINED and "probabilities" not in hubert
-    panel = demo.status_markdown(registry.status())
+    assert hubert["state"] == NOT_TRAINED and "probabilities" not in hubert
+    panel = status_markdown(registry.status())
     assert "not trained yet" in panel and "would be random" in panel
 
 
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("error", "state"),
     [
-        (lambda d: _wav(d, np.zeros(16_000, dtype=np.float32)), "silent"),
-        (lambda d: _write(d / "broken.wav", b"RIFF\x24\x00\x00\x00WAVEfmt garbage"), "corrupt"),
-        (
-            lambda d: _write(d / "notes.txt", b"this is not audio\n" * 20),
-            "corrupt or in an unsupported format",
-        ),
-        (lambda d: _write(d / "empty.wav", b""), "empty"),
-        (lambda d: _wav(d, 0.5 * np.ones(800, dtype=np.float32)), "too short"),
-        (lambda d: None, "No audio yet"),
+        (NotTrainedError("The head is missing."), NOT_TRAINED),
+        # The words do not decide: only the error's type means "not trained".
+        (ModelUnavailableError("Offline: not trained, never trained, no trained model here."), UNAVAILABLE),
     ],
 )
-def test_bad_inputs_give_clear_messages_and_load_no_model(make, message: str, tmp_path: Path) -> None:
-    registry = demo.Registry(hubert="unused", yamnet="unused", use_latest_run=False)
-    source = make(tmp_path)
-    with pytest.raises(AudioError, match=message):
-        demo.classify(None if source is None else str(source), registry)
-    assert not registry.loaded("yamnet") and not registry.loaded("hubert")
+def test_not_trained_is_told_by_the_error_type(
+    error: ModelUnavailableError, state: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def load(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(HubertClassifier, "load", load)
+    registry = Registry(hubert="some/hubert", use_latest_run=False)
+    with pytest.raises(ModelUnavailableError):
+        registry.get(HUBERT)
+    assert registry.side_status(HUBERT).state == state
 
 
-def _wav(directory: Path, samples: np.ndarray) -> Path:
-    path = directory / "clip.wav"
-    sf.write(path, samples, 16_000)
-    return path
+def test_bad_input_is_refused_before_any_model_loads(tmp_path: Path) -> None:
+    """The audio messages themselves are tested in test_audio.py (library) and test_app_api.py (API)."""
+    registry = Registry(hubert="unused", yamnet="unused", use_latest_run=False)
+    with pytest.raises(AudioError, match="No audio yet"):
+        classify(None, registry)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16_000, dtype=np.float32), 16_000)
+    with pytest.raises(AudioError, match="silent"):
+        classify(str(silent), registry)
+    assert not any(registry.loaded(key) for key in (HUBERT, YAMNET, ZEROSHOT))
 
 
-def _write(path: Path, data: bytes) -> Path:
-    path.write_bytes(data)
-    return path
-
-
-def test_registry_loads_each_model_once_for_concurrent_requests(yamnet_tflite: Path) -> None:
-    registry = demo.Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
+def test_registry_loads_each_model_once_and_keeps_it(
+    yamnet_tflite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library caches nothing: the registry alone keeps models alive, loading each once."""
     calls = []
-    original = registry._load_zeroshot
+    load = YamnetModel.load
 
-    def counting() -> demo.LoadedModel:
-        calls.append(threading.get_ident())
+    def slow_counting_load(source=None):
+        calls.append(source)
         time.sleep(0.2)  # a slow load: every thread arrives while it runs
-        return original()
+        return load(source)
 
-    registry._load_zeroshot = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(YamnetModel, "load", slow_counting_load)
+    registry = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
     got: list[object] = []
-    threads = [threading.Thread(target=lambda: got.append(registry.get("zeroshot"))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: got.append(registry.get(ZEROSHOT))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(calls) == 1 and len(got) == 4 and all(g is got[0] for g in got)
-    assert registry.get(demo.YAMNET).classifier is got[0].classifier  # type: ignore[attr-defined]
+    assert registry.get(ZEROSHOT) is got[0]
+    assert registry.get(YAMNET) is got[0], "without a trained probe, YAMNet is the zero-shot model itself"
+    registry.use_run(Path("no-such-run"))  # a new run replaces the sides' models, not zero-shot
+    assert registry.get(ZEROSHOT) is got[0] and len(calls) == 1
+    registry.reset()
+    assert registry.get(ZEROSHOT) is not got[0] and len(calls) == 2
+
+
+def test_a_load_failure_is_remembered_until_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def unreachable(*args, **kwargs):
+        calls.append(args)
+        raise ModelUnavailableError("The hub cannot be reached.")
+
+    monkeypatch.setattr(HubertClassifier, "load", unreachable)
+    registry = Registry(hubert="some/hubert", use_latest_run=False)
+    for _ in range(2):
+        with pytest.raises(ModelUnavailableError, match="cannot be reached"):
+            registry.get(HUBERT)
+    assert len(calls) == 1
+    registry.reset()
+    with pytest.raises(ModelUnavailableError):
+        registry.get(HUBERT)
+    assert len(calls) == 2
 
 
 def test_a_model_still_loading_does_not_hold_up_the_other(
     yamnet_tflite: Path, clip_of, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    registry = demo.Registry(hubert="slow", yamnet=str(yamnet_tflite), use_latest_run=False)
     release, loading = threading.Event(), threading.Event()
 
-    def slow_hubert() -> demo.LoadedModel:
+    def slow_hubert(*args, **kwargs):
         loading.set()
         release.wait(10)
         raise ModelUnavailableError("gave up")
 
-    registry._load_hubert = slow_hubert  # type: ignore[method-assign]
-    warm_up = threading.Thread(target=lambda: pytest.raises(ModelUnavailableError, registry.get, "hubert"))
-    warm_up.start()
+    monkeypatch.setattr(HubertClassifier, "load", slow_hubert)
+    monkeypatch.setattr("animal_audio.demo.classify.LOAD_WAIT_SECONDS", 0.2)
+    registry = Registry(hubert="slow", yamnet=str(yamnet_tflite), use_latest_run=False)
+    warm_up_errors: list[BaseException] = []
+
+    def warm_up() -> None:
+        try:
+            registry.get(HUBERT)
+        except ModelUnavailableError as error:
+            warm_up_errors.append(error)
+
+    thread = threading.Thread(target=warm_up)
+    thread.start()
     assert loading.wait(5)  # the warm-up thread holds HuBERT's load lock
-    monkeypatch.setattr("animal_audio.demo.answer.LOAD_WAIT_SECONDS", 0.2)
     try:
-        result = demo.classify(str(clip_of("dog", 5, 0)), registry, figures=False)
+        result = classify(str(clip_of("dog", 5, 0)), registry, figures=False)
     finally:
         release.set()
-        warm_up.join()
-    assert result.payload["models"]["hubert"]["state"] == demo.LOADING
+        thread.join()
+    assert result.payload["models"]["hubert"]["state"] == LOADING
     assert result.payload["models"]["yamnet"]["label"] == "dog"
     assert "still loading" in result.summary
+    assert [str(e) for e in warm_up_errors] == ["gave up"]
 
 
 def test_training_without_data_says_what_to_press(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from animal_audio.errors import DatasetError
-
     monkeypatch.setenv("ANIMAL_AUDIO_ESC50", str(tmp_path / "no-esc50"))
-    config = demo.make_config(["yamnet-zeroshot"], "folds", 1, data_dir=tmp_path / "no-data")
+    config = make_config(["yamnet-zeroshot"], "folds", 1, data_dir=tmp_path / "no-data")
     with pytest.raises(DatasetError, match="Get the ESC-50 clips"):
-        demo.require_data(config)
-    assert "about" in demo.estimate_text(config)  # the estimate works before the data is there
+        require_data(config)
+    with pytest.raises(DatasetError, match="Get the ESC-50 clips"):
+        check_start(config, "", busy=False)
+    assert "about" in estimate_text(config)  # the estimate works before the data is there
+
+
+def test_a_long_run_starts_only_on_a_second_click_with_the_same_settings(prepared_subset: Path) -> None:
+    long = make_config(["hubert-finetune"], "cv", 10, data_dir=prepared_subset)  # hours on a CPU
+    first = check_start(long, "", busy=False)
+    assert not first.start and "Press Start again" in first.warning and first.confirm_key
+    assert check_start(long, first.confirm_key, busy=False).start
+    other = make_config(["hubert-finetune"], "cv", 11, data_dir=prepared_subset)
+    assert not check_start(other, first.confirm_key, busy=False).start, "other settings: ask again"
+    assert check_start(long, "", busy=True).start, "while a job runs a click only follows it"
+    quick = make_config(["yamnet-zeroshot"], "folds", 10, data_dir=prepared_subset)
+    assert check_start(quick, "", busy=False) == check_start(quick, "", busy=False)
+    assert check_start(quick, "", busy=False).start
 
 
 def test_only_one_training_job_at_a_time_and_cancel_stops_it() -> None:
@@ -212,31 +275,51 @@ def test_only_one_training_job_at_a_time_and_cancel_stops_it() -> None:
             time.sleep(0.02)
         raise AssertionError("cancel was not seen")
 
-    class Config:
-        models = ("yamnet-probe",)
-        protocol = "folds"
-
-    job = demo.TrainingJob(runner)
-    job.start(Config())
+    config = make_config(["yamnet-probe"], "folds", 1)
+    job = TrainingJob(runner)
+    job.start(config)
     assert started.wait(5)
-    with pytest.raises(demo.JobBusyError, match="already running"):
-        job.start(Config())
+    with pytest.raises(JobBusyError, match="already running"):
+        job.start(config)
     assert job.cancel() is True
     assert job.wait(10)
     snap = job.snapshot()
     assert snap.cancelled and not snap.running and snap.run_dir is None
-    assert "Stopped during the test run" in snap.error
+    assert "Stopped during the test run" in snap.error  # the CancelledError's message, not a crash
+    assert not any("unexpectedly" in line for line in snap.log)
     assert any("embeddings" in line for line in snap.log) and len(snap.log) < 40  # throttled
     assert job.cancel() is False
-    assert issubclass(CancelledError, Exception)
 
 
-def test_trained_run_is_shown_and_its_hubert_is_used(
+def test_trained_model_is_found_where_metrics_json_says(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "models" / "hubert-probe" / "test-fold-5").mkdir(parents=True)
+    (run / "models" / "hubert-finetune" / "checkpoint").mkdir(parents=True)
+    (run / "models" / "yamnet-probe").mkdir(parents=True)  # on disk, but not recorded: not used
+    metrics = {
+        "config": {"hubert": "my/hubert", "yamnet": None},
+        "models": {
+            "hubert-probe": {"model_dir": "models/hubert-probe/test-fold-5"},
+            "hubert-finetune": {"model_dir": "models/hubert-finetune/checkpoint"},
+            "yamnet-zeroshot": {"model_dir": None},
+            "yamnet-probe": {"model_dir": "models/yamnet-probe/gone"},
+        },
+    }
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    probe = trained_model(run, "hubert-probe")
+    assert probe is not None and probe.directory == run / "models/hubert-probe/test-fold-5"
+    assert probe.base == "my/hubert" and probe.run_dir == run
+    finetuned = trained_model(run, "hubert-finetune")
+    assert finetuned is not None and finetuned.directory.name == "checkpoint"
+    assert trained_model(run, "yamnet-zeroshot") is None
+    assert trained_model(run, "yamnet-probe") is None, "a recorded folder that is gone"
+    assert trained_model(tmp_path / "unfinished", "hubert-probe") is None
+
+
+def test_trained_run_is_shown_and_its_models_are_used(
     prepared_subset: Path, tiny_hubert_dir: Path, yamnet_tflite: Path, clip_of, tmp_path: Path
 ) -> None:
     """A quick comparison (probes) through the job runner; its heads then answer in the Classify tab."""
-    from animal_audio.pipeline import CompareConfig
-
     runs = tmp_path / "runs"
     config = CompareConfig(
         data_dir=prepared_subset,
@@ -246,25 +329,27 @@ def test_trained_run_is_shown_and_its_hubert_is_used(
         runs_dir=runs,
         out_dir=runs / "quick",
     )
-    assert "about" in demo.estimate_text(config)
-    registry = demo.Registry(yamnet=str(yamnet_tflite), runs_dir=runs)
-    job = demo.TrainingJob()
+    registry = Registry(yamnet=str(yamnet_tflite), runs_dir=runs)
+    job = TrainingJob()
     job.start(config, on_done=registry.use_run)
     assert job.wait(300)
     snap = job.snapshot()
     assert snap.error is None and snap.run_dir == runs / "quick"
 
-    view = demo.load_run_view(snap.run_dir)
+    view = load_run_view(snap.run_dir)
     assert view is not None and view.models == ["hubert-probe", "yamnet-probe"]
     assert list(view.table["model"]) == ["HuBERT + linear probe", "YAMNet + linear probe"]
     assert view.table["accuracy"].str.endswith("%").all()
     assert set(view.figures["confusion"]) == {"hubert-probe", "yamnet-probe"}
     assert set(view.misclassified.columns) >= {"model", "clip", "true", "predicted"}
-    if not view.misclassified.empty:
-        assert demo.clip_path(view.misclassified.iloc[0]["clip"], prepared_subset) is not None
+    # A probe on a tiny random HuBERT gets clips wrong; each one can be played from the data folder.
+    assert "HuBERT + linear probe" in set(view.misclassified["model"])
+    assert clip_path(view.misclassified.iloc[0]["clip"], prepared_subset) is not None
 
-    result = demo.classify(str(clip_of("sheep", 5, 1)), registry, figures=False)
+    result = classify(str(clip_of("sheep", 5, 1)), registry, figures=False)
     models = result.payload["models"]
     assert models["hubert"]["model"] == "hubert-probe" and "quick" in models["hubert"]["source"]
     assert models["yamnet"]["model"] == "yamnet-probe"
     assert models["yamnet"]["zeroshot"]["label"] in CLASSES  # YAMNet's own view is still reported
+    status = registry.side_status(YAMNET)
+    assert "quick" in status.origin and registry.get(YAMNET).lock is registry.get(ZEROSHOT).lock

@@ -16,19 +16,13 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
+from animal_audio.compare_config import MODEL_NAMES, CompareConfig
 from animal_audio.errors import AnimalAudioError, CancelledError, CheckpointError
+from animal_audio.estimate import estimate_seconds
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
-from animal_audio.pipeline import (
-    MODEL_NAMES,
-    CompareConfig,
-    default_run_dir,
-    estimate_seconds,
-    latest_run,
-    load_run,
-    prediction_column,
-    probability_column,
-    run_comparison,
-)
+from animal_audio.pipeline import run_comparison
+from animal_audio.run_results import prediction_column, probability_column
+from animal_audio.runs import default_run_dir, latest_run, load_run
 
 YAMNET_MODELS = ("yamnet-zeroshot", "yamnet-probe")
 RESULT_ROW = re.compile(

@@ -11,9 +11,13 @@ import argparse
 import dataclasses
 import logging
 
-from animal_audio import pipeline, settings
+from animal_audio import settings
+from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models
+from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, percent
+from animal_audio.pipeline import run_comparison
 from animal_audio.report import headline
+from animal_audio.runs import REPORT_FILE, default_run_dir
 from train.common import progress_for
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--models",
-        default=",".join(pipeline.MODEL_NAMES),
-        help=f"comma-separated subset of {', '.join(pipeline.MODEL_NAMES)} (default: all)",
+        default=",".join(MODEL_NAMES),
+        help=f"comma-separated subset of {', '.join(MODEL_NAMES)} (default: all)",
     )
     parser.add_argument(
         "--cv", action="store_true", help="5-fold cross-validation instead of folds 1-3 / 4 / 5"
@@ -57,10 +61,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = pipeline.CompareConfig(
+    config = CompareConfig(
         data_dir=settings.data_dir(args.data),
         out_dir=args.out,
-        models=pipeline.parse_models(args.models),
+        models=parse_models(args.models),
         protocol="cv" if args.cv else "folds",
         hubert=args.hubert,
         yamnet=args.yamnet,
@@ -72,12 +76,12 @@ def run(args: argparse.Namespace) -> int:
         esc50_dir=args.esc50_dir,
     )
     if config.out_dir is None:
-        config = dataclasses.replace(config, out_dir=pipeline.default_run_dir(config))
-    estimate = pipeline.estimate_seconds(config)
+        config = dataclasses.replace(config, out_dir=default_run_dir(config))
+    estimate = estimate_seconds(config)
     log.info("run directory: %s (expected time on this machine: ~%s)", config.out_dir, duration(estimate))
     progress = progress_for(args)
     try:
-        result = pipeline.run_comparison(config, progress=progress)
+        result = run_comparison(config, progress=progress)
     finally:
         progress.close()
     print(f"\n{headline(result.metrics)}\n")
@@ -86,5 +90,5 @@ def run(args: argparse.Namespace) -> int:
         accuracy = percent(entry["accuracy"], entry.get("accuracy_std") if cv else None)
         macro_f1 = percent(entry["macro_f1"], entry.get("macro_f1_std") if cv else None)
         print(f"  {name:<16} accuracy {accuracy:<16} macro-F1 {macro_f1}")
-    print(f"\nReport: {result.run_dir / pipeline.REPORT_FILE}")
+    print(f"\nReport: {result.run_dir / REPORT_FILE}")
     return 0

@@ -15,10 +15,10 @@ from typing import Any
 
 from animal_audio import esc50, settings
 from animal_audio.errors import CheckpointError
+from animal_audio.evaluation import evaluate_classifier
 from animal_audio.formatting import percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.metrics import classification_metrics, labels_from_probs
-from animal_audio.pipeline import evaluate_classifier
 from train.common import progress_for
 from train.compare import add_model_arguments
 

@@ -1,7 +1,7 @@
 """Figures of a comparison run's metrics (metrics.json), shared by the run's HTML files and the app.
 
 Every function takes the whole metrics document (`{"models": {...}, ...}`), so the
-app can draw a run straight from `pipeline.load_run(...).metrics`.
+app can draw a run straight from `runs.load_run(...).metrics`.
 """
 
 from __future__ import annotations

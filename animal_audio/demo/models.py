@@ -1,8 +1,9 @@
-"""Which weights each side uses, loaded lazily, once per process, and shared by every request.
+"""The app's models: which weights each side uses, loaded lazily, once, and kept alive here only.
 
 HuBERT: a model trained in this app session, else ANIMAL_AUDIO_HUBERT, else the latest
-comparison run, else the base model (which has no trained head: "not trained yet").
-YAMNet: the linear probe from the latest run when there is one, else zero-shot.
+comparison run, else none ("not trained yet": the default base model has no animal head).
+YAMNet: the linear probe from that run when there is one, else zero-shot. The library
+caches nothing, so this registry is the one owner of every model the app holds.
 """
 
 from __future__ import annotations
@@ -13,20 +14,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.demo.formatting import first_sentence
-from animal_audio.demo.run_models import (
-    finetuned_checkpoint,
-    has_trained_hubert,
-    run_config,
-    run_model_dir,
-)
-from animal_audio.demo.sides import (
+from animal_audio.demo.text import (
     HUBERT,
     NOT_LOADED,
     NOT_TRAINED,
@@ -35,23 +29,24 @@ from animal_audio.demo.sides import (
     SIDES,
     UNAVAILABLE,
     YAMNET,
+    ModelStatus,
+    fix_text,
 )
-from animal_audio.demo.status import ModelStatus, fix_text, is_not_trained
-from animal_audio.errors import AnimalAudioError, ModelUnavailableError
+from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
+from animal_audio.runs import TrainedModel, latest_run, trained_model
 
 log = logging.getLogger(__name__)
 
 #: The keys `Registry.get` knows: both sides, and YAMNet zero-shot (also YAMNet's own AudioSet view).
 ZEROSHOT = "zeroshot"
-#: Hub ids of HuBERT base models without a classification head (pretrained on speech only).
-BASE_HUBERTS = frozenset({"facebook/hubert-base-ls960", "facebook/hubert-large-ll60k"})
+KEYS = (HUBERT, YAMNET, ZEROSHOT)
 #: Seconds of a synthetic clip used to warm the models up (first inference is slower).
 WARMUP_SECONDS = 1.0
 
 
 @dataclass
 class LoadedModel:
-    """A classifier and where its weights came from; `lock` serialises its predictions."""
+    """A classifier and where its weights came from; `lock` serialises the predictions of its network."""
 
     classifier: Any
     origin: str
@@ -76,9 +71,10 @@ class ModelLoadingError(ModelUnavailableError):
 
 @dataclass
 class _Slot:
+    """What loading one key gave: the model, or the error remembered until `reset()`."""
+
     loaded: Optional[LoadedModel] = None
     error: Optional[ModelUnavailableError] = None
-    origin: str = ""
 
 
 class Registry:
@@ -102,8 +98,8 @@ class Registry:
         self._use_latest_run = use_latest_run
         self._trained_run: Optional[Path] = None
         self._slots: dict[str, _Slot] = {}
-        self._lock = threading.RLock()
-        self._load_locks = {key: threading.Lock() for key in (HUBERT, YAMNET, ZEROSHOT)}
+        self._slots_lock = threading.Lock()
+        self._load_locks = {key: threading.Lock() for key in KEYS}
 
     # ---- which weights
 
@@ -120,13 +116,15 @@ class Registry:
             return self._trained_run
         if not self._use_latest_run:
             return None
-        from animal_audio.pipeline import latest_run
-
         try:
             return latest_run(self._runs_dir)
         except (OSError, ValueError) as error:
             log.warning("could not look for the latest run: %s", error)
             return None
+
+    def _run_model(self, name: str) -> Optional[TrainedModel]:
+        run_dir = self.run_dir()
+        return trained_model(run_dir, name) if run_dir is not None else None
 
     # ---- loading
 
@@ -137,25 +135,21 @@ class Registry:
         still loading it, raising ModelLoadingError, so one slow model does not hold up the other.
         """
         slot = self._slots.get(key)
-        if slot is not None:
-            if slot.loaded is not None:
-                return slot.loaded
-            if slot.error is not None:
-                raise slot.error
-        lock = self._load_locks[key]
-        if not lock.acquire(timeout=-1 if wait is None else wait):
-            raise ModelLoadingError(
-                f"{SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
-                "Try again in a moment."
-            )
-        try:
-            slot = self._slots.get(key)
-            if slot is None:
-                slot = self._load(key)
-                with self._lock:
-                    self._slots[key] = slot
-        finally:
-            lock.release()
+        if slot is None:
+            lock = self._load_locks[key]
+            if not lock.acquire(timeout=-1 if wait is None else wait):
+                raise ModelLoadingError(
+                    f"{SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
+                    "Try again in a moment."
+                )
+            try:
+                slot = self._slots.get(key)
+                if slot is None:
+                    slot = self._load(key)
+                    with self._slots_lock:
+                        self._slots[key] = slot
+            finally:
+                lock.release()
         if slot.loaded is None:
             assert slot.error is not None
             raise slot.error
@@ -167,12 +161,12 @@ class Registry:
 
     def reset(self) -> None:
         """Forget load results (failures included): the next request loads again."""
-        with self._lock:
+        with self._slots_lock:
             self._slots.clear()
 
     def use_run(self, run_dir: str | os.PathLike[str]) -> None:
         """Use the models a newly finished comparison run trained (HuBERT and the YAMNet probe)."""
-        with self._lock:
+        with self._slots_lock:
             self._trained_run = Path(run_dir)
             self._slots.pop(HUBERT, None)
             self._slots.pop(YAMNET, None)
@@ -191,64 +185,66 @@ class Registry:
 
     def _load(self, key: str) -> _Slot:
         started = time.perf_counter()
-        loader = {HUBERT: self._load_hubert, YAMNET: self._load_yamnet, ZEROSHOT: self._load_zeroshot}[key]
+        loaders: dict[str, Callable[[], LoadedModel]] = {
+            HUBERT: self._load_hubert,
+            YAMNET: self._load_yamnet,
+            ZEROSHOT: self._load_zeroshot,
+        }
         try:
-            loaded = loader()
+            loaded = loaders[key]()
         except ModelUnavailableError as error:
             log.warning("%s unavailable: %s", key, error)
             return _Slot(error=error)
         except AnimalAudioError as error:  # e.g. a damaged checkpoint or head
             log.warning("%s unavailable: %s", key, error)
-            return _Slot(error=_unavailable(error))
+            return _Slot(error=_unavailable(str(error), error))
         except ImportError as error:  # a framework missing from this install
             log.warning("%s unavailable: %s", key, error)
-            return _Slot(
-                error=ModelUnavailableError(
-                    f"The code for this model could not be imported ({error}). "
-                    "Install the requirements: `pip install -r requirements.txt`."
-                )
+            message = (
+                f"The code for this model could not be imported ({error}). "
+                "Install the requirements: `pip install -r requirements.txt`."
             )
+            return _Slot(error=_unavailable(message, error))
         log.info("%s ready in %.1f s: %s", key, time.perf_counter() - started, loaded.describe())
-        return _Slot(loaded=loaded, origin=loaded.origin)
+        return _Slot(loaded=loaded)
 
     def _load_zeroshot(self) -> LoadedModel:
-        from animal_audio.models.yamnet import YamnetZeroShot
+        from animal_audio.models.yamnet import YamnetModel, YamnetZeroShot
 
         source = self.yamnet_source()
-        return LoadedModel(
-            YamnetZeroShot.load(source), _origin_of(source, settings.ENV_YAMNET, self._yamnet_arg)
-        )
+        network = YamnetModel.load(source)
+        return LoadedModel(YamnetZeroShot(network), _origin_of(source, settings.ENV_YAMNET, self._yamnet_arg))
 
     def _load_yamnet(self) -> LoadedModel:
-        run_dir = self.run_dir()
-        probe_dir = run_model_dir(run_dir, "yamnet-probe") if run_dir else None
-        if probe_dir is not None:
-            from animal_audio.models.probe import ProbeClassifier
-            from animal_audio.models.yamnet import YamnetModel
-
-            try:
-                model = YamnetModel.load(self.yamnet_source())
-                return LoadedModel(
-                    ProbeClassifier.from_dir("yamnet-probe", model, probe_dir),
-                    f"linear head trained in run {run_dir.name} ({probe_dir})",
-                )
-            except AnimalAudioError as error:
-                log.warning("the yamnet-probe of %s cannot be used (%s); using zero-shot", run_dir, error)
+        """The run's YAMNet probe on the zero-shot model's network (one YAMNet, one lock), else zero-shot."""
         zeroshot = self.get(ZEROSHOT)
-        return LoadedModel(zeroshot.classifier, zeroshot.origin, zeroshot.lock)
+        probe = self._run_model("yamnet-probe")
+        if probe is None:
+            return zeroshot
+        from animal_audio.models.probe import ProbeClassifier
+
+        try:
+            classifier = ProbeClassifier.from_dir("yamnet-probe", zeroshot.classifier.model, probe.directory)
+        except AnimalAudioError as error:
+            log.warning("the yamnet-probe in %s cannot be used (%s); using zero-shot", probe.directory, error)
+            return zeroshot
+        origin = f"linear head trained in run {probe.run_dir.name} ({probe.directory})"
+        return LoadedModel(classifier, origin, zeroshot.lock)
 
     def _load_hubert(self) -> LoadedModel:
         explicit = self.hubert_source()
         if explicit and self._trained_run is None:
             return self._explicit_hubert(explicit)
-        run_dir = self.run_dir()
-        if run_dir is not None:
-            found = self._hubert_from_run(run_dir)
-            if found is not None:
-                return found
+        found = self._hubert_from_run()
+        if found is not None:
+            return found
         if explicit:
             return self._explicit_hubert(explicit)
-        return self._default_hubert()
+        # Known to have no animal head: say so at once instead of downloading ~360 MB to find out.
+        raise NotTrainedError(
+            f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
+            "model, which has never been trained on the 10 animals."
+        )
 
     def _explicit_hubert(self, source: str) -> LoadedModel:
         from animal_audio.models.hubert import HubertClassifier
@@ -257,49 +253,24 @@ class Registry:
             HubertClassifier.load(source), _origin_of(source, settings.ENV_HUBERT, self._hubert_arg)
         )
 
-    def _default_hubert(self) -> LoadedModel:
-        """The default hub id; for a base model, 'not trained yet' without downloading it."""
-        from animal_audio.models.hubert import HubertClassifier
-
-        if settings.DEFAULT_HUBERT in BASE_HUBERTS:
-            # Known to have no animal head: say so at once instead of downloading ~360 MB to find out.
-            raise ModelUnavailableError(
-                f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
-                "model, which has never been trained on the 10 animals."
-            )
-        try:
-            classifier = HubertClassifier.load(settings.DEFAULT_HUBERT)
-        except ModelUnavailableError as error:
-            if is_not_trained(str(error)):
-                raise
-            # The default is the self-supervised base model: even once downloaded it has no animal head.
-            raise ModelUnavailableError(
-                f"No trained HuBERT yet: the default {settings.DEFAULT_HUBERT} is the self-supervised base "
-                "model, not trained yet for the 10 animals (it also could not be loaded here: "
-                f"{first_sentence(str(error)).rstrip('.')})."
-            ) from error
-        return LoadedModel(classifier, "default (base model, no animal head)")
-
-    def _hubert_from_run(self, run_dir: Path) -> Optional[LoadedModel]:
-        """hubert-finetune's checkpoint, else the hubert-probe head, of a finished run."""
-        from animal_audio.models.hubert import HubertClassifier
-
-        checkpoint = finetuned_checkpoint(run_dir)
-        if checkpoint is not None:
-            return LoadedModel(
-                HubertClassifier.load(str(checkpoint)), f"fine-tuned in run {run_dir.name} ({checkpoint})"
-            )
-        probe_dir = run_model_dir(run_dir, "hubert-probe")
-        if probe_dir is None:
-            return None
-        from animal_audio.models.hubert import HubertEmbedder
+    def _hubert_from_run(self) -> Optional[LoadedModel]:
+        """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use."""
+        from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
         from animal_audio.models.probe import ProbeClassifier
 
-        base = run_config(run_dir).get("hubert") or settings.DEFAULT_HUBERT
-        embedder = HubertEmbedder.load(base)
+        finetuned = self._run_model("hubert-finetune")
+        if finetuned is not None:
+            return LoadedModel(
+                HubertClassifier.load(str(finetuned.directory)),
+                f"fine-tuned in run {finetuned.run_dir.name} ({finetuned.directory})",
+            )
+        probe = self._run_model("hubert-probe")
+        if probe is None:
+            return None
+        base = probe.base or settings.DEFAULT_HUBERT
         return LoadedModel(
-            ProbeClassifier.from_dir("hubert-probe", embedder, probe_dir),
-            f"linear head trained in run {run_dir.name} ({probe_dir}) on {base}",
+            ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), probe.directory),
+            f"linear head trained in run {probe.run_dir.name} ({probe.directory}) on {base}",
         )
 
     # ---- status
@@ -325,28 +296,28 @@ class Registry:
             )
         if slot.loaded is not None:
             return ModelStatus(side, READY, slot.loaded.name, slot.loaded.origin, slot.loaded.describe())
-        message = str(slot.error)
-        state = NOT_TRAINED if is_not_trained(message) else UNAVAILABLE
-        return ModelStatus(side, state, None, "", message, fix_text(side))
+        state = NOT_TRAINED if isinstance(slot.error, NotTrainedError) else UNAVAILABLE
+        return ModelStatus(side, state, None, "", str(slot.error), fix_text(side))
 
     def _planned_origin(self, side: str) -> str:
-        """Where the weights of a side will come from once it loads (mirrors the loaders' order)."""
-        run_dir = self.run_dir()
+        """Where the weights of a side will come from once it loads (the loaders' order)."""
         if side == YAMNET:
-            if run_model_dir(run_dir, "yamnet-probe") is not None:
-                return f"linear head trained in run {run_dir.name} on {self.yamnet_source()}"  # type: ignore[union-attr]
+            probe = self._run_model("yamnet-probe")
+            if probe is not None:
+                return f"linear head trained in run {probe.run_dir.name} on {self.yamnet_source()}"
             return f"{self.yamnet_source()} (zero-shot)"
         explicit = self.hubert_source()
         if explicit and self._trained_run is None:
             return explicit
-        if run_dir is not None and has_trained_hubert(run_dir):
-            return f"trained in run {run_dir.name}"
+        trained = self._run_model("hubert-finetune") or self._run_model("hubert-probe")
+        if trained is not None:
+            return f"trained in run {trained.run_dir.name}"
         return explicit or f"{settings.DEFAULT_HUBERT} (base model: no animal head yet)"
 
 
-def _unavailable(error: Exception) -> ModelUnavailableError:
-    wrapped = ModelUnavailableError(str(error))
-    wrapped.__cause__ = error
+def _unavailable(message: str, cause: BaseException) -> ModelUnavailableError:
+    wrapped = ModelUnavailableError(message)
+    wrapped.__cause__ = cause
     return wrapped
 
 
@@ -356,16 +327,3 @@ def _origin_of(source: str, env: str, explicit: Optional[str]) -> str:
     if os.environ.get(env):
         return f"{source} (from {env})"
     return f"{source} (default)"
-
-
-_default_registry: Optional[Registry] = None
-_default_lock = threading.Lock()
-
-
-def default_registry() -> Registry:
-    """The process-wide registry the app uses (created on first use; loads nothing by itself)."""
-    global _default_registry
-    with _default_lock:
-        if _default_registry is None:
-            _default_registry = Registry()
-        return _default_registry

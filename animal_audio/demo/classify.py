@@ -1,0 +1,315 @@
+"""Both models on one clip: the JSON answer (also the API's), its verdict and charts, and example clips.
+
+A model that cannot be loaded, is still loading or fails on the clip does not stop the
+other: its entry says why and how to fix it. The example clips come from ESC-50's test
+fold, downloaded on demand: the app ships no third-party audio.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from animal_audio import esc50, settings
+from animal_audio.audio import AudioSource, read_clip
+from animal_audio.demo.models import ZEROSHOT, ModelLoadingError, Registry
+from animal_audio.demo.text import (
+    FAILED,
+    LOADING,
+    NOT_TRAINED,
+    READY,
+    SIDE_TITLES,
+    SIDES,
+    UNAVAILABLE,
+    YAMNET,
+    first_sentence,
+)
+from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError
+from animal_audio.formatting import model_title
+from animal_audio.labels import CLASSES, display
+from animal_audio.plots import clip as clip_plots
+from animal_audio.progress import ProgressCallback
+
+log = logging.getLogger(__name__)
+
+#: How long a request waits for a model another thread is loading before answering without it.
+LOAD_WAIT_SECONDS = 20.0
+TOP_AUDIOSET = 5
+#: Below this top probability a model is close to guessing among 10 classes; the verdict says so.
+UNSURE_BELOW = 0.3
+UNSURE_NOTE = ", unsure"
+#: Longest reason shown in the verdict line.
+SHORT_REASON = 160
+BEFORE_FIRST_CLIP = "Record or upload a clip, then press Classify"
+#: ESC-50's fold 5 is the test fold of the comparison: examples the trained models never saw.
+EXAMPLE_FOLD = 5
+
+
+@dataclass
+class ClassifyResult:
+    """Everything the Classify tab shows for one clip; `payload` is also the API answer."""
+
+    payload: dict[str, Any]
+    figures: dict[str, Any]
+    summary: str
+    audioset: str
+    notes: tuple[str, ...]
+
+
+def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = True) -> ClassifyResult:
+    """Run both models on one clip. Raises AudioError (with a message for the user) for bad audio.
+
+    `figures=False` (the API) skips drawing the charts.
+    """
+    if audio is None or (isinstance(audio, str) and not audio.strip()):
+        raise AudioError(
+            "No audio yet: record a sound with the microphone or upload a file, then press Classify."
+        )
+    clip = read_clip(audio)
+    wave = clip.waveform
+    runs = {side: _run_side(registry, side, wave) for side in SIDES}
+    entries = {side: entry for side, (entry, _) in runs.items()}
+    entries[YAMNET].update(_audioset_entry(registry, wave, entries[YAMNET], runs[YAMNET][1]))
+    labels = [e["label"] for e in entries.values() if e.get("available")]
+    agree = (labels[0] == labels[1]) if len(labels) == 2 else None
+    payload = {
+        "labels": list(CLASSES),
+        "models": entries,
+        "agree": agree,
+        "clip": {
+            "seconds": round(clip.seconds, 3),
+            "source_seconds": round(clip.source_seconds, 3),
+            "source_sample_rate": clip.source_rate,
+            "source_channels": clip.source_channels,
+            "trimmed": clip.trimmed,
+            "notes": list(clip.notes),
+        },
+    }
+    drawn = (
+        {
+            **{side: side_figure(entries[side], side) for side in SIDES},
+            "waveform": clip_plots.waveform_figure(wave),
+            "spectrogram": clip_plots.spectrogram_figure(wave),
+        }
+        if figures
+        else {}
+    )
+    return ClassifyResult(
+        payload, drawn, summary_markdown(payload), audioset_markdown(entries[YAMNET]), clip.notes
+    )
+
+
+def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str, Any], Any]:
+    """(JSON entry, Prediction or None) for one side of the comparison."""
+    try:
+        model = registry.get(side, wait=LOAD_WAIT_SECONDS)
+    except ModelLoadingError as error:
+        return {"available": False, "state": LOADING, "error": str(error), "fix": "Wait a moment."}, None
+    except ModelUnavailableError:
+        status = registry.side_status(side)
+        return {
+            "available": False,
+            "state": status.state,
+            "error": status.description,
+            "fix": status.fix,
+        }, None
+    started = time.perf_counter()
+    try:
+        prediction = model.predict(wave)
+    except AnimalAudioError as error:
+        return {"available": False, "state": FAILED, "error": str(error), "model": model.name}, None
+    except Exception as error:  # a model bug must not hide the other model's answer
+        log.exception("%s failed", model.name)
+        return {
+            "available": False,
+            "state": FAILED,
+            "error": f"{SIDE_TITLES[side]} failed on this clip ({type(error).__name__}). The other model's answer is still shown.",
+            "model": model.name,
+        }, None
+    wall = time.perf_counter() - started
+    entry = prediction.as_dict()
+    entry.pop("extras", None)
+    entry.update(
+        {
+            "available": True,
+            "state": READY,
+            "title": model_title(prediction.model),
+            "display": display(prediction.label),
+            "seconds": round(wall, 4),
+            "model_seconds": round(float(prediction.seconds), 4),
+            "source": model.origin,
+        }
+    )
+    return entry, prediction
+
+
+def _audioset_entry(
+    registry: Registry, wave: np.ndarray, yamnet_entry: dict[str, Any], yamnet_prediction: Any
+) -> dict[str, Any]:
+    """YAMNet's own view: its top AudioSet classes and the share of score on non-animal classes."""
+    try:
+        prediction = yamnet_prediction
+        if prediction is None or "top_audioset" not in prediction.extras:
+            prediction = registry.get(ZEROSHOT, wait=LOAD_WAIT_SECONDS).predict(wave)
+    except ModelUnavailableError:
+        return {}
+    except Exception:
+        log.exception("YAMNet zero-shot failed")
+        return {}
+    extras = dict(prediction.extras)
+    out: dict[str, Any] = {
+        "top_audioset": [
+            [str(n), round(float(s), 4)] for n, s in extras.get("top_audioset", [])[:TOP_AUDIOSET]
+        ],
+        "other_mass": round(float(extras.get("other_mass", 0.0)), 4),
+    }
+    if yamnet_entry.get("model") != prediction.model:
+        out["zeroshot"] = {"label": prediction.label, "probabilities": prediction.as_dict()["probabilities"]}
+    return out
+
+
+def side_figure(entry: dict[str, Any], side: str) -> Any:
+    """The bar chart of one side, or a chart that says why there is none."""
+    if entry.get("available"):
+        probs = [entry["probabilities"][c] for c in CLASSES]
+        seconds = entry.get("seconds", 0.0)
+        return clip_plots.probability_figure(
+            probs, f"{entry.get('title', SIDE_TITLES[side])} · {seconds * 1000:.0f} ms"
+        )
+    state = entry.get("state", UNAVAILABLE)
+    hint = {FAILED: "try another clip", LOADING: "try again in a moment"}.get(state, "see the Models tab")
+    return clip_plots.message_figure(SIDE_TITLES[side], f"{SIDE_TITLES[side]}: {state}<br>({hint})")
+
+
+def empty_figures() -> dict[str, Any]:
+    """What the charts show before the first clip."""
+    return {side: clip_plots.message_figure(SIDE_TITLES[side], BEFORE_FIRST_CLIP) for side in SIDES}
+
+
+def summary_markdown(payload: dict[str, Any]) -> str:
+    """The verdict line(s) above the charts."""
+    lines = []
+    for side in SIDES:
+        entry = payload["models"][side]
+        name = SIDE_TITLES[side]
+        if entry.get("available"):
+            lines.append(
+                f"**{entry['title']}**: **{entry['display']}** "
+                f"({entry['confidence'] * 100:.0f}%{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
+                f"in {entry['seconds'] * 1000:.0f} ms"
+            )
+        else:
+            lines.append(f"**{name}**: {_unavailable_hint(entry)}")
+    agree = payload.get("agree")
+    if agree is True:
+        head = "### ✅ Both models agree"
+    elif agree is False:
+        head = "### ⚖️ The models disagree"
+    else:
+        head = (
+            "### Only one model could answer"
+            if any(payload["models"][s].get("available") for s in SIDES)
+            else "### No model could answer"
+        )
+    clip = payload["clip"]
+    tail = f"Clip: {clip['seconds']:.1f} s" + (
+        f" (cut from {clip['source_seconds']:.1f} s)" if clip["trimmed"] else ""
+    )
+    return "\n\n".join([head, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
+
+
+def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
+    """What YAMNet itself hears, in AudioSet's 521 classes (before mapping to the 10 animals)."""
+    top = yamnet_entry.get("top_audioset")
+    if not top:
+        return ""
+    rows = "\n".join(f"| {name} | {score:.2f} |" for name, score in top)
+    other = yamnet_entry.get("other_mass", 0.0)
+    text = (
+        "**What YAMNet hears** (its own top AudioSet classes, scores 0-1):\n\n"
+        f"| AudioSet class | score |\n|---|---|\n{rows}\n\n"
+        f"Share of YAMNet's score on classes that are none of the 10 animals: **{other * 100:.0f}%**"
+    )
+    zeroshot = yamnet_entry.get("zeroshot")
+    if zeroshot:
+        text += f" · zero-shot mapping says **{display(zeroshot['label'])}**"
+    return text
+
+
+def _unavailable_hint(entry: dict[str, Any]) -> str:
+    """One short line for the verdict; the Models tab has the full story."""
+    state = entry.get("state", UNAVAILABLE)
+    if state == NOT_TRAINED:
+        return "not trained yet. Train it in *Train & compare* (quick mode: minutes); details in *Models*."
+    if state in (FAILED, LOADING):
+        return str(entry.get("error", state))
+    reason = first_sentence(entry.get("error", ""))
+    if len(reason) > SHORT_REASON:
+        reason = reason[: SHORT_REASON - 1].rstrip() + "…"
+    return f"unavailable. {reason} How to fix it: see *Models*."
+
+
+@dataclass(frozen=True)
+class Example:
+    label: str
+    path: Path
+
+    @property
+    def title(self) -> str:
+        return display(self.label)
+
+
+def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> list[Example]:
+    """One clip per class from the test fold of the prepared ESC-50 data; [] when it is not there."""
+    data_dir = settings.data_dir(data_dir)
+    try:
+        table = esc50.load_manifest(data_dir)
+    except AnimalAudioError:
+        return []
+    except (OSError, ValueError) as error:
+        log.warning("cannot read the prepared data in %s: %s", data_dir, error)
+        return []
+    found = []
+    rows = table[table["fold"] == fold].sort_values("filename")
+    for label in CLASSES:
+        match = rows[rows["label"] == label]
+        for row in match.itertuples(index=False):
+            if Path(row.path).is_file():
+                found.append(Example(label, Path(row.path)))
+                break
+    return found
+
+
+def fetch_examples(progress: Optional[ProgressCallback] = None) -> list[Example]:
+    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache."""
+    source = settings.esc50_dir()
+    if not (source / esc50.META).is_file():
+        source = esc50.download(source.parent, progress=progress)
+    esc50.prepare(source, settings.data_dir(), progress=progress)
+    return example_clips()
+
+
+def data_status_markdown(data_dir: Optional[Path] = None) -> str:
+    """The Train tab's line about the data: how many clips, or what to press to get them."""
+    data_dir = settings.data_dir(data_dir)
+    try:
+        table = esc50.load_manifest(data_dir)
+    except AnimalAudioError:
+        return (
+            f"The ESC-50 animal clips are not on this machine yet (looked in `{data_dir}`). "
+            "Press **Get the ESC-50 clips** to download (~600 MB, once) and prepare them."
+        )
+    return f"{len(table)} prepared ESC-50 animal clips in `{data_dir}`."
+
+
+def clip_path(filename: str, data_dir: Optional[Path] = None) -> Optional[Path]:
+    """Where a prepared clip is, for playing a misclassified one; None if it is not on this machine."""
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        return None
+    path = settings.data_dir(data_dir) / "audio" / filename
+    return path if path.is_file() else None

@@ -1,0 +1,169 @@
+"""The app's words: the two sides and their states, the longer explanations, and the Models panel.
+
+Every part of the app names sides and states with these constants, so the API's JSON,
+the verdict and the Models panel always use the same words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from animal_audio import settings
+from animal_audio.formatting import model_title
+
+if TYPE_CHECKING:
+    from animal_audio.demo.training import JobSnapshot
+
+HUBERT = "hubert"
+YAMNET = "yamnet"
+SIDES = (HUBERT, YAMNET)
+SIDE_TITLES = {HUBERT: "HuBERT", YAMNET: "YAMNet"}
+
+READY = "ready"
+NOT_LOADED = "not loaded yet"
+UNAVAILABLE = "unavailable"
+NOT_TRAINED = "not trained yet"
+FAILED = "failed on this clip"
+LOADING = "still loading"
+
+ICONS = {READY: "🟢", NOT_LOADED: "⚪", NOT_TRAINED: "🟡", UNAVAILABLE: "🔴"}
+OTHER_ICON = "🔴"
+
+INTRO = """
+Record a sound with the microphone (or upload a clip) and two different AI models guess which of
+ten animals it is: 🐕 dog, 🐓 rooster, 🐖 pig, 🐄 cow, 🐸 frog, 🐈 cat, 🐔 hen, 🦟 insects, 🐑 sheep or 🐦‍⬛ crow.
+"""
+
+ABOUT_MODELS = """
+**HuBERT** (Meta, 2021) learned to listen by predicting hidden parts of 960 hours of people *speaking*,
+without any labels (self-supervised). It knows nothing about animals until we **fine-tune** it on
+about 240 labelled animal clips from ESC-50 (or train a small linear head on its features).
+
+**YAMNet** (Google) was trained with labels on **AudioSet**: 2 million YouTube clips tagged with
+521 everyday sound classes, including *Bark*, *Moo* and *Cluck*. It can guess our ten animals
+**zero-shot** (we map its AudioSet classes onto the animals, no training at all), or with a linear
+**probe** trained on its features.
+
+**Why they can disagree:** HuBERT has heard lots of speech but no animals before fine-tuning, and
+learns from only a few hundred clips; YAMNet has heard many animals already, but its classes are
+not exactly ours (it may say "Bird" or "Animal" instead of "Crow"). The charts show each model's
+probabilities for the ten animals, in the same order and colours, so you can compare them bar by bar.
+"""
+
+TRAIN_INTRO = """
+Train and test the models on ESC-50's animal clips, then compare them on the same test clips.
+The **quick** mode trains only small linear heads on frozen features (minutes on a CPU); the **full**
+mode also fine-tunes all of HuBERT (hours on a CPU, minutes on a GPU). Only one run at a time:
+others see its progress. The HuBERT you train here becomes the one the *Classify* tab uses.
+"""
+
+FETCH_NOTE = (
+    "The example clips come from the ESC-50 dataset, which is not included "
+    "with this app. Fetch it once (~600 MB) into the app's data folder:"
+)
+
+ESC50_CREDIT = (
+    "Example clips: [ESC-50](https://github.com/karolpiczak/ESC-50) by K. J. Piczak "
+    "(clips from freesound.org), licensed [CC BY-NC 3.0](https://creativecommons.org/licenses/by-nc/3.0/). "
+    "They are downloaded on demand; this app ships no third-party audio."
+)
+
+MODELS_INTRO = "Which weights each side of the comparison uses, from where, and how to fix what is missing."
+
+SETTINGS_HELP = (
+    "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
+    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
+    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
+)
+
+CLASSIFY_FAILED = (
+    "Something went wrong while classifying this clip. Try another clip; "
+    "if it keeps happening, the server log has the details."
+)
+NO_RUN_YET = "No comparison has finished yet: start one above (or run `python -m train compare`)."
+STOPPING = "Stopping… finished steps are kept; starting the same comparison again resumes it."
+NOTHING_RUNS = "Nothing is running."
+
+#: How to get a usable HuBERT, shown when that side is unavailable ({default}: its hub id).
+HUBERT_FIX = (
+    "Train one in the **Train & compare** tab: the quick mode (*hubert-probe*, a linear head on "
+    "frozen HuBERT features) takes minutes on a CPU; full fine-tuning (*hubert-finetune*) takes hours "
+    "on a CPU, minutes on a GPU. Both need the HuBERT base weights (`{default}`, downloaded once). "
+    "Or set `ANIMAL_AUDIO_HUBERT` to a fine-tuned checkpoint directory (one written by "
+    "`python -m train finetune`) and restart."
+)
+#: How to get YAMNet when TF Hub cannot be reached ({default}: its TF Hub handle).
+YAMNET_FIX = (
+    "Connect to the internet once (YAMNet comes from TF Hub: `{default}`), or set "
+    "`ANIMAL_AUDIO_YAMNET` to a local YAMNet SavedModel directory or a `yamnet.tflite` file "
+    "with `yamnet_class_map.csv` beside it, then press *Retry loading* or restart."
+)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One side of the comparison as the Models panel shows it."""
+
+    side: str
+    state: str
+    model: Optional[str]
+    origin: str
+    description: str
+    fix: str = ""
+
+
+def first_sentence(text: str) -> str:
+    """Error messages say what happened first and how to fix it after; short places show only the first part."""
+    text = str(text).strip()
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def fix_text(side: str) -> str:
+    """How a person gets a usable model for this side."""
+    if side == HUBERT:
+        return HUBERT_FIX.format(default=settings.DEFAULT_HUBERT)
+    return YAMNET_FIX.format(default=settings.DEFAULT_YAMNET)
+
+
+def status_markdown(statuses: list[ModelStatus]) -> str:
+    """The Models panel: what each side uses, from where, and how to fix what is missing."""
+    parts = []
+    for status in statuses:
+        head = f"#### {ICONS.get(status.state, OTHER_ICON)} {SIDE_TITLES[status.side]}: {status.state}"
+        body = []
+        if status.model:
+            body.append(f"- **Model:** {model_title(status.model)} (`{status.model}`)")
+        if status.origin:
+            body.append(f"- **Weights:** {status.origin}")
+        if status.state in (READY, NOT_LOADED):
+            body.append(f"- {status.description}")
+        else:
+            body.append(f"- **Why:** {status.description}")
+            if status.state == NOT_TRAINED:
+                body.append(
+                    "- Its classification head has never been trained on the 10 animals, so its "
+                    "outputs would be random: the app does not show them."
+                )
+            body.append(f"- **How to fix:** {status.fix}")
+        parts.append("\n".join([head, *body]))
+    return "\n\n".join(parts)
+
+
+def status_line(statuses: list[ModelStatus]) -> str:
+    """One short line for the top of the Classify tab."""
+    return " · ".join(f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}" for s in statuses)
+
+
+def job_line(snap: JobSnapshot) -> str:
+    """The one line above the training log: running, stopped, failed or finished."""
+    if snap.running:
+        return f"⏳ Running: **{snap.stage or 'starting'}** ({snap.fraction * 100:.0f}%)"
+    if snap.cancelled:
+        return "⏹️ Stopped. Start the same comparison again to resume it."
+    if snap.error:
+        return f"❌ {snap.error}"
+    if snap.run_dir:
+        return "✅ Finished. The Classify tab now uses the models trained in this run."
+    return "No comparison is running."

@@ -140,6 +140,7 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
             gr.Markdown(text.ABOUT_MODELS)
         with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):
             answer = gr.JSON(show_label=False)
+        api_btn = gr.Button(visible=False)  # carries the /classify API endpoint
 
     def classify_clip(clip: Any) -> dict[Any, Any]:
         result = _classify_or_error(clip)
@@ -165,7 +166,7 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     )
     for trigger in (classify_btn.click, audio.stop_recording, audio.upload):
         trigger(**classify_event)
-    gr.Button(visible=False).click(
+    api_btn.click(
         classify_api,
         inputs=audio,
         outputs=answer,
@@ -259,8 +260,9 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             gr.Markdown("### Clips a model got wrong (click a row to listen)")
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
             wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
-        shown_run = gr.State(None)  # the training.RunView on screen: the confusion dropdown redraws from it
+        shown_run = gr.State(None)  # the RunView on screen: the confusion dropdown redraws from it
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
+        watcher = gr.Timer(WATCH_EVERY_SECONDS)
 
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
 
@@ -364,9 +366,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         concurrency_limit=TRAIN_WATCHERS,
         **PRIVATE,
     )
-    gr.Timer(WATCH_EVERY_SECONDS).tick(
-        watch_job, outputs=[train_log, job_md], queue=False, show_progress="hidden", **PRIVATE
-    )
+    watcher.tick(watch_job, outputs=[train_log, job_md], queue=False, show_progress="hidden", **PRIVATE)
     cancel_btn.click(
         lambda: text.STOPPING if JOB.cancel() else text.NOTHING_RUNS, outputs=job_md, queue=False, **PRIVATE
     )

@@ -117,11 +117,17 @@ def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_hubert_dir: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory):
+def app_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ANIMAL_AUDIO_HOME of the module's app server (its runs/ is where the Train tab looks)."""
+    return tmp_path_factory.mktemp("app-home")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_hubert_dir: Path, yamnet_tflite: Path, app_home: Path):
     """app.py served like a deployment (real YAMNet, tiny HuBERT), one server per test module."""
     from app_server import serve_app
 
-    home = tmp_path_factory.mktemp("app-home")
+    home = app_home
     env = {
         "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
         "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),

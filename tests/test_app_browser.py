@@ -1,9 +1,10 @@
-"""The app in headless Chromium: upload a real clip, see both models' charts (desktop and phone)."""
+"""The app in headless Chromium: upload or record a clip and see both charts; a finished run in the Train tab."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,39 @@ def test_recording_classifies_when_it_stops(browser, app_url: str) -> None:
         assert "agree" in verdict and "Clip:" in verdict
     finally:
         context.close()
+
+
+def test_train_tab_shows_the_latest_run_and_redraws_the_confusion_matrix(
+    browser, app_url: str, app_home: Path, prepared_subset: Path, yamnet_tflite: Path
+) -> None:
+    """Last in this module: the run it writes would give later pages' YAMNet a trained probe."""
+    from animal_audio.compare_config import CompareConfig
+    from animal_audio.pipeline import run_comparison
+
+    runs = app_home / "runs"
+    models = ("yamnet-zeroshot", "yamnet-probe")
+    config = CompareConfig(prepared_subset, models=models, yamnet=str(yamnet_tflite), runs_dir=runs)
+    run_comparison(replace(config, out_dir=runs / "quick"))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(app_url)
+        tabs = page.locator("button[role=tab]")
+        tabs.nth(1).click()
+        page.wait_for_selector("#results-table", timeout=TIMEOUT_MS)
+        titles = page.locator(".js-plotly-plot .gtitle")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.includes('confusion'))",
+            timeout=TIMEOUT_MS,
+        )
+        assert "YAMNet zero-shot: confusion matrix" in titles.all_text_contents()
+        assert "quick" in page.locator("body").inner_text()
+        page.get_by_label("Confusion matrix of").click()
+        page.get_by_role("option", name="YAMNet + linear probe").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.includes('linear probe: conf'))",
+            timeout=TIMEOUT_MS,
+        )
+        assert [t.inner_text() for t in tabs.all()] == ["🎧 Classify", "🏋️ Train & compare", "🩺 Models"]
+        assert "Traceback" not in page.content()
+    finally:
+        page.close()

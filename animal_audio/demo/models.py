@@ -20,18 +20,8 @@ import numpy as np
 
 from animal_audio import settings
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.demo.text import (
-    HUBERT,
-    NOT_LOADED,
-    NOT_TRAINED,
-    READY,
-    SIDE_TITLES,
-    SIDES,
-    UNAVAILABLE,
-    YAMNET,
-    ModelStatus,
-    fix_text,
-)
+from animal_audio.demo import text
+from animal_audio.demo.text import HUBERT, YAMNET, ModelStatus
 from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.runs import TrainedModel, latest_run, trained_model
 
@@ -139,7 +129,7 @@ class Registry:
             lock = self._load_locks[key]
             if not lock.acquire(timeout=-1 if wait is None else wait):
                 raise ModelLoadingError(
-                    f"{SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
+                    f"{text.SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
                     "Try again in a moment."
                 )
             try:
@@ -278,7 +268,7 @@ class Registry:
     def status(self, *, load: bool = False) -> list[ModelStatus]:
         """Each side's state; with `load`, loads what is not loaded yet (slow the first time)."""
         result = []
-        for side in SIDES:
+        for side in text.SIDES:
             if load:
                 try:
                     self.get(side)
@@ -292,12 +282,12 @@ class Registry:
         slot = self._slots.get(side)
         if slot is None:
             return ModelStatus(
-                side, NOT_LOADED, None, self._planned_origin(side), "Loads on the first classification."
+                side, text.NOT_LOADED, None, self._planned_origin(side), "Loads on the first classification."
             )
         if slot.loaded is not None:
-            return ModelStatus(side, READY, slot.loaded.name, slot.loaded.origin, slot.loaded.describe())
-        state = NOT_TRAINED if isinstance(slot.error, NotTrainedError) else UNAVAILABLE
-        return ModelStatus(side, state, None, "", str(slot.error), fix_text(side))
+            return ModelStatus(side, text.READY, slot.loaded.name, slot.loaded.origin, slot.loaded.describe())
+        state = text.NOT_TRAINED if isinstance(slot.error, NotTrainedError) else text.UNAVAILABLE
+        return ModelStatus(side, state, None, "", str(slot.error), text.fix_text(side))
 
     def _planned_origin(self, side: str) -> str:
         """Where the weights of a side will come from once it loads (the loaders' order)."""

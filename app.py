@@ -87,14 +87,6 @@ class ExampleViews:
         }
 
 
-# --------------------------------------------------------------------------- classify tab
-
-
-def classify_api(audio: Any) -> dict[str, Any]:
-    """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
-    return _classify_or_error(audio, figures=False).payload
-
-
 def _classify_or_error(audio: Any, *, figures: bool = True) -> Any:
     try:
         return classify(audio, REGISTRY, figures=figures)
@@ -106,6 +98,11 @@ def _classify_or_error(audio: Any, *, figures: bool = True) -> Any:
         raise gr.Error(text.CLASSIFY_FAILED, print_exception=False) from None
 
 
+def classify_api(audio: Any) -> dict[str, Any]:
+    """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
+    return _classify_or_error(audio, figures=False).payload
+
+
 def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     """Record or upload a clip (or pick an example) and see both models' answers side by side."""
     with gr.Tab("🎧 Classify", id="classify"):
@@ -113,9 +110,8 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
         status.line.render()
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
-                audio = gr.Audio(
-                    sources=["microphone", "upload"], type="filepath", label="Your sound", elem_id="audio-in"
-                )
+                sources = ["microphone", "upload"]
+                audio = gr.Audio(sources=sources, type="filepath", label="Your sound", elem_id="audio-in")
                 classify_btn = gr.Button("Classify 🔍", variant="primary", elem_id="classify-btn")
                 gr.Markdown("**Or try a clip from the ESC-50 test fold:**")
                 examples = ExampleViews(
@@ -146,14 +142,8 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
         result = _classify_or_error(clip)
         for note in result.notes:
             gr.Warning(note, title="About your clip")
-        drawn = {plots[name]: figure for name, figure in result.figures.items()}
-        return {
-            verdict: result.summary,
-            audioset: result.audioset,
-            answer: result.payload,
-            **drawn,
-            **status.show(),
-        }
+        shown = {verdict: result.summary, audioset: result.audioset, answer: result.payload}
+        return {**shown, **{plots[name]: f for name, f in result.figures.items()}, **status.show()}
 
     # One way to classify the clip in `audio`, whatever started it (click, recording, upload, example).
     classify_event = dict(
@@ -175,14 +165,10 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
         concurrency_id="classify",
         concurrency_limit=CLASSIFY_CONCURRENCY,
     )
-    examples.picker.input(lambda path: path, inputs=examples.picker, outputs=audio, **PRIVATE).then(
-        **classify_event
-    )
+    picked = examples.picker.input(lambda path: path, inputs=examples.picker, outputs=audio, **PRIVATE)
+    picked.then(**classify_event)
     app.load(examples.show, outputs=[examples.picker, examples.fetch_note, examples.fetch_btn], **PRIVATE)
     return examples
-
-
-# --------------------------------------------------------------------------- train tab
 
 
 def _use_trained_models(run_dir: Path) -> None:
@@ -214,6 +200,11 @@ def play_misclassified(table: Any, event: gr.SelectData) -> Any:
     return gr.Audio(value=str(path), label=filename)
 
 
+def redraw_confusion(model: Optional[str], view: Optional[training.RunView]) -> Any:
+    """The confusion dropdown redraws from the run view kept in the page, without reading the run again."""
+    return view.figures["confusion"].get(model) if view and model else gr.skip()
+
+
 def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     """Train and test the models on ESC-50, follow the one running job, and show a finished run."""
     with gr.Tab("🏋️ Train & compare", id="train"):
@@ -223,18 +214,10 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         with gr.Row():
             with gr.Column(min_width=300):
                 mode = gr.Radio(MODES, value=MODES[0], label="Mode")
-                models = gr.CheckboxGroup(
-                    choices=[(model_title(m), m) for m in MODEL_NAMES],
-                    value=list(QUICK_MODELS),
-                    label="Models",
-                )
+                choices = [(model_title(m), m) for m in MODEL_NAMES]
+                models = gr.CheckboxGroup(choices=choices, value=list(QUICK_MODELS), label="Models")
             with gr.Column(min_width=300):
-                protocol = gr.Radio(
-                    PROTOCOLS,
-                    value="folds",
-                    label="Evaluation",
-                    info="ESC-50's folds keep clips of one recording together; never a random split.",
-                )
+                protocol = gr.Radio(PROTOCOLS, value="folds", label="Evaluation", info=text.PROTOCOL_INFO)
                 epochs = gr.Slider(1, 30, value=DEFAULT_EPOCHS, step=1, label="Epochs (fine-tuning only)")
         estimate_md = gr.Markdown()
         with gr.Row():
@@ -263,21 +246,20 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         shown_run = gr.State(None)  # the RunView on screen: the confusion dropdown redraws from it
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
         watcher = gr.Timer(WATCH_EVERY_SECONDS)
-
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
+    settings_in = [models, protocol, epochs]
 
     def show_results(view: Optional[training.RunView]) -> dict[Any, Any]:
         if view is None:  # nothing to show: only the line that says so
             return {**{c: gr.update(visible=False) for c in results[1:]}, run_md: text.NO_RUN_YET}
         first = view.models[0] if view.models else None
         wrong = not view.misclassified.empty
+        named = [(model_title(m), m) for m in view.models]
         return {
             run_md: view.summary,
             table: gr.Dataframe(value=view.table, visible=True),
             accuracy_plot: gr.Plot(value=view.figures["accuracy"], visible=True),
-            confusion_model: gr.Dropdown(
-                choices=[(model_title(m), m) for m in view.models], value=first, visible=bool(first)
-            ),
+            confusion_model: gr.Dropdown(choices=named, value=first, visible=bool(first)),
             confusion_plot: gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
             f1_plot: gr.Plot(value=view.figures["per_class_f1"], visible=True),
             wrong_table: gr.Dataframe(value=view.misclassified, visible=wrong),
@@ -293,7 +275,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         protocol: str,
         epochs: float,
         confirmed: str,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008 (how Gradio injects progress)
+        progress=gr.Progress(),  # noqa: B008
     ):
         """Start a comparison (or follow the one already running) and stream its log until it ends."""
         if not models:
@@ -338,28 +320,20 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     def show_data() -> dict[Any, Any]:
         return {data_status: data_status_markdown(), fetch_btn: gr.Button(visible=not example_clips())}
 
+    def pick_mode(mode_name: str) -> Any:
+        chosen = MODE_MODELS.get(mode_name)
+        return gr.CheckboxGroup(value=list(chosen)) if chosen else gr.skip()
+
+    fetched = [examples.picker, examples.fetch_note, examples.fetch_btn, data_status, fetch_btn]
     for button in (examples.fetch_btn, fetch_btn):
-        button.click(
-            fetch,
-            outputs=[examples.picker, examples.fetch_note, examples.fetch_btn, data_status, fetch_btn],
-            concurrency_id="fetch",
-            concurrency_limit=1,
-            **PRIVATE,
-        )
-    mode.input(
-        lambda m: gr.CheckboxGroup(value=list(MODE_MODELS.get(m, ()))) if m in MODE_MODELS else gr.skip(),
-        inputs=mode,
-        outputs=models,
-        **PRIVATE,
-    )
+        button.click(fetch, outputs=fetched, concurrency_id="fetch", concurrency_limit=1, **PRIVATE)
+    mode.input(pick_mode, inputs=mode, outputs=models, **PRIVATE)
     models.input(lambda _: MODES[2], inputs=models, outputs=mode, **PRIVATE)
     for control in (mode, models, protocol, epochs):
-        control.change(
-            training.estimate_markdown, inputs=[models, protocol, epochs], outputs=estimate_md, **PRIVATE
-        )
+        control.change(training.estimate_markdown, inputs=settings_in, outputs=estimate_md, **PRIVATE)
     start_btn.click(
         run_training,
-        inputs=[models, protocol, epochs, confirmed_for],
+        inputs=[*settings_in, confirmed_for],
         outputs=[train_log, job_md, *results, shown_run, confirmed_for],
         show_progress_on=[job_md],  # the log stays readable while the bar moves
         concurrency_id="train-watch",
@@ -367,23 +341,15 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         **PRIVATE,
     )
     watcher.tick(watch_job, outputs=[train_log, job_md], queue=False, show_progress="hidden", **PRIVATE)
-    cancel_btn.click(
-        lambda: text.STOPPING if JOB.cancel() else text.NOTHING_RUNS, outputs=job_md, queue=False, **PRIVATE
-    )
+    cancel_btn.click(lambda: text.cancel_line(JOB.cancel()), outputs=job_md, queue=False, **PRIVATE)
     confusion_model.change(
-        lambda model, view: view.figures["confusion"].get(model) if view and model else gr.skip(),
-        inputs=[confusion_model, shown_run],
-        outputs=confusion_plot,
-        **PRIVATE,
+        redraw_confusion, inputs=[confusion_model, shown_run], outputs=confusion_plot, **PRIVATE
     )
     wrong_table.select(play_misclassified, inputs=wrong_table, outputs=wrong_audio, **PRIVATE)
     app.load(show_data, outputs=[data_status, fetch_btn], **PRIVATE)
-    app.load(training.estimate_markdown, inputs=[models, protocol, epochs], outputs=estimate_md, **PRIVATE)
+    app.load(training.estimate_markdown, inputs=settings_in, outputs=estimate_md, **PRIVATE)
     app.load(lambda: show_job(JOB.snapshot()), outputs=[train_log, job_md], **PRIVATE)
     app.load(lambda: show_results(_run_view()), outputs=[*results, shown_run], **PRIVATE)
-
-
-# --------------------------------------------------------------------------- models tab
 
 
 def models_tab(app: gr.Blocks, status: StatusViews) -> None:
@@ -395,44 +361,24 @@ def models_tab(app: gr.Blocks, status: StatusViews) -> None:
             check_btn = gr.Button("Load the models now")
             retry_btn = gr.Button("Retry loading (after fixing)")
         gr.Markdown(text.SETTINGS_HELP)
-    check_btn.click(lambda: status.show(load=True), outputs=[status.line, status.panel], **PRIVATE)
-    retry_btn.click(lambda: status.show(retry=True), outputs=[status.line, status.panel], **PRIVATE)
-    app.load(status.show, outputs=[status.line, status.panel], **PRIVATE).then(
-        lambda: status.show(load=True),
-        outputs=[status.line, status.panel],
-        show_progress="hidden",
-        concurrency_id="status",
-        concurrency_limit=None,
-        **PRIVATE,
-    )
-
-
-# --------------------------------------------------------------------------- the page
-
-
-def _header() -> str:
-    logo = (ASSETS / "logo.svg").read_text(encoding="utf-8")
-    return (
-        f'<div id="header">{logo}<div><h1>{TITLE}</h1>'
-        "<p>Two audio AI models, one sound, side by side.</p></div></div>"
-    )
+    views = [status.line, status.panel]
+    check_btn.click(lambda: status.show(load=True), outputs=views, **PRIVATE)
+    retry_btn.click(lambda: status.show(retry=True), outputs=views, **PRIVATE)
+    shown = app.load(status.show, outputs=views, **PRIVATE)  # at once, then again once the models load
+    loading = dict(show_progress="hidden", concurrency_id="status", concurrency_limit=None)
+    shown.then(lambda: status.show(load=True), outputs=views, **loading, **PRIVATE)
 
 
 def build() -> gr.Blocks:
     """The whole UI. Builds components only: no model is loaded here."""
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
-        gr.HTML(_header())
+        gr.HTML(text.HEADER.format(logo=(ASSETS / "logo.svg").read_text(encoding="utf-8"), title=TITLE))
         status = StatusViews(gr.Markdown(elem_id="status-line", render=False), gr.Markdown(render=False))
         with gr.Tabs():
             examples = classify_tab(app, status)
             train_tab(app, examples)
             models_tab(app, status)
     return app
-
-
-def _allowed_paths() -> list[str]:
-    """Example and misclassified clips are played from the data folder; nothing else outside the app."""
-    return [str(settings.data_dir())]
 
 
 def main() -> None:
@@ -442,7 +388,7 @@ def main() -> None:
     threading.Thread(target=REGISTRY.warm_up, name="warm-up", daemon=True).start()
     app.launch(
         max_file_size=MAX_FILE_SIZE,
-        allowed_paths=_allowed_paths(),
+        allowed_paths=[str(settings.data_dir())],  # example and misclassified clips; nothing else outside
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="blue", font=["system-ui", "sans-serif"]),
         css_paths=[ASSETS / "style.css"],
         favicon_path=ASSETS / "logo.svg",

@@ -63,11 +63,18 @@ FETCH_NOTE = (
     "with this app. Fetch it once (~600 MB) into the app's data folder:"
 )
 
+HEADER = (
+    '<div id="header">{logo}<div><h1>{title}</h1>'
+    "<p>Two audio AI models, one sound, side by side.</p></div></div>"
+)
+
 ESC50_CREDIT = (
     "Example clips: [ESC-50](https://github.com/karolpiczak/ESC-50) by K. J. Piczak "
     "(clips from freesound.org), licensed [CC BY-NC 3.0](https://creativecommons.org/licenses/by-nc/3.0/). "
     "They are downloaded on demand; this app ships no third-party audio."
 )
+
+PROTOCOL_INFO = "ESC-50's folds keep clips of one recording together; never a random split."
 
 MODELS_INTRO = "Which weights each side of the comparison uses, from where, and how to fix what is missing."
 
@@ -82,8 +89,6 @@ CLASSIFY_FAILED = (
     "if it keeps happening, the server log has the details."
 )
 NO_RUN_YET = "No comparison has finished yet: start one above (or run `python -m train compare`)."
-STOPPING = "Stopping… finished steps are kept; starting the same comparison again resumes it."
-NOTHING_RUNS = "Nothing is running."
 
 #: How to get a usable HuBERT, shown when that side is unavailable ({default}: its hub id).
 HUBERT_FIX = (
@@ -154,6 +159,13 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
 def status_line(statuses: list[ModelStatus]) -> str:
     """One short line for the top of the Classify tab."""
     return " · ".join(f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}" for s in statuses)
+
+
+def cancel_line(stopping: bool) -> str:
+    """What the Cancel button says: the job stops at its next safe point, or there was none."""
+    if stopping:
+        return "Stopping… finished steps are kept; starting the same comparison again resumes it."
+    return "Nothing is running."
 
 
 def job_line(snap: JobSnapshot) -> str:

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from animal_audio.audio import SAMPLE_RATE
 from animal_audio.demo import text
 from animal_audio.demo.text import HUBERT, YAMNET, ModelStatus
 from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
+from animal_audio.models.base import Classifier, Prediction
 from animal_audio.runs import TrainedModel, latest_run, trained_model
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,18 @@ WARMUP_SECONDS = 1.0
 class LoadedModel:
     """A classifier and where its weights came from; `lock` serialises the predictions of its network."""
 
-    classifier: Any
+    classifier: Classifier
     origin: str
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def name(self) -> str:
-        return str(getattr(self.classifier, "name", "model"))
+        return self.classifier.name
 
     def describe(self) -> str:
-        describe = getattr(self.classifier, "describe", None)
-        return str(describe()) if callable(describe) else self.name
+        return self.classifier.describe()
 
-    def predict(self, waveform: np.ndarray) -> Any:
+    def predict(self, waveform: np.ndarray) -> Prediction:
         with self.lock:
             return self.classifier.predict(waveform)
 

@@ -113,7 +113,7 @@ def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --------------------------------------------------------------------------- the app as a server
-# (test_app_api.py, test_app_browser.py; owner: APP helper)
+# (test_app_api.py, test_app_browser.py)
 
 
 @pytest.fixture(scope="module")

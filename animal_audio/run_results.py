@@ -10,6 +10,7 @@ import os
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -144,6 +145,7 @@ def versions() -> dict[str, Optional[str]]:
         "numpy",
         "pandas",
         "ai-edge-litert",
+        "onnxruntime",
     ):
         try:
             found[package] = metadata.version(package)
@@ -153,10 +155,20 @@ def versions() -> dict[str, Optional[str]]:
 
 
 def machine(device: Optional[str] = None, uses_torch: bool = True) -> dict[str, Any]:
+    """The hardware behind a result: runs and benchmarks record it the same way."""
     return {
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
+        "processor": _cpu_model() or platform.processor() or platform.machine(),
+        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_threads": settings.cpu_threads(),
         "device": settings.torch_device(device) if uses_torch else "cpu",
     }
+
+
+def _cpu_model() -> str:
+    """'AMD EPYC 9V74 ...' where Linux says it; platform.processor() is often empty there."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")

@@ -13,7 +13,6 @@ import gc
 import json
 import logging
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -364,30 +363,16 @@ def _peak_rss_mb() -> float:
 
 
 def _machine() -> dict:
-    import onnxruntime
+    """run_results.machine, plus what moves these timings: load, GPU, framework versions."""
     import torch
-    import transformers
 
-    from animal_audio import settings
+    from animal_audio.run_results import machine, versions
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "threads": settings.cpu_threads(),
+        **machine(),
         "load_average_start": list(os.getloadavg()),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "onnxruntime": onnxruntime.__version__,
+        **versions(),
     }
 
 

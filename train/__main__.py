@@ -18,13 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"train.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"train.{name}":
-                raise
-            continue
-        module.add_parser(subparsers)
+        importlib.import_module(f"train.{name}").add_parser(subparsers)
     return parser
 
 

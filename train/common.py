@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from typing import Callable
 
 from tqdm.auto import tqdm
 
+from animal_audio import settings
 from animal_audio.errors import AnimalAudioError, CancelledError
 from animal_audio.progress import ProgressCallback, ProgressEvent
 
@@ -69,3 +71,28 @@ def setup_logging(verbose: bool) -> None:
 
 def progress_for(args: object) -> ProgressCallback:
     return tqdm_progress(disable=getattr(args, "quiet", False) or None)
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, help: str, doc: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help shows its module docstring as written."""
+    return subparsers.add_parser(
+        name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--hubert / --yamnet / --device / --fast, shared by compare and evaluate."""
+    parser.add_argument("--hubert", help=f"HuBERT hub id or directory (default {settings.DEFAULT_HUBERT})")
+    parser.add_argument("--yamnet", help="YAMNet TF Hub handle, SavedModel dir or .tflite file")
+    add_device_argument(parser)
+    parser.add_argument("--fast", action="store_true", default=None, help="int8 HuBERT inference")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", help="torch device: cpu, cuda, mps (default: best available)")

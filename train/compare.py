@@ -18,19 +18,19 @@ from animal_audio.formatting import duration, percent
 from animal_audio.pipeline import run_comparison
 from animal_audio.report import headline
 from animal_audio.runs import REPORT_FILE, default_run_dir
-from train.common import progress_for
+from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
 log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
-        help="train and test HuBERT / YAMNet models on the same test fold(s), write a run directory",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train and test HuBERT / YAMNet models on the same test fold(s), write a run directory",
+        __doc__,
     )
-    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    add_data_argument(parser)
     parser.add_argument(
         "--esc50-dir", help="ESC-50 release to prepare into --data when it is not prepared yet"
     )
@@ -50,14 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=int, help="cap fine-tuning steps (smoke tests)")
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(run=run)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--hubert / --yamnet / --device / --fast, shared by compare, finetune and evaluate."""
-    parser.add_argument("--hubert", help=f"HuBERT hub id or directory (default {settings.DEFAULT_HUBERT})")
-    parser.add_argument("--yamnet", help="YAMNet TF Hub handle, SavedModel dir or .tflite file")
-    parser.add_argument("--device", help="torch device: cpu, cuda, mps (default: best available)")
-    parser.add_argument("--fast", action="store_true", default=None, help="int8 HuBERT inference")
 
 
 def run(args: argparse.Namespace) -> int:

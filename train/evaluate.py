@@ -19,21 +19,20 @@ from animal_audio.evaluation import evaluate_classifier
 from animal_audio.formatting import percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.metrics import classification_metrics, labels_from_probs
-from train.common import progress_for
-from train.compare import add_model_arguments
+from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
 ZERO_SHOT = "yamnet-zeroshot"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "evaluate",
-        help="test one model (checkpoint dir, probe dir or yamnet-zeroshot) on a test fold",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "test one model (checkpoint dir, probe dir or yamnet-zeroshot) on a test fold",
+        __doc__,
     )
     parser.add_argument("--model", required=True, help="yamnet-zeroshot, a checkpoint dir or a probe dir")
-    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    add_data_argument(parser)
     parser.add_argument("--fold", type=int, default=esc50.DEFAULT_TEST_FOLDS[0], help="test fold (default 5)")
     parser.add_argument("--json", help="also write the metrics to this JSON file")
     add_model_arguments(parser)

@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 
 from animal_audio import esc50, settings
-from train.common import progress_for
+from train.common import add_command, add_data_argument, add_device_argument, progress_for
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "finetune",
-        help="fine-tune HuBERT on the train folds (validation fold for early stopping)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "fine-tune HuBERT on the train folds (validation fold for early stopping)",
+        __doc__,
     )
-    parser.add_argument("--data", help="prepared data (animals.csv + audio/); env ANIMAL_AUDIO_DATA")
+    add_data_argument(parser)
     parser.add_argument(
         "--out",
         help="output folder (default: <runs>/finetune; a re-run with the same settings resumes there)",
@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (0: off)")
     parser.add_argument("--no-augment", action="store_true", help="train on the clips as they are")
     parser.add_argument("--max-steps", type=int, help="cap optimisation steps (smoke tests)")
-    parser.add_argument("--device", help="torch device: cpu, cuda, mps (default: best available)")
+    add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(run=run)
 

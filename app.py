@@ -65,7 +65,7 @@ class StatusViews:
     def show(self, *, load: bool = False, retry: bool = False) -> dict[Any, str]:
         """Each side's state; `load` loads what is not loaded yet, `retry` forgets earlier failures first."""
         if retry:
-            REGISTRY.reset()
+            REGISTRY.retry_failed()
         statuses = REGISTRY.status(load=load or retry)
         return {self.line: text.status_line(statuses), self.panel: text.status_markdown(statuses)}
 

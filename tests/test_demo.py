@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,15 @@ import soundfile as sf
 from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.classify import TOP_AUDIOSET, classify, clip_path
 from animal_audio.demo.models import ZEROSHOT, Registry
-from animal_audio.demo.text import HUBERT, LOADING, NOT_TRAINED, UNAVAILABLE, YAMNET, status_markdown
+from animal_audio.demo.text import (
+    HUBERT,
+    LOADING,
+    NOT_LOADED,
+    NOT_TRAINED,
+    UNAVAILABLE,
+    YAMNET,
+    status_markdown,
+)
 from animal_audio.demo.training import (
     JobBusyError,
     TrainingJob,
@@ -24,7 +33,13 @@ from animal_audio.demo.training import (
     make_config,
     require_data,
 )
-from animal_audio.errors import AudioError, DatasetError, ModelUnavailableError, NotTrainedError
+from animal_audio.errors import (
+    AnimalAudioError,
+    AudioError,
+    DatasetError,
+    ModelUnavailableError,
+    NotTrainedError,
+)
 from animal_audio.labels import CLASSES, COLORS
 from animal_audio.models.hubert import HubertClassifier
 from animal_audio.models.yamnet import YamnetModel
@@ -35,6 +50,21 @@ from animal_audio.runs import trained_model
 def registry(tiny_hubert_dir: Path, yamnet_tflite: Path) -> Registry:
     """Real YAMNet TFLite and a tiny HuBERT classifier, shared by the tests of this module."""
     return Registry(hubert=str(tiny_hubert_dir), yamnet=str(yamnet_tflite), use_latest_run=False)
+
+
+class FakeHubert:
+    """Stands in for a loaded HuBERT: the registry only needs a name, a description and predictions."""
+
+    name = "hubert"
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def describe(self) -> str:
+        return f"fake HuBERT from {self.source}"
+
+    def predict(self, waveform: np.ndarray):
+        raise AssertionError("not used")
 
 
 def _bars(figure) -> tuple[list[str], list[str], list[float]]:
@@ -132,15 +162,15 @@ def test_untrained_hubert_head_is_not_trained_yet(yamnet_tflite: Path, clip_of, 
     ],
 )
 def test_not_trained_is_told_by_the_error_type(
-    error: ModelUnavailableError, state: str, monkeypatch: pytest.MonkeyPatch
+    error: ModelUnavailableError, state: str, yamnet_tflite: Path, clip_of, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def load(*args, **kwargs):
         raise error
 
     monkeypatch.setattr(HubertClassifier, "load", load)
-    registry = Registry(hubert="some/hubert", use_latest_run=False)
-    with pytest.raises(ModelUnavailableError):
-        registry.get(HUBERT)
+    registry = Registry(hubert="some/hubert", yamnet=str(yamnet_tflite), use_latest_run=False)
+    hubert = classify(str(clip_of("dog", 5, 0)), registry, figures=False).payload["models"][HUBERT]
+    assert hubert["state"] == state and hubert["error"] == str(error)
     assert registry.side_status(HUBERT).state == state
 
 
@@ -216,6 +246,7 @@ def test_a_model_still_loading_does_not_hold_up_the_other(
 
     monkeypatch.setattr(HubertClassifier, "load", slow_hubert)
     monkeypatch.setattr("animal_audio.demo.classify.LOAD_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr("animal_audio.demo.models.LOAD_WAIT_SECONDS", 0.2)
     registry = Registry(hubert="slow", yamnet=str(yamnet_tflite), use_latest_run=False)
     warm_up_errors: list[BaseException] = []
 
@@ -230,13 +261,118 @@ def test_a_model_still_loading_does_not_hold_up_the_other(
     assert loading.wait(5)  # the warm-up thread holds HuBERT's load lock
     try:
         result = classify(str(clip_of("dog", 5, 0)), registry, figures=False)
+        started = time.perf_counter()
+        statuses = registry.status(load=True)  # what every page load asks: it must not wait for HuBERT
+        waited = time.perf_counter() - started
     finally:
         release.set()
         thread.join()
+    assert waited < 5 and [s.state for s in statuses] == [NOT_LOADED, "ready"]
     assert result.payload["models"]["hubert"]["state"] == LOADING
     assert result.payload["models"]["yamnet"]["label"] == "dog"
     assert "still loading" in result.summary
     assert [str(e) for e in warm_up_errors] == ["gave up"]
+
+
+@pytest.mark.parametrize("switch", ["use_run", "reset"])
+def test_a_load_still_running_when_a_run_finishes_is_not_kept(
+    switch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training finishes (or a reset comes) while a request loads HuBERT: the old model is not kept."""
+    run = tmp_path / "run"
+    (run / "models" / "hubert-finetune").mkdir(parents=True)
+    metrics = {"config": {}, "models": {"hubert-finetune": {"model_dir": "models/hubert-finetune"}}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    loading, release = threading.Event(), threading.Event()
+    loads: list[FakeHubert] = []
+
+    def load(source, **kwargs):
+        if not loads:  # the first load is slow
+            loading.set()
+            assert release.wait(10)
+        loads.append(FakeHubert(source))
+        return loads[-1]
+
+    monkeypatch.setattr(HubertClassifier, "load", load)
+    registry = Registry(hubert="old/hubert", use_latest_run=False)
+    got: list = []
+    thread = threading.Thread(target=lambda: got.append(registry.get(HUBERT)))
+    thread.start()
+    assert loading.wait(5)
+    registry.use_run(run) if switch == "use_run" else registry.reset()  # while the first load runs
+    release.set()
+    thread.join(10)
+    assert len(loads) == 2 and got[0].classifier is loads[1], "the request gets the model loaded again"
+    assert registry.get(HUBERT) is got[0]
+    if switch == "use_run":
+        assert loads[1].source == str(run / "models" / "hubert-finetune")
+
+
+def test_an_unexpected_load_error_is_remembered_and_told_without_details(
+    yamnet_tflite: Path, clip_of, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        raise OSError("[Errno 5] Input/output error: '/srv/secret/probe.json'")
+
+    monkeypatch.setattr(HubertClassifier, "load", broken)
+    registry = Registry(hubert="some/hubert", yamnet=str(yamnet_tflite), use_latest_run=False)
+    with caplog.at_level(logging.ERROR, logger="animal_audio.demo.models"):
+        for _ in range(2):
+            result = classify(str(clip_of("dog", 5, 0)), registry, figures=False)
+            hubert = result.payload["models"][HUBERT]
+            assert hubert["state"] == UNAVAILABLE and "OSError" in hubert["error"]
+            assert result.payload["models"][YAMNET]["label"] == "dog", "the other side still answers"
+    assert len(calls) == 1, "remembered: the next request does not load again"
+    panel = status_markdown(registry.status(load=True))
+    assert "Retry loading" in panel and "HuBERT: unavailable" in panel
+    assert "/srv/secret" not in json.dumps(result.payload) + panel + result.summary
+    assert any(record.exc_info for record in caplog.records), "the details are in the server log"
+
+
+def test_an_unreadable_yamnet_probe_falls_back_to_zero_shot(
+    yamnet_tflite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from animal_audio.models.probe import ProbeClassifier
+
+    run = tmp_path / "run"
+    (run / "models" / "yamnet-probe").mkdir(parents=True)
+    metrics = {"config": {}, "models": {"yamnet-probe": {"model_dir": "models/yamnet-probe"}}}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError("[Errno 13] Permission denied: 'probe.json'")
+
+    monkeypatch.setattr(ProbeClassifier, "from_dir", unreadable)
+    registry = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
+    registry.use_run(run)
+    assert registry.get(YAMNET) is registry.get(ZEROSHOT)
+
+
+def test_retry_loads_again_only_what_failed(yamnet_tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    yamnet_calls, hubert_calls = [], []
+    load = YamnetModel.load
+
+    def counting_load(source=None):
+        yamnet_calls.append(source)
+        return load(source)
+
+    def unreachable(*args, **kwargs):
+        hubert_calls.append(args)
+        raise ModelUnavailableError("The hub cannot be reached.")
+
+    monkeypatch.setattr(YamnetModel, "load", counting_load)
+    monkeypatch.setattr(HubertClassifier, "load", unreachable)
+    registry = Registry(hubert="some/hubert", yamnet=str(yamnet_tflite), use_latest_run=False)
+    registry.status(load=True)
+    yamnet = registry.get(YAMNET)
+    registry.retry_failed()
+    assert registry.get(YAMNET) is yamnet and registry.get(ZEROSHOT) is yamnet and len(yamnet_calls) == 1
+    with pytest.raises(ModelUnavailableError):
+        registry.get(HUBERT)
+    assert len(hubert_calls) == 2
 
 
 def test_training_without_data_says_what_to_press(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,6 +383,8 @@ def test_training_without_data_says_what_to_press(tmp_path: Path, monkeypatch: p
     with pytest.raises(DatasetError, match="Get the ESC-50 clips"):
         check_start(config, "", busy=False)
     assert "about" in estimate_text(config)  # the estimate works before the data is there
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", "my/hubert")  # a run started in the app trains the chosen one
+    assert make_config(["hubert-probe"], "folds", 1).hubert == "my/hubert"
 
 
 def test_a_long_run_starts_only_on_a_second_click_with_the_same_settings(prepared_subset: Path) -> None:
@@ -289,6 +427,27 @@ def test_only_one_training_job_at_a_time_and_cancel_stops_it() -> None:
     assert not any("unexpectedly" in line for line in snap.log)
     assert any("embeddings" in line for line in snap.log) and len(snap.log) < 40  # throttled
     assert job.cancel() is False
+
+
+def test_the_job_log_keeps_messages_and_thins_out_ticks() -> None:
+    def runner(config, progress, cancel):
+        from animal_audio.progress import report
+
+        report(progress, "hubert-finetune", 0.0, "loading 240 clips")
+        report(progress, "hubert-finetune", 0.0, "resuming from checkpoint-20")
+        for step in range(1, 101):
+            report(progress, "hubert-finetune", step / 100, f"epoch {step / 50:.2f}/2, step {step}/100")
+            if step in (50, 100):
+                report(progress, "hubert-finetune", step / 100, f"validation after step {step}: accuracy 0.5")
+        raise AnimalAudioError("end of the test run")
+
+    job = TrainingJob(runner)
+    job.start(make_config(["hubert-finetune"], "folds", 2))
+    assert job.wait(10)
+    log = job.snapshot().log
+    for kept in ("loading 240", "resuming", "validation after step 50", "validation after step 100"):
+        assert any(kept in line for line in log), kept
+    assert any("step 100/100 (100%)" in line for line in log) and len(log) < 20
 
 
 def test_trained_model_is_found_where_metrics_json_says(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from animal_audio import esc50, settings
 from animal_audio.audio import AudioSource, read_clip
-from animal_audio.demo.models import ZEROSHOT, ModelLoadingError, Registry
+from animal_audio.demo.models import LOAD_WAIT_SECONDS, ZEROSHOT, ModelLoadingError, Registry
 from animal_audio.demo.text import (
     FAILED,
     LOADING,
@@ -28,17 +28,16 @@ from animal_audio.demo.text import (
     UNAVAILABLE,
     YAMNET,
     first_sentence,
+    fix_text,
 )
-from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError
-from animal_audio.formatting import model_title
+from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
+from animal_audio.formatting import model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
-#: How long a request waits for a model another thread is loading before answering without it.
-LOAD_WAIT_SECONDS = 20.0
 TOP_AUDIOSET = 5
 #: Below this top probability a model is close to guessing among 10 classes; the verdict says so.
 UNSURE_BELOW = 0.3
@@ -110,14 +109,9 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
         model = registry.get(side, wait=LOAD_WAIT_SECONDS)
     except ModelLoadingError as error:
         return {"available": False, "state": LOADING, "error": str(error), "fix": "Wait a moment."}, None
-    except ModelUnavailableError:
-        status = registry.side_status(side)
-        return {
-            "available": False,
-            "state": status.state,
-            "error": status.description,
-            "fix": status.fix,
-        }, None
+    except ModelUnavailableError as error:
+        state = NOT_TRAINED if isinstance(error, NotTrainedError) else UNAVAILABLE
+        return {"available": False, "state": state, "error": str(error), "fix": fix_text(side)}, None
     started = time.perf_counter()
     try:
         prediction = model.predict(wave)
@@ -200,7 +194,7 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         if entry.get("available"):
             lines.append(
                 f"**{entry['title']}**: **{entry['display']}** "
-                f"({entry['confidence'] * 100:.0f}%{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
+                f"({percent(entry['confidence'], digits=0)}{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
                 f"in {entry['seconds'] * 1000:.0f} ms"
             )
         else:
@@ -233,7 +227,7 @@ def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
     text = (
         "**What YAMNet hears** (its own top AudioSet classes, scores 0-1):\n\n"
         f"| AudioSet class | score |\n|---|---|\n{rows}\n\n"
-        f"Share of YAMNet's score on classes that are none of the 10 animals: **{other * 100:.0f}%**"
+        f"Share of YAMNet's score on classes that are none of the 10 animals: **{percent(other, digits=0)}**"
     )
     zeroshot = yamnet_entry.get("zeroshot")
     if zeroshot:

@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 
@@ -33,6 +33,17 @@ ZEROSHOT = "zeroshot"
 KEYS = (HUBERT, YAMNET, ZEROSHOT)
 #: Seconds of a synthetic clip used to warm the models up (first inference is slower).
 WARMUP_SECONDS = 1.0
+#: How long a request (a classification, a page's status) waits for a model another thread is loading.
+LOAD_WAIT_SECONDS = 20.0
+_ENV = {HUBERT: settings.ENV_HUBERT, YAMNET: settings.ENV_YAMNET}
+
+
+def chosen_source(side: str, explicit: Optional[str] = None) -> Optional[str]:
+    """The weights a person chose for `side` (argument, else its environment variable); None: the default.
+
+    The one reader of that choice: the registry loads it, and the runs started from the app train it.
+    """
+    return explicit or os.environ.get(_ENV[side]) or None
 
 
 @dataclass
@@ -61,7 +72,7 @@ class ModelLoadingError(ModelUnavailableError):
 
 @dataclass
 class _Slot:
-    """What loading one key gave: the model, or the error remembered until `reset()`."""
+    """What loading one key gave: the model, or the error remembered until `reset()` or `retry_failed()`."""
 
     loaded: Optional[LoadedModel] = None
     error: Optional[ModelUnavailableError] = None
@@ -70,8 +81,9 @@ class _Slot:
 class Registry:
     """Loads each model on first use, once, and shares it between requests (thread-safe).
 
-    A load failure is remembered (so a request does not retry a 30 s timeout every
-    time) until `reset()`; `use_run()` switches to the models of a new comparison run.
+    A load failure is remembered (so a request does not retry a 30 s timeout every time)
+    until `retry_failed()` or `reset()`; `use_run()` switches to the models of a new comparison
+    run. Each drop bumps the key's generation: a load that started before it is not kept.
     """
 
     def __init__(
@@ -88,6 +100,7 @@ class Registry:
         self._use_latest_run = use_latest_run
         self._trained_run: Optional[Path] = None
         self._slots: dict[str, _Slot] = {}
+        self._generations = dict.fromkeys(KEYS, 0)
         self._slots_lock = threading.Lock()
         self._load_locks = {key: threading.Lock() for key in KEYS}
 
@@ -95,10 +108,10 @@ class Registry:
 
     def hubert_source(self) -> Optional[str]:
         """The explicit HuBERT source (argument or ANIMAL_AUDIO_HUBERT), None when only defaults are left."""
-        return self._hubert_arg or os.environ.get(settings.ENV_HUBERT) or None
+        return chosen_source(HUBERT, self._hubert_arg)
 
     def yamnet_source(self) -> str:
-        return settings.yamnet_source(self._yamnet_arg)
+        return chosen_source(YAMNET, self._yamnet_arg) or settings.DEFAULT_YAMNET
 
     def run_dir(self) -> Optional[Path]:
         """The comparison run whose trained models the app uses, if any."""
@@ -126,40 +139,61 @@ class Registry:
         """
         slot = self._slots.get(key)
         if slot is None:
-            lock = self._load_locks[key]
-            if not lock.acquire(timeout=-1 if wait is None else wait):
-                raise ModelLoadingError(
-                    f"{text.SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
-                    "Try again in a moment."
-                )
-            try:
-                slot = self._slots.get(key)
-                if slot is None:
-                    slot = self._load(key)
-                    with self._slots_lock:
-                        self._slots[key] = slot
-            finally:
-                lock.release()
+            slot = self._load_kept(key, wait)
         if slot.loaded is None:
             assert slot.error is not None
             raise slot.error
         return slot.loaded
+
+    def _load_kept(self, key: str, wait: Optional[float]) -> _Slot:
+        """Load `key` under its lock and keep the result, unless a drop (new run, reset) came meanwhile:
+        then that result is stale (the old run's model) and it loads again."""
+        lock = self._load_locks[key]
+        if not lock.acquire(timeout=-1 if wait is None else wait):
+            raise ModelLoadingError(
+                f"{text.SIDE_TITLES.get(key, 'YAMNet')} is still loading (first start after launch). "
+                "Try again in a moment."
+            )
+        try:
+            while True:
+                with self._slots_lock:
+                    slot, generation = self._slots.get(key), self._generations[key]
+                if slot is not None:
+                    return slot
+                slot = self._load(key)
+                with self._slots_lock:
+                    if self._generations[key] == generation:
+                        self._slots[key] = slot
+                        return slot
+                log.info("%s changed while it loaded (new run or reset): loading it again", key)
+        finally:
+            lock.release()
 
     def loaded(self, key: str) -> bool:
         slot = self._slots.get(key)
         return slot is not None and slot.loaded is not None
 
     def reset(self) -> None:
-        """Forget load results (failures included): the next request loads again."""
+        """Forget every load result (failures included): the next request loads again."""
         with self._slots_lock:
-            self._slots.clear()
+            self._drop(KEYS)
+
+    def retry_failed(self) -> None:
+        """Forget only the failures, after a fix: healthy models stay (reloading them would double memory)."""
+        with self._slots_lock:
+            self._drop([key for key, slot in self._slots.items() if slot.loaded is None])
 
     def use_run(self, run_dir: str | os.PathLike[str]) -> None:
         """Use the models a newly finished comparison run trained (HuBERT and the YAMNet probe)."""
         with self._slots_lock:
             self._trained_run = Path(run_dir)
-            self._slots.pop(HUBERT, None)
-            self._slots.pop(YAMNET, None)
+            self._drop((HUBERT, YAMNET))
+
+    def _drop(self, keys: Iterable[str]) -> None:
+        """Forget these keys' results and outdate their loads in flight (call with the slots lock held)."""
+        for key in keys:
+            self._slots.pop(key, None)
+            self._generations[key] += 1
 
     def warm_up(self) -> None:
         """Load every model and run it once on a short synthetic sound, so the first visitor waits less."""
@@ -195,6 +229,12 @@ class Registry:
                 "Install the requirements: `pip install -r requirements.txt`."
             )
             return _Slot(error=_unavailable(message, error))
+        except Exception as error:  # a bug or a broken file: remembered like the others, details in the log
+            log.exception("%s could not be loaded", key)
+            title = text.SIDE_TITLES.get(key, "YAMNet")
+            return _Slot(
+                error=_unavailable(text.LOAD_FAILED.format(model=title, kind=type(error).__name__), error)
+            )
         log.info("%s ready in %.1f s: %s", key, time.perf_counter() - started, loaded.describe())
         return _Slot(loaded=loaded)
 
@@ -203,7 +243,7 @@ class Registry:
 
         source = self.yamnet_source()
         network = YamnetModel.load(source)
-        return LoadedModel(YamnetZeroShot(network), _origin_of(source, settings.ENV_YAMNET, self._yamnet_arg))
+        return LoadedModel(YamnetZeroShot(network), self._origin_of(YAMNET, source))
 
     def _load_yamnet(self) -> LoadedModel:
         """The run's YAMNet probe on the zero-shot model's network (one YAMNet, one lock), else zero-shot."""
@@ -215,7 +255,7 @@ class Registry:
 
         try:
             classifier = ProbeClassifier.from_dir("yamnet-probe", zeroshot.classifier.model, probe.directory)
-        except AnimalAudioError as error:
+        except (AnimalAudioError, OSError) as error:  # damaged or unreadable: zero-shot still answers
             log.warning("the yamnet-probe in %s cannot be used (%s); using zero-shot", probe.directory, error)
             return zeroshot
         origin = f"linear head trained in run {probe.run_dir.name} ({probe.directory})"
@@ -239,9 +279,7 @@ class Registry:
     def _explicit_hubert(self, source: str) -> LoadedModel:
         from animal_audio.models.hubert import HubertClassifier
 
-        return LoadedModel(
-            HubertClassifier.load(source), _origin_of(source, settings.ENV_HUBERT, self._hubert_arg)
-        )
+        return LoadedModel(HubertClassifier.load(source), self._origin_of(HUBERT, source))
 
     def _hubert_from_run(self) -> Optional[LoadedModel]:
         """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use."""
@@ -263,15 +301,25 @@ class Registry:
             f"linear head trained in run {probe.run_dir.name} ({probe.directory}) on {base}",
         )
 
+    def _origin_of(self, side: str, source: str) -> str:
+        if self._hubert_arg if side == HUBERT else self._yamnet_arg:
+            return f"{source} (set by the app)"
+        if chosen_source(side):
+            return f"{source} (from {_ENV[side]})"
+        return f"{source} (default)"
+
     # ---- status
 
     def status(self, *, load: bool = False) -> list[ModelStatus]:
-        """Each side's state; with `load`, loads what is not loaded yet (slow the first time)."""
+        """Each side's state; with `load`, loads what is not loaded yet (slow the first time).
+
+        A model another thread is loading is waited for at most LOAD_WAIT_SECONDS, as a request would.
+        """
         result = []
         for side in text.SIDES:
             if load:
                 try:
-                    self.get(side)
+                    self.get(side, wait=LOAD_WAIT_SECONDS)
                 except ModelUnavailableError:
                     pass
             result.append(self.side_status(side))
@@ -309,11 +357,3 @@ def _unavailable(message: str, cause: BaseException) -> ModelUnavailableError:
     wrapped = ModelUnavailableError(message)
     wrapped.__cause__ = cause
     return wrapped
-
-
-def _origin_of(source: str, env: str, explicit: Optional[str]) -> str:
-    if explicit:
-        return f"{source} (set by the app)"
-    if os.environ.get(env):
-        return f"{source} (from {env})"
-    return f"{source} (default)"

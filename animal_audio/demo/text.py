@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
-from animal_audio.formatting import model_title
+from animal_audio.formatting import model_title, percent
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -87,6 +87,11 @@ SETTINGS_HELP = (
 CLASSIFY_FAILED = (
     "Something went wrong while classifying this clip. Try another clip; "
     "if it keeps happening, the server log has the details."
+)
+#: A model that failed to load for a reason nobody foresaw; the details (paths, trace) stay in the server log.
+LOAD_FAILED = (
+    "{model} could not be loaded (an unexpected {kind}). The server log has the details: "
+    "fix the cause, then press *Retry loading*."
 )
 NO_RUN_YET = "No comparison has finished yet: start one above (or run `python -m train compare`)."
 
@@ -171,7 +176,7 @@ def cancel_line(stopping: bool) -> str:
 def job_line(snap: JobSnapshot) -> str:
     """The one line above the training log: running, stopped, failed or finished."""
     if snap.running:
-        return f"⏳ Running: **{snap.stage or 'starting'}** ({snap.fraction * 100:.0f}%)"
+        return f"⏳ Running: **{snap.stage or 'starting'}** ({percent(snap.fraction, digits=0)})"
     if snap.cancelled:
         return "⏹️ Stopped. Start the same comparison again to resume it."
     if snap.error:

@@ -8,7 +8,6 @@ training, the Cancel button does; every open page can follow the same job.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
@@ -22,6 +21,8 @@ import pandas as pd
 
 from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig
+from animal_audio.demo.models import chosen_source
+from animal_audio.demo.text import HUBERT, YAMNET
 from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, model_title, percent
@@ -53,8 +54,8 @@ def make_config(
         data_dir=settings.data_dir(data_dir),
         models=tuple(models),
         protocol=protocol,
-        hubert=os.environ.get(settings.ENV_HUBERT) or None,
-        yamnet=os.environ.get(settings.ENV_YAMNET) or None,
+        hubert=chosen_source(HUBERT),
+        yamnet=chosen_source(YAMNET),
         epochs=int(epochs),
         fast=fast,
         esc50_dir=esc if (esc / esc50.META).is_file() else None,
@@ -236,14 +237,15 @@ class TrainingJob:
         )
 
     def _progress(self, event: ProgressEvent) -> None:
+        # Per-clip (per-step) events would flood the log: keep one per stage and 10 %, and every
+        # message that comes without progress (a validation score after its step, a resume).
+        same_point = event.stage == self._stage and event.fraction == self._fraction
         self._stage, self._fraction = event.stage, event.fraction
         line = f"{event.stage}: {event.message}" if event.message else event.stage
-        # Per-clip events would flood the log: keep stage changes, messages and every 10 %.
-        step = int(event.fraction * 10)
-        key = f"{event.stage}|{step}" if event.message.endswith("clips") or "/" in event.message else line
+        key = line if same_point else f"{event.stage}|{int(event.fraction * 10)}"
         if key != self._last_line:
             self._last_line = key
-            self._append(f"{line} ({event.fraction * 100:.0f}%)")
+            self._append(f"{line} ({percent(event.fraction, digits=0)})")
 
     def _append(self, line: str) -> None:
         self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {line}")
@@ -369,23 +371,26 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
 
 def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
     """Every (model, clip) the model got wrong, with what it said and how sure it was."""
+    # Here, not at the top: run_results imports scikit-learn, ~0.8 s more before the page is up.
+    from animal_audio.run_results import prediction_column, probability_column
+
     rows = []
     for name in models:
-        column = f"{name}:label"
+        column = prediction_column(name)
         if column not in predictions.columns:
             continue
         wrong = predictions[predictions[column] != predictions["true_label"]]
         for row in wrong.itertuples(index=False):
             record = dict(zip(predictions.columns, row))
             predicted = record[column]
-            confidence = record.get(f"{name}:p_{predicted}")
+            confidence = record.get(probability_column(name, predicted))
             rows.append(
                 {
                     "model": model_title(name),
                     "clip": record["filename"],
                     "true": display(record["true_label"]),
                     "predicted": display(predicted),
-                    "confidence": f"{float(confidence) * 100:.0f}%" if confidence is not None else "",
+                    "confidence": percent(float(confidence), digits=0) if confidence is not None else "",
                     "fold": int(record.get("fold", 0)),
                 }
             )

@@ -302,7 +302,9 @@ class Registry:
         )
 
     def _origin_of(self, side: str, source: str) -> str:
-        if self._hubert_arg if side == HUBERT else self._yamnet_arg:
+        """Who chose these weights: the app's argument, the environment, or nobody (the default)."""
+        explicit = self._hubert_arg if side == HUBERT else self._yamnet_arg
+        if explicit:
             return f"{source} (set by the app)"
         if chosen_source(side):
             return f"{source} (from {_ENV[side]})"

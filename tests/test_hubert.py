@@ -268,7 +268,10 @@ def test_checkpoint_damaged_after_its_export_still_gives_a_clear_error(
         HubertClassifier.load(str(checkpoint))
 
 
-def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, waveforms, monkeypatch):
+def test_fast_mode_without_bf16_quantises_the_whole_graph(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))  # exports here, finds nothing cached
     monkeypatch.setattr(backends, "native_bf16", lambda: False)
     exact = HubertClassifier.load(str(tiny_hubert_dir), fast=False).logits_batch(waveforms)
     fast = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
@@ -277,7 +280,11 @@ def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, wavef
     assert np.abs(fast.logits_batch(waveforms) - exact).max() / np.abs(exact).max() < FAST_LOGIT_REL_TOLERANCE
 
 
-def test_failed_export_falls_back_to_torch_with_the_same_answers(tiny_hubert_dir, waveforms, monkeypatch):
+def test_failed_export_falls_back_to_torch_with_the_same_answers(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    # Its own home: a graph another test exported would be found before any export is tried.
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
     reference = HubertClassifier.load(str(tiny_hubert_dir), fast=True, backend="torch").logits_batch(
         waveforms
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_hubert
+from conftest import REPO, build_tiny_hubert
 
 import animal_audio as aa
 from animal_audio.audio import load_audio
@@ -225,6 +227,36 @@ def test_damaged_cached_graph_is_exported_again(tiny_hubert_dir, waveforms, monk
 
     assert model.backend == "onnxruntime-fp32", "not stuck on the slower torch fallback"
     np.testing.assert_allclose(model.logits_batch(waveforms), logits, atol=1e-6)
+
+
+#: A child process that loads the checkpoint in sys.argv[1] and is killed while its graph is exported.
+KILLED_DURING_EXPORT = """
+import os, sys
+from animal_audio.models import onnx_graphs
+from animal_audio.models.hubert import HubertClassifier
+
+real_export = onnx_graphs.export
+
+def export_then_die(*args, **kwargs):
+    real_export(*args, **kwargs)
+    os._exit(9)
+
+onnx_graphs.export = export_then_die
+HubertClassifier.load(sys.argv[1], fast=False)
+"""
+
+
+def test_an_export_killed_midway_leaves_nothing_behind(tiny_hubert_dir, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    killed = subprocess.run([sys.executable, "-c", KILLED_DURING_EXPORT, str(tiny_hubert_dir)], cwd=REPO)
+    assert killed.returncode == 9
+    (leftover,) = (tmp_path / "home").rglob("model.onnx")  # a whole graph, never published
+
+    model = HubertClassifier.load(str(tiny_hubert_dir), fast=True)  # another graph: exported, cache pruned
+
+    assert model.backend.endswith("onnxruntime-int8")
+    assert not leftover.exists()
+    assert all(not p.name.startswith(".") for p in leftover.parent.parent.iterdir())
 
 
 def _no_torch_weights(*args, **kwargs):

@@ -20,7 +20,7 @@ from animal_audio.compare_config import MODEL_NAMES, CompareConfig
 from animal_audio.errors import AnimalAudioError, CancelledError, CheckpointError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
-from animal_audio.pipeline import run_comparison
+from animal_audio.pipeline import FINETUNE_MARKER, run_comparison
 from animal_audio.run_results import prediction_column, probability_column
 from animal_audio.runs import default_run_dir, latest_run, load_run, trained_model
 
@@ -285,6 +285,16 @@ def test_stopped_after_fine_tuning_resumes_without_training_again(
         run_comparison(config, progress=watch, cancel=lambda: stop["now"])
 
     from animal_audio.models import finetune
+
+    # A marker that lacks what it should record (e.g. from an older version) counts as none.
+    (marker,) = config.out_dir.rglob(FINETUNE_MARKER)
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "extra"}))
+    trained, real_finetune = [], finetune.finetune
+    monkeypatch.setattr(finetune, "finetune", lambda *a, **kw: trained.append(1) or real_finetune(*a, **kw))
+    stop["now"] = False
+    with pytest.raises(CancelledError):
+        run_comparison(config, progress=watch, cancel=lambda: stop["now"])
+    assert trained == [1] and "extra" in json.loads(marker.read_text())
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("the finished checkpoint should have been reused")

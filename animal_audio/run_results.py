@@ -6,7 +6,6 @@ to what produced it.
 
 from __future__ import annotations
 
-import os
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
@@ -159,7 +158,7 @@ def machine(device: Optional[str] = None, uses_torch: bool = True) -> dict[str, 
     return {
         "platform": platform.platform(),
         "processor": _cpu_model() or platform.processor() or platform.machine(),
-        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_count": settings.usable_cpus(),
         "cpu_threads": settings.cpu_threads(),
         "device": settings.torch_device(device) if uses_torch else "cpu",
     }

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, build_tiny_hubert
+from conftest import REPO
+from random_hubert import build_random_hubert
 
 import animal_audio as aa
 from animal_audio.audio import load_audio
@@ -137,7 +138,7 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
     """What the bare facebook/hubert-base-ls960 looks like: encoder weights, no classifier."""
     from transformers import AutoModel
 
-    classifier_dir = build_tiny_hubert(tmp_path / "classifier")
+    classifier_dir = build_random_hubert(tmp_path / "classifier")
     AutoModel.from_pretrained(classifier_dir).save_pretrained(tmp_path / "base")
     (tmp_path / "base" / "preprocessor_config.json").write_bytes(
         (classifier_dir / "preprocessor_config.json").read_bytes()
@@ -151,16 +152,16 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
 
 
 def test_checkpoint_with_other_labels_is_refused(tmp_path):
-    five_labels = build_tiny_hubert(tmp_path / "five", num_labels=5)
+    five_labels = build_random_hubert(tmp_path / "five", num_labels=5)
     with pytest.raises(NotTrainedError) as error:
         HubertClassifier.load(str(five_labels))
     assert "other labels" in str(error.value) and "not trained yet" in str(error.value)
 
 
 def test_rewritten_checkpoint_is_reloaded(tmp_path, waveforms):
-    folder = build_tiny_hubert(tmp_path / "ckpt", seed=1)
+    folder = build_random_hubert(tmp_path / "ckpt", seed=1)
     first = HubertClassifier.load(str(folder))
-    build_tiny_hubert(folder, seed=2)  # re-training into the same folder
+    build_random_hubert(folder, seed=2)  # re-training into the same folder
     second = HubertClassifier.load(str(folder))
 
     assert second is not first

@@ -10,7 +10,7 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 #: Suffix of the temp folders `atomic_dir` writes into (what `recover_dir` may remove).
 _NEW_DIR = ".newdir"
@@ -130,6 +130,16 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_plain) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Optional[dict[str, Any]]:
+    """The JSON object in `path`, or None when it is missing, damaged or not an object: for callers,
+    all of these mean "not written (completely) yet"."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def jsonable(value: Any) -> Any:

@@ -33,7 +33,7 @@ from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig, protocol_splits
 from animal_audio.errors import DatasetError
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
-from animal_audio.fileio import jsonable, write_json
+from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
 from animal_audio.run_results import metrics_document, predictions_table
@@ -43,7 +43,6 @@ from animal_audio.runs import (
     default_run_dir,
     load_part,
     model_subdir,
-    read_json,
     save_part,
     start_run,
     write_latest,

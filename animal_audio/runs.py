@@ -22,7 +22,7 @@ import pandas as pd
 from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig
 from animal_audio.errors import AnimalAudioError, CheckpointError
-from animal_audio.fileio import atomic_path, write_json, write_text
+from animal_audio.fileio import atomic_path, read_json, write_json, write_text
 from animal_audio.labels import CLASSES
 
 log = logging.getLogger(__name__)
@@ -224,11 +224,3 @@ def default_run_dir(config: CompareConfig, runs_dir: Optional[Path] = None) -> P
         n += 1
         candidate = runs_dir / f"{stamp}-{n}"
     return candidate
-
-
-def read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -34,11 +34,10 @@ from animal_audio.audio import SAMPLE_RATE, load_audio
 from animal_audio.augment import AugmentConfig
 from animal_audio.augment import augment as augment_clip
 from animal_audio.errors import CancelledError, DatasetError, ModelUnavailableError
-from animal_audio.fileio import atomic_dir, jsonable, recover_dir, write_json
+from animal_audio.fileio import atomic_dir, jsonable, read_json, recover_dir, write_json
 from animal_audio.labels import CLASSES, ID2LABEL, LABEL2ID, NUM_CLASSES
 from animal_audio.metrics import classification_metrics
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
-from animal_audio.runs import read_json
 
 log = logging.getLogger(__name__)
 

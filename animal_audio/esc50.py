@@ -29,8 +29,6 @@ from animal_audio.settings import ESC50_URL
 
 log = logging.getLogger(__name__)
 
-CLIP_SECONDS = 5.0
-CLIP_SAMPLES = int(CLIP_SECONDS * SAMPLE_RATE)
 FOLDS = (1, 2, 3, 4, 5)
 MANIFEST = "animals.csv"
 META = Path("meta") / "esc50.csv"

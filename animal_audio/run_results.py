@@ -21,9 +21,6 @@ from animal_audio.labels import CLASSES
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
 from animal_audio.runs import Part
 
-#: Columns of predictions.csv before the per-model ones.
-PREDICTION_COLUMNS = ("filename", "fold", "split", "true_label")
-
 
 def predictions_table(splits: list[esc50.Split], parts: dict[str, list[Part]]) -> pd.DataFrame:
     """One row per test clip: fold, true label, and each model's label and probabilities."""

@@ -151,27 +151,31 @@ def _run_yamnet_zeroshot(ctx: _Context, name: str) -> list[Part]:
 
 
 def _run_yamnet_probe(ctx: _Context, name: str) -> list[Part]:
+    source = settings.yamnet_source(ctx.config.yamnet)
+
     def embedder() -> Any:
         from animal_audio.models.yamnet import YamnetModel
 
-        return YamnetModel.load(ctx.config.yamnet)
+        return YamnetModel.load(source)
 
-    return _run_probe(ctx, name, embedder)
+    return _run_probe(ctx, name, embedder, source)
 
 
 def _run_hubert_probe(ctx: _Context, name: str) -> list[Part]:
+    source = ctx.config.hubert or settings.DEFAULT_HUBERT
+
     def embedder() -> Any:
         from animal_audio.models.hubert import HubertEmbedder
 
-        return HubertEmbedder.load(
-            ctx.config.hubert or settings.DEFAULT_HUBERT, device=ctx.config.device, fast=ctx.config.fast
-        )
+        return HubertEmbedder.load(source, device=ctx.config.device, fast=ctx.config.fast)
 
-    return _run_probe(ctx, name, embedder)
+    return _run_probe(ctx, name, embedder, source)
 
 
-def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> list[Part]:
-    """Embed every clip once (cached across runs), then fit one linear head per split."""
+def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any], base: str) -> list[Part]:
+    """Embed every clip once (cached across runs), then fit one linear head per split.
+
+    `base` names the embedder's weights: the head is useless without them, so the part records it."""
     from animal_audio.embeddings import embed_clips
     from animal_audio.models.probe import LinearProbe, ProbeClassifier
 
@@ -212,6 +216,7 @@ def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> li
             "trained_on": "train + validation folds",
             "train_clips": len(train),
             "model_dir": model_subdir(ctx.config.protocol, name, split).as_posix(),
+            "base": base,
         }
         parts[i] = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
     return [p for p in parts if p is not None]
@@ -264,6 +269,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         "best_validation": jsonable(result.best_validation),
         "epochs_trained": max((float(e["epoch"]) for e in result.history if "epoch" in e), default=0.0),
         "model_dir": Path(os.path.relpath(checkpoint, ctx.run_dir)).as_posix(),
+        "base": result.base,
     }
     write_json(
         out_dir / FINETUNE_MARKER,

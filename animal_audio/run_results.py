@@ -84,8 +84,10 @@ def metrics_document(
         # The same number under the shorter name that readers of metrics.json may expect.
         entry["inference_seconds"] = entry["inference_seconds_per_clip"]
         entry["trained_on"] = model_parts[0].extra.get("trained_on", "")
-        # What the app loads (relative to the run dir); in CV, the model of the last split.
+        # What the app loads (relative to the run dir; in CV, the model of the last split) and the
+        # weights it was trained from (a probe's embedder; None for zero-shot).
         entry["model_dir"] = model_parts[-1].extra.get("model_dir")
+        entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
         models[name] = entry
     return {

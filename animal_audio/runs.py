@@ -168,7 +168,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A model a finished run trained: the run, the model's folder, and the weights the run named for its family."""
+    """A model a finished run trained: the run, the model's folder, and the weights it was trained from
+    (a probe's head needs its embedder's)."""
 
     run_dir: Path
     directory: Path
@@ -186,8 +187,10 @@ def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[Traine
     recorded = entry.get("model_dir") if isinstance(entry, dict) else None
     if not isinstance(recorded, str) or not (run_dir / recorded).is_dir():
         return None
-    config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
-    base = config.get(name.split("-", 1)[0])
+    base = entry.get("base")
+    if not isinstance(base, str):  # a run from before `base` was recorded: its family's setting
+        config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
+        base = config.get(name.split("-", 1)[0])
     return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None)
 
 

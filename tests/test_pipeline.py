@@ -76,7 +76,9 @@ def per_class_table(report: str, models: list[str]) -> dict[str, list[float]]:
 
 
 @pytest.mark.slow
-def test_full_run_writes_a_complete_run_directory(full_run, home: Path) -> None:
+def test_full_run_writes_a_complete_run_directory(
+    full_run, home: Path, tiny_hubert_dir: Path, yamnet_tflite: Path
+) -> None:
     result, events = full_run
     run_dir = result.run_dir
     for name in (
@@ -107,6 +109,9 @@ def test_full_run_writes_a_complete_run_directory(full_run, home: Path) -> None:
     assert (run_dir / metrics["models"]["hubert-finetune"]["model_dir"] / "config.json").is_file()
     finetuned = trained_model(run_dir, "hubert-finetune")
     assert finetuned is not None and (finetuned.directory / "config.json").is_file()
+    # Each trained model names the weights it was trained from, whatever the settings say later.
+    assert finetuned.base == trained_model(run_dir, "hubert-probe").base == str(tiny_hubert_dir)
+    assert trained_model(run_dir, "yamnet-probe").base == str(yamnet_tflite)
     assert metrics["models"]["yamnet-zeroshot"]["model_dir"] is None
     # Published only after completion; loadable.
     pointer = json.loads((home / "runs" / "latest.json").read_text())
@@ -247,6 +252,21 @@ def test_cross_validation_tests_every_clip_once(
     probe = trained_model(result.run_dir, "yamnet-probe")
     assert probe is not None and probe.directory == result.run_dir / "models" / "yamnet-probe" / "test-fold-5"
     assert trained_model(result.run_dir, "yamnet-zeroshot") is None
+
+
+def test_trained_model_base_is_what_the_run_recorded_else_its_setting(tmp_path: Path) -> None:
+    (tmp_path / "models" / "probe").mkdir(parents=True)
+    entry = {"model_dir": "models/probe"}
+    metrics = {
+        "config": {"hubert": "setting/hubert"},
+        "models": {"hubert-probe": {**entry, "base": "used/hubert"}},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert trained_model(tmp_path, "hubert-probe").base == "used/hubert"
+
+    metrics["models"]["hubert-probe"] = entry  # a run written before `base` was recorded
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert trained_model(tmp_path, "hubert-probe").base == "setting/hubert"
 
 
 def test_estimates_and_config_errors(prepared_subset: Path) -> None:

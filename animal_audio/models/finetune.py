@@ -60,6 +60,8 @@ class FinetuneResult:
     best_validation: dict
     history: list[dict]
     train_seconds: float
+    #: The weights fine-tuning started from (hub id or directory).
+    base: str
 
 
 def finetune(
@@ -184,7 +186,7 @@ def finetune(
         f"accuracy {best.get('accuracy', math.nan):.3f}, macro-F1 {best.get(METRIC_FOR_BEST, math.nan):.3f}"
     )
     report(progress, STAGE, 1.0, f"done: validation {scores}")
-    return FinetuneResult(checkpoint, best, history, train_seconds)
+    return FinetuneResult(checkpoint, best, history, train_seconds, source)
 
 
 def resolve_base(base: Optional[str] = None) -> str:

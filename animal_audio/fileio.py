@@ -51,13 +51,13 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     recover_dir(path)
     with _writing_lock:  # registered before any sweep in this process can judge it stale
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=_NEW_DIR, dir=path.parent))
-        _writing.add(tmp)
+        _writing.add(tmp.absolute())
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp creates 0700 folders
         _publish(tmp, path)
     finally:
-        _writing.discard(tmp)
+        _writing.discard(tmp.absolute())
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -101,7 +101,7 @@ def _sweep(temp_dirs: Iterable[Path]) -> None:
 
 def _in_use(tmp: Path) -> bool:
     """True while a writer may still fill `tmp`: ours now, or another process that still runs."""
-    if tmp in _writing:
+    if tmp.absolute() in _writing:
         return True
     found = _WRITER_PID.search(tmp.name)
     pid = int(found.group(1)) if found else None

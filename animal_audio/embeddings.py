@@ -38,8 +38,7 @@ def embed_clips(
     cancel: Optional[CancelCheck] = None,
 ) -> np.ndarray:
     """Embeddings [n, d] of the audio files `paths`, in order, computing only what the cache lacks."""
-    root = Path(cache_dir) if cache_dir is not None else settings.cache_dir() / "embeddings"
-    folder = root / _safe(embedder.name)
+    folder = _folder(embedder.name, cache_dir)
     files = [Path(p) for p in paths]
     entries = [folder / f"{cache_key(embedder.fingerprint, p)}.npz" for p in files]
     result: list[Optional[np.ndarray]] = [_read(entry, embedder.fingerprint) for entry in entries]
@@ -72,7 +71,7 @@ def cached_share(
     """Share of `paths` whose embedding by this embedder is cached (entries present; for estimates)."""
     if not paths:
         return 0.0
-    folder = (Path(cache_dir) if cache_dir is not None else settings.cache_dir() / "embeddings") / _safe(name)
+    folder = _folder(name, cache_dir)
     found = 0
     for path in paths:
         try:
@@ -88,6 +87,12 @@ def cache_key(fingerprint: str, path: Path) -> str:
     stat = resolved.stat()
     text = "|".join((_KEY_VERSION, fingerprint, str(resolved), str(stat.st_size), str(stat.st_mtime_ns)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _folder(name: str, cache_dir: Optional[str | os.PathLike[str]]) -> Path:
+    """One folder per embedder name, under `cache_dir` or the settings' cache."""
+    root = Path(cache_dir) if cache_dir is not None else settings.cache_dir() / "embeddings"
+    return root / _safe(name)
 
 
 def _read(entry: Path, fingerprint: str) -> Optional[np.ndarray]:

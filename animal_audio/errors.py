@@ -6,6 +6,9 @@ so every message is written for the user, not for a developer.
 
 from __future__ import annotations
 
+#: Longest cause quoted inside one of our messages: a TensorFlow or ONNX error can run to pages.
+CAUSE_LIMIT = 300
+
 
 class AnimalAudioError(Exception):
     """Base class for every error the library raises on purpose."""
@@ -33,3 +36,10 @@ class DatasetError(AnimalAudioError):
 
 class CancelledError(AnimalAudioError):
     """Long work was stopped on request; finished steps are kept on disk."""
+
+
+def short_error(error: BaseException) -> str:
+    """The first line of a third-party error (its type if it has no text), to quote as the cause."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= CAUSE_LIMIT else line[: CAUSE_LIMIT - 3] + "..."

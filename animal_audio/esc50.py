@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -24,15 +22,13 @@ import soundfile as sf
 
 from animal_audio.audio import SAMPLE_RATE, resample, write_wav
 from animal_audio.errors import DatasetError
-from animal_audio.fileio import atomic_path
+from animal_audio.fileio import atomic_dir, atomic_path
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
 from animal_audio.settings import ESC50_URL
 
 log = logging.getLogger(__name__)
 
-CLIP_SECONDS = 5.0
-CLIP_SAMPLES = int(CLIP_SECONDS * SAMPLE_RATE)
 FOLDS = (1, 2, 3, 4, 5)
 MANIFEST = "animals.csv"
 META = Path("meta") / "esc50.csv"
@@ -74,16 +70,20 @@ def download(
         archive.unlink(missing_ok=True)  # a bad archive must not be reused on the next try
         raise
     report(progress, "extract", 0.0, "extracting ESC-50")
-    tmp = Path(tempfile.mkdtemp(prefix=".esc50-extract-", dir=dest))
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(tmp)
-        os.replace(tmp / root, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_dir(target) as tmp, zipfile.ZipFile(archive) as zf:
+        _extract_folder(zf, root, tmp)
     archive.unlink(missing_ok=True)
     report(progress, "extract", 1.0, f"ESC-50 ready in {target}")
     return target
+
+
+def _extract_folder(zf: zipfile.ZipFile, root: str, into: Path) -> None:
+    """The contents of the archive's top-level folder `root`, written straight into `into`."""
+    prefix = f"{root}/"
+    for member in zf.infolist():
+        if member.filename.startswith(prefix) and member.filename != prefix:
+            member.filename = member.filename[len(prefix) :]  # the data is found by its header offset
+            zf.extract(member, into)
 
 
 def _fetch(url: str, archive: Path, *, progress: Optional[ProgressCallback], timeout: float) -> None:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 #: Suffix of the temp folders `atomic_dir` writes into (what `recover_dir` may remove).
 _NEW_DIR = ".newdir"
+#: A temp folder's name ends ".<writer's pid>-<random>.newdir" (mkdtemp's random part has no "." or "-").
+_WRITER_PID = re.compile(r"\.(\d+)-[^.-]+" + re.escape(_NEW_DIR) + "$")
+#: Temp folders this process is writing now: our pid alone does not tell (a restarted
+#: container often gets the pid its killed predecessor had).
+_writing: set[Path] = set()
+_writing_lock = threading.Lock()
 
 
 @contextmanager
@@ -36,25 +44,25 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a new temp folder beside `path`; it replaces `path` only if the block succeeds.
 
     A folder cannot replace a non-empty one in one rename, so the old one steps aside
-    first; `recover_dir` undoes a crash between the two renames.
+    first; `recover_dir` undoes a crash between the two renames. Concurrent writers each
+    fill their own temp folder; the last to finish wins.
     """
     path = Path(path)
     recover_dir(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=_NEW_DIR, dir=path.parent))
+    with _writing_lock:  # registered before any sweep in this process can judge it stale
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", suffix=_NEW_DIR, dir=path.parent))
+        _writing.add(tmp.absolute())
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp creates 0700 folders
-        old = _old_dir(path)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
+        _publish(tmp, path)
     finally:
+        _writing.discard(tmp.absolute())
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def recover_dir(path: str | os.PathLike[str]) -> None:
-    """Put back what a crash inside `atomic_dir` left: the old folder in place, no temp folders."""
+    """Put back what a crash inside `atomic_dir` left: the old folder in place, no stale temp folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     old = _old_dir(path)
@@ -63,8 +71,51 @@ def recover_dir(path: str | os.PathLike[str]) -> None:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(old, path)
-    for stale in path.parent.glob(f".{path.name}.*{_NEW_DIR}"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _sweep(path.parent.glob(f".{path.name}.*{_NEW_DIR}"))
+
+
+def sweep_temp_dirs(folder: str | os.PathLike[str]) -> None:
+    """Remove the temp folders that killed writers left in `folder`, whatever they were writing."""
+    _sweep(Path(folder).glob(f".*{_NEW_DIR}"))
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    old = _old_dir(path)
+    if path.exists():
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old.exists() and not path.exists():
+            os.replace(old, path)  # the previous folder stays in place, not aside
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _sweep(temp_dirs: Iterable[Path]) -> None:
+    with _writing_lock:
+        stale = [tmp for tmp in temp_dirs if tmp.is_dir() and not _in_use(tmp)]
+    for tmp in stale:  # nobody writes into a stale one again: new writers get new names
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _in_use(tmp: Path) -> bool:
+    """True while a writer may still fill `tmp`: ours now, or another process that still runs."""
+    if tmp.absolute() in _writing:
+        return True
+    found = _WRITER_PID.search(tmp.name)
+    pid = int(found.group(1)) if found else None
+    if pid is None or pid == os.getpid():
+        return False  # no writer recorded, or ours from an earlier life of this pid
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would interrupt it on Windows: keep what may be in use
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # runs, as another user
+    return True
 
 
 def _old_dir(path: Path) -> Path:
@@ -79,6 +130,16 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_plain) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Optional[dict[str, Any]]:
+    """The JSON object in `path`, or None when it is missing, damaged or not an object: for callers,
+    all of these mean "not written (completely) yet"."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def jsonable(value: Any) -> Any:

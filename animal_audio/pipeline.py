@@ -33,7 +33,7 @@ from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig, protocol_splits
 from animal_audio.errors import DatasetError
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
-from animal_audio.fileio import jsonable, write_json
+from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
 from animal_audio.run_results import metrics_document, predictions_table
@@ -43,7 +43,6 @@ from animal_audio.runs import (
     default_run_dir,
     load_part,
     model_subdir,
-    read_json,
     save_part,
     start_run,
     write_latest,
@@ -53,7 +52,7 @@ from animal_audio.runs import (
 log = logging.getLogger(__name__)
 
 #: In models/hubert-finetune[/fold]/: the checkpoint this run finished and its settings' fingerprint,
-#: so a stopped run resumes without training again (the checkpoint keeps its own finetune.json).
+#: so a stopped run resumes without training again (the checkpoint folder records no settings).
 FINETUNE_MARKER = "finished-finetune.json"
 
 
@@ -113,8 +112,9 @@ class _Context:
     def model_dir(self, name: str, split: esc50.Split) -> Path:
         return self.run_dir / model_subdir(self.config.protocol, name, split)
 
-    def stage(self, name: str, split: esc50.Split, what: str) -> str:
-        return f"{name} {what}" if len(self.splits) == 1 else f"{name} {what} ({split.name})"
+    def stage(self, name: str, split: esc50.Split, what: str = "") -> str:
+        head = f"{name} {what}".strip()
+        return head if len(self.splits) == 1 else f"{head} ({split.name})"
 
     def load_part(self, name: str, split: esc50.Split) -> Optional[Part]:
         return load_part(self.run_dir, self.config.fingerprint(), name, split)
@@ -151,27 +151,31 @@ def _run_yamnet_zeroshot(ctx: _Context, name: str) -> list[Part]:
 
 
 def _run_yamnet_probe(ctx: _Context, name: str) -> list[Part]:
+    source = settings.yamnet_source(ctx.config.yamnet)
+
     def embedder() -> Any:
         from animal_audio.models.yamnet import YamnetModel
 
-        return YamnetModel.load(ctx.config.yamnet)
+        return YamnetModel.load(source)
 
-    return _run_probe(ctx, name, embedder)
+    return _run_probe(ctx, name, embedder, source)
 
 
 def _run_hubert_probe(ctx: _Context, name: str) -> list[Part]:
+    source = ctx.config.hubert or settings.DEFAULT_HUBERT
+
     def embedder() -> Any:
         from animal_audio.models.hubert import HubertEmbedder
 
-        return HubertEmbedder.load(
-            ctx.config.hubert or settings.DEFAULT_HUBERT, device=ctx.config.device, fast=ctx.config.fast
-        )
+        return HubertEmbedder.load(source, device=ctx.config.device, fast=ctx.config.fast)
 
-    return _run_probe(ctx, name, embedder)
+    return _run_probe(ctx, name, embedder, source)
 
 
-def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> list[Part]:
-    """Embed every clip once (cached across runs), then fit one linear head per split."""
+def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any], base: str) -> list[Part]:
+    """Embed every clip once (cached across runs), then fit one linear head per split.
+
+    `base` names the embedder's weights: the head is useless without them, so the part records it."""
     from animal_audio.embeddings import embed_clips
     from animal_audio.models.probe import LinearProbe, ProbeClassifier
 
@@ -212,6 +216,7 @@ def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any]) -> li
             "trained_on": "train + validation folds",
             "train_clips": len(train),
             "model_dir": model_subdir(ctx.config.protocol, name, split).as_posix(),
+            "base": base,
         }
         parts[i] = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
     return [p for p in parts if p is not None]
@@ -241,12 +246,10 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
     from animal_audio.models.finetune import finetune
 
     out_dir = ctx.model_dir(name, split)
-    marker = read_json(out_dir / FINETUNE_MARKER)
-    if marker and marker.get("fingerprint") == ctx.config.fingerprint():
-        checkpoint = out_dir / marker["checkpoint_dir"]
-        if (checkpoint / "config.json").is_file():
-            log.info("%s on %s: reusing the fine-tuned checkpoint %s", name, split.name, checkpoint)
-            return checkpoint, float(marker["train_seconds"]), marker["extra"]
+    finished = _finished_finetune(out_dir, ctx.config.fingerprint())
+    if finished is not None:
+        log.info("%s on %s: reusing the fine-tuned checkpoint %s", name, split.name, finished[0])
+        return finished
     result = finetune(
         split.train,
         split.validation,
@@ -256,7 +259,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         seed=ctx.config.seed,
         device=ctx.config.device,
         max_steps=ctx.config.max_steps,
-        progress=_restaged(ctx.progress, ctx.stage(name, split, "")),
+        progress=_restaged(ctx.progress, ctx.stage(name, split)),
         cancel=ctx.cancel,
     )
     checkpoint = Path(result.checkpoint_dir)
@@ -266,6 +269,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         "best_validation": jsonable(result.best_validation),
         "epochs_trained": max((float(e["epoch"]) for e in result.history if "epoch" in e), default=0.0),
         "model_dir": Path(os.path.relpath(checkpoint, ctx.run_dir)).as_posix(),
+        "base": result.base,
     }
     write_json(
         out_dir / FINETUNE_MARKER,
@@ -280,6 +284,21 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
     return checkpoint, float(result.train_seconds), extra
 
 
+def _finished_finetune(out_dir: Path, fingerprint: str) -> Optional[tuple[Path, float, dict[str, Any]]]:
+    """The checkpoint, train seconds and part extra of FINETUNE_MARKER, or None: a marker from other
+    settings, a damaged one, or one whose checkpoint is gone means fine-tuning again."""
+    marker = read_json(out_dir / FINETUNE_MARKER) or {}
+    if marker.get("fingerprint") != fingerprint:
+        return None
+    try:
+        checkpoint = out_dir / marker["checkpoint_dir"]
+        train_seconds = float(marker["train_seconds"])
+        extra = dict(marker["extra"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (checkpoint, train_seconds, extra) if (checkpoint / "config.json").is_file() else None
+
+
 _RUNNERS: dict[str, Callable[[_Context, str], list[Part]]] = {
     "hubert-finetune": _run_hubert_finetune,
     "hubert-probe": _run_hubert_probe,
@@ -292,14 +311,12 @@ def _targets(table: pd.DataFrame) -> np.ndarray:
     return np.array([CLASSES.index(label) for label in table["label"]], dtype=np.int64)
 
 
-def _restaged(progress: Optional[ProgressCallback], prefix: str) -> Optional[ProgressCallback]:
-    """Forward a sub-task's events with the model (and fold) in front of its stage name."""
+def _restaged(progress: Optional[ProgressCallback], stage: str) -> Optional[ProgressCallback]:
+    """Forward a sub-task's events under `stage`, which names the model (and fold) they belong to."""
     if progress is None:
         return None
 
     def forward(event: ProgressEvent) -> None:
-        head = prefix.strip()
-        stage = head if event.stage.lower() in head.lower() else f"{head} {event.stage}".strip()
-        progress(ProgressEvent(stage, event.fraction, event.message))
+        progress(replace(event, stage=stage))
 
     return forward

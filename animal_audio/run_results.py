@@ -6,7 +6,6 @@ to what produced it.
 
 from __future__ import annotations
 
-import os
 import platform
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,9 +20,6 @@ from animal_audio.compare_config import CompareConfig
 from animal_audio.labels import CLASSES
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
 from animal_audio.runs import Part
-
-#: Columns of predictions.csv before the per-model ones.
-PREDICTION_COLUMNS = ("filename", "fold", "split", "true_label")
 
 
 def predictions_table(splits: list[esc50.Split], parts: dict[str, list[Part]]) -> pd.DataFrame:
@@ -88,8 +84,10 @@ def metrics_document(
         # The same number under the shorter name that readers of metrics.json may expect.
         entry["inference_seconds"] = entry["inference_seconds_per_clip"]
         entry["trained_on"] = model_parts[0].extra.get("trained_on", "")
-        # What the app loads (relative to the run dir); in CV, the model of the last split.
+        # What the app loads (relative to the run dir; in CV, the model of the last split) and the
+        # weights it was trained from (a probe's embedder; None for zero-shot).
         entry["model_dir"] = model_parts[-1].extra.get("model_dir")
+        entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
         models[name] = entry
     return {
@@ -159,7 +157,7 @@ def machine(device: Optional[str] = None, uses_torch: bool = True) -> dict[str, 
     return {
         "platform": platform.platform(),
         "processor": _cpu_model() or platform.processor() or platform.machine(),
-        "cpu_count": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_count": settings.usable_cpus(),
         "cpu_threads": settings.cpu_threads(),
         "device": settings.torch_device(device) if uses_torch else "cpu",
     }

@@ -22,7 +22,7 @@ import pandas as pd
 from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig
 from animal_audio.errors import AnimalAudioError, CheckpointError
-from animal_audio.fileio import atomic_path, write_json, write_text
+from animal_audio.fileio import atomic_path, read_json, write_json, write_text
 from animal_audio.labels import CLASSES
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,8 @@ def load_run(run_dir: str | os.PathLike[str]) -> RunResult:
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """A model a finished run trained: the run, the model's folder, and the weights the run named for its family."""
+    """A model a finished run trained: the run, the model's folder, and the weights it was trained from
+    (a probe's head needs its embedder's)."""
 
     run_dir: Path
     directory: Path
@@ -186,8 +187,10 @@ def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[Traine
     recorded = entry.get("model_dir") if isinstance(entry, dict) else None
     if not isinstance(recorded, str) or not (run_dir / recorded).is_dir():
         return None
-    config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
-    base = config.get(name.split("-", 1)[0])
+    base = entry.get("base")
+    if not isinstance(base, str):  # a run from before `base` was recorded: its family's setting
+        config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
+        base = config.get(name.split("-", 1)[0])
     return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None)
 
 
@@ -224,11 +227,3 @@ def default_run_dir(config: CompareConfig, runs_dir: Optional[Path] = None) -> P
         n += 1
         candidate = runs_dir / f"{stamp}-{n}"
     return candidate
-
-
-def read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -76,6 +76,11 @@ def cpu_threads() -> int:
     value = os.environ.get(ENV_THREADS)
     if value and value.isdigit() and int(value) > 0:
         return int(value)
+    return usable_cpus()
+
+
+def usable_cpus() -> int:
+    """Cores this process may run on (a container or taskset may allow fewer than the machine has)."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 

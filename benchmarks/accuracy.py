@@ -27,11 +27,10 @@ from animal_audio import esc50, settings  # noqa: E402
 from animal_audio.compare_config import MODEL_NAMES, PROTOCOLS, CompareConfig, parse_models  # noqa: E402
 from animal_audio.errors import AnimalAudioError  # noqa: E402
 from animal_audio.estimate import estimate_seconds  # noqa: E402
-from animal_audio.fileio import write_json, write_text  # noqa: E402
+from animal_audio.fileio import read_json, write_json, write_text  # noqa: E402
 from animal_audio.formatting import duration, percent  # noqa: E402
 from animal_audio.pipeline import run_comparison  # noqa: E402
 from animal_audio.run_results import machine, versions  # noqa: E402
-from animal_audio.runs import read_json  # noqa: E402
 
 log = logging.getLogger("benchmarks.accuracy")
 

@@ -26,6 +26,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/latency.py`
     sys.path.insert(0, str(REPO))
+
+from tests.random_hubert import build_random_hubert  # noqa: E402  (the tests' tiny HuBERT, and full-size)
+
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latency.json"
 DEFAULT_RUNS = 30
 DEFAULT_WARMUP = 3
@@ -64,7 +67,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
     clips = _clips(settings.esc50_dir(args.esc50_dir), max(args.clips, DRIFT_CLIPS))
     result: dict[str, Any] = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)}}
     result["clip_seconds"] = round(float(np.mean([len(c) for c in clips])) / 16_000, 3)
-    checkpoint = _full_size_checkpoint(work / "hubert-full")
+    checkpoint = build_random_hubert(work / "hubert-full", full_size=True)
 
     variants, memory, loads = _load_variants(checkpoint, args)
     result["load_seconds"] = loads
@@ -76,7 +79,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
     if not args.skip_drift:
         result["drift"] = {
             "full_size_random": _drift(checkpoint, clips[:DRIFT_CLIPS]),
-            "tiny_random": _drift(_tiny_checkpoint(work / "hubert-tiny"), clips[:DRIFT_CLIPS]),
+            "tiny_random": _drift(build_random_hubert(work / "hubert-tiny"), clips[:DRIFT_CLIPS]),
         }
     result["memory"]["peak_rss_mb"] = _peak_rss_mb()
     result["machine"]["load_average_end"] = list(os.getloadavg())
@@ -116,44 +119,6 @@ def _clips(esc50_dir: Path, count: int) -> list[np.ndarray]:
     animals = meta[meta.target < 10].sort_values(["fold", "filename"])
     picked = animals.groupby("target").head(max(1, -(-count // 10))).sort_values(["filename"]).head(count)
     return [load_audio(esc50_dir / "audio" / name) for name in picked.filename]
-
-
-def _full_size_checkpoint(out: Path) -> Path:
-    """HuBERT-Base's architecture with random weights and our 10 labels, saved like a real checkpoint."""
-    from transformers import HubertConfig
-
-    return _save_classifier(HubertConfig(), out)
-
-
-def _tiny_checkpoint(out: Path) -> Path:
-    from transformers import HubertConfig
-
-    config = HubertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        classifier_proj_size=16,
-    )
-    return _save_classifier(config, out)
-
-
-def _save_classifier(config: Any, out: Path) -> Path:
-    import torch
-    from transformers import AutoModelForAudioClassification, Wav2Vec2FeatureExtractor
-
-    from animal_audio.labels import CLASSES
-
-    torch.manual_seed(0)
-    config.num_labels = len(CLASSES)
-    config.id2label = dict(enumerate(CLASSES))
-    config.label2id = {c: i for i, c in enumerate(CLASSES)}
-    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, do_normalize=True).save_pretrained(out)
-    return out
 
 
 # --------------------------------------------------------------------------- variants

@@ -41,11 +41,18 @@ def start_app(
         **({"HF_HUB_OFFLINE": "1"} if offline else {}),
         **env_extra,
     }
-    log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "wb") as log:  # the app writes through its own copy of the handle
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        return process, _wait_until_it_answers(process, f"http://127.0.0.1:{port}/", log_path, timeout)
+    except BaseException:
+        stop_app(process)
+        raise
+
+
+def _wait_until_it_answers(process: subprocess.Popen, url: str, log_path: Path, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -55,10 +62,9 @@ def start_app(
         try:
             with urllib.request.urlopen(url + "gradio_api/info", timeout=2) as response:
                 if response.status == 200:
-                    return process, url
+                    return url
         except OSError:
             time.sleep(POLL_SECONDS)
-    process.kill()
     raise RuntimeError(
         f"app.py did not answer within {timeout:.0f} s:\n{log_path.read_text(errors='replace')}"
     )
@@ -70,6 +76,7 @@ def stop_app(process: subprocess.Popen) -> None:
         process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager

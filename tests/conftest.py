@@ -1,4 +1,4 @@
-"""Shared fixtures: the real clips and YAMNet in ../shared, and a tiny HuBERT built here."""
+"""Shared fixtures: the real clips and YAMNet in ../shared, and a tiny HuBERT (random_hubert.py)."""
 
 from __future__ import annotations
 
@@ -73,43 +73,11 @@ def prepared_subset(esc50_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return out
 
 
-def build_tiny_hubert(out: Path, *, num_labels: int = 10, seed: int = 0) -> Path:
-    """A small randomly initialised HuBERT classifier saved like a real checkpoint."""
-    import torch
-    from transformers import AutoModelForAudioClassification, HubertConfig, Wav2Vec2FeatureExtractor
-
-    from animal_audio.labels import CLASSES
-
-    torch.manual_seed(seed)
-    labels = CLASSES[:num_labels]
-    config = HubertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=(32, 32, 32, 32, 32, 32, 32),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-        classifier_proj_size=16,
-        num_labels=num_labels,
-        id2label=dict(enumerate(labels)),
-        label2id={c: i for i, c in enumerate(labels)},
-    )
-    model = AutoModelForAudioClassification.from_config(config)
-    model.save_pretrained(out)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16_000,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=False,
-    ).save_pretrained(out)
-    return out
-
-
 @pytest.fixture(scope="session")
 def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
+    from random_hubert import build_random_hubert
+
+    return build_random_hubert(tmp_path_factory.mktemp("tiny-hubert"))
 
 
 # --------------------------------------------------------------------------- the app as a server

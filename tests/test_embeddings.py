@@ -32,6 +32,9 @@ class CountingEmbedder:
         self.clips += len(waveforms)
         return self.model.embed_batch(waveforms)
 
+    def describe(self) -> str:
+        return f"counting {self.model.describe()}"
+
 
 @pytest.fixture(scope="module")
 def yamnet(yamnet_tflite: Path) -> YamnetModel:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from transformers.trainer import TRAINER_STATE_NAME
 
 from animal_audio import esc50
 from animal_audio.augment import AugmentConfig
@@ -165,7 +166,7 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
         )
     assert {p.name: sha256(p) for p in (out / "checkpoint").iterdir()} == before
     assert sorted(p.name for p in out.iterdir()) == [ft.WORK_DIR, "checkpoint"]  # no half-written model
-    state = json.loads((out / ft.WORK_DIR / "checkpoint-4" / ft.TRAINER_STATE).read_text())
+    state = json.loads((out / ft.WORK_DIR / "checkpoint-4" / TRAINER_STATE_NAME).read_text())
     seconds_before_stop = state["stateful_callbacks"][ft.TrainingClock.__name__]["args"]["seconds"]
     cut_short = out / ft.WORK_DIR / "checkpoint-5"  # a save killed before trainer_state.json was written
     cut_short.mkdir()
@@ -181,7 +182,7 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
     assert result.train_seconds > seconds_before_stop > 0  # the time before the stop is counted
     assert [e["step"] for e in result.history if "eval_loss" in e] == [2, 4, 6, 8, 10, 12]
     # Resumed exactly where it stopped (same clips, same RNG state): the same losses and the
-    # same best model as the uninterrupted run, newly written with this run's summary.
+    # same best model as the uninterrupted run, published in place of the previous one.
     np.testing.assert_allclose(
         [e["loss"] for e in losses], [e["loss"] for e in uninterrupted.history if "loss" in e], rtol=1e-4
     )
@@ -189,6 +190,23 @@ def test_cancel_keeps_the_previous_checkpoint_and_a_rerun_resumes(
         source / "checkpoint" / "model.safetensors"
     )
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint"]
+
+
+def test_a_stop_asked_at_the_last_step_keeps_the_finished_model(tables, tiny_hubert_dir, tmp_path):
+    train, validation = tables
+    stop = StopAfterStep(2)
+    result = ft.finetune(
+        train,
+        validation,
+        tmp_path,
+        base=str(tiny_hubert_dir),
+        progress=stop.progress,
+        cancel=stop.cancel,
+        **{**SETTINGS, "max_steps": 2},
+    )
+    assert stop.cancel() and result.best_validation  # asked to stop, but training had already finished
+    assert (result.checkpoint_dir / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [result.checkpoint_dir.name]  # no .work left
 
 
 def test_other_settings_discard_the_stopped_run_instead_of_resuming(tables, tiny_hubert_dir, tmp_path):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 import weakref
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_tiny_hubert
+from conftest import REPO
+from random_hubert import build_random_hubert
 
 import animal_audio as aa
 from animal_audio.audio import load_audio
@@ -135,7 +138,7 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
     """What the bare facebook/hubert-base-ls960 looks like: encoder weights, no classifier."""
     from transformers import AutoModel
 
-    classifier_dir = build_tiny_hubert(tmp_path / "classifier")
+    classifier_dir = build_random_hubert(tmp_path / "classifier")
     AutoModel.from_pretrained(classifier_dir).save_pretrained(tmp_path / "base")
     (tmp_path / "base" / "preprocessor_config.json").write_bytes(
         (classifier_dir / "preprocessor_config.json").read_bytes()
@@ -149,16 +152,16 @@ def test_checkpoint_without_trained_head_is_not_trained_yet(tmp_path):
 
 
 def test_checkpoint_with_other_labels_is_refused(tmp_path):
-    five_labels = build_tiny_hubert(tmp_path / "five", num_labels=5)
+    five_labels = build_random_hubert(tmp_path / "five", num_labels=5)
     with pytest.raises(NotTrainedError) as error:
         HubertClassifier.load(str(five_labels))
     assert "other labels" in str(error.value) and "not trained yet" in str(error.value)
 
 
 def test_rewritten_checkpoint_is_reloaded(tmp_path, waveforms):
-    folder = build_tiny_hubert(tmp_path / "ckpt", seed=1)
+    folder = build_random_hubert(tmp_path / "ckpt", seed=1)
     first = HubertClassifier.load(str(folder))
-    build_tiny_hubert(folder, seed=2)  # re-training into the same folder
+    build_random_hubert(folder, seed=2)  # re-training into the same folder
     second = HubertClassifier.load(str(folder))
 
     assert second is not first
@@ -227,6 +230,36 @@ def test_damaged_cached_graph_is_exported_again(tiny_hubert_dir, waveforms, monk
     np.testing.assert_allclose(model.logits_batch(waveforms), logits, atol=1e-6)
 
 
+#: A child process that loads the checkpoint in sys.argv[1] and is killed while its graph is exported.
+KILLED_DURING_EXPORT = """
+import os, sys
+from animal_audio.models import onnx_graphs
+from animal_audio.models.hubert import HubertClassifier
+
+real_export = onnx_graphs.export
+
+def export_then_die(*args, **kwargs):
+    real_export(*args, **kwargs)
+    os._exit(9)
+
+onnx_graphs.export = export_then_die
+HubertClassifier.load(sys.argv[1], fast=False)
+"""
+
+
+def test_an_export_killed_midway_leaves_nothing_behind(tiny_hubert_dir, monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    killed = subprocess.run([sys.executable, "-c", KILLED_DURING_EXPORT, str(tiny_hubert_dir)], cwd=REPO)
+    assert killed.returncode == 9
+    (leftover,) = (tmp_path / "home").rglob("model.onnx")  # a whole graph, never published
+
+    model = HubertClassifier.load(str(tiny_hubert_dir), fast=True)  # another graph: exported, cache pruned
+
+    assert model.backend.endswith("onnxruntime-int8")
+    assert not leftover.exists()
+    assert all(not p.name.startswith(".") for p in leftover.parent.parent.iterdir())
+
+
 def _no_torch_weights(*args, **kwargs):
     raise AssertionError("the torch weights were loaded although the exported graph was on disk")
 
@@ -268,7 +301,10 @@ def test_checkpoint_damaged_after_its_export_still_gives_a_clear_error(
         HubertClassifier.load(str(checkpoint))
 
 
-def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, waveforms, monkeypatch):
+def test_fast_mode_without_bf16_quantises_the_whole_graph(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))  # exports here, finds nothing cached
     monkeypatch.setattr(backends, "native_bf16", lambda: False)
     exact = HubertClassifier.load(str(tiny_hubert_dir), fast=False).logits_batch(waveforms)
     fast = HubertClassifier.load(str(tiny_hubert_dir), fast=True)
@@ -277,7 +313,11 @@ def test_fast_mode_without_bf16_quantises_the_whole_graph(tiny_hubert_dir, wavef
     assert np.abs(fast.logits_batch(waveforms) - exact).max() / np.abs(exact).max() < FAST_LOGIT_REL_TOLERANCE
 
 
-def test_failed_export_falls_back_to_torch_with_the_same_answers(tiny_hubert_dir, waveforms, monkeypatch):
+def test_failed_export_falls_back_to_torch_with_the_same_answers(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    # Its own home: a graph another test exported would be found before any export is tried.
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
     reference = HubertClassifier.load(str(tiny_hubert_dir), fast=True, backend="torch").logits_batch(
         waveforms
     )

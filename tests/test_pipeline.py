@@ -20,7 +20,7 @@ from animal_audio.compare_config import MODEL_NAMES, CompareConfig
 from animal_audio.errors import AnimalAudioError, CancelledError, CheckpointError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
-from animal_audio.pipeline import run_comparison
+from animal_audio.pipeline import FINETUNE_MARKER, run_comparison
 from animal_audio.run_results import prediction_column, probability_column
 from animal_audio.runs import default_run_dir, latest_run, load_run, trained_model
 
@@ -76,7 +76,9 @@ def per_class_table(report: str, models: list[str]) -> dict[str, list[float]]:
 
 
 @pytest.mark.slow
-def test_full_run_writes_a_complete_run_directory(full_run, home: Path) -> None:
+def test_full_run_writes_a_complete_run_directory(
+    full_run, home: Path, tiny_hubert_dir: Path, yamnet_tflite: Path
+) -> None:
     result, events = full_run
     run_dir = result.run_dir
     for name in (
@@ -107,6 +109,9 @@ def test_full_run_writes_a_complete_run_directory(full_run, home: Path) -> None:
     assert (run_dir / metrics["models"]["hubert-finetune"]["model_dir"] / "config.json").is_file()
     finetuned = trained_model(run_dir, "hubert-finetune")
     assert finetuned is not None and (finetuned.directory / "config.json").is_file()
+    # Each trained model names the weights it was trained from, whatever the settings say later.
+    assert finetuned.base == trained_model(run_dir, "hubert-probe").base == str(tiny_hubert_dir)
+    assert trained_model(run_dir, "yamnet-probe").base == str(yamnet_tflite)
     assert metrics["models"]["yamnet-zeroshot"]["model_dir"] is None
     # Published only after completion; loadable.
     pointer = json.loads((home / "runs" / "latest.json").read_text())
@@ -249,6 +254,21 @@ def test_cross_validation_tests_every_clip_once(
     assert trained_model(result.run_dir, "yamnet-zeroshot") is None
 
 
+def test_trained_model_base_is_what_the_run_recorded_else_its_setting(tmp_path: Path) -> None:
+    (tmp_path / "models" / "probe").mkdir(parents=True)
+    entry = {"model_dir": "models/probe"}
+    metrics = {
+        "config": {"hubert": "setting/hubert"},
+        "models": {"hubert-probe": {**entry, "base": "used/hubert"}},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert trained_model(tmp_path, "hubert-probe").base == "used/hubert"
+
+    metrics["models"]["hubert-probe"] = entry  # a run written before `base` was recorded
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    assert trained_model(tmp_path, "hubert-probe").base == "setting/hubert"
+
+
 def test_estimates_and_config_errors(prepared_subset: Path) -> None:
     slow = estimate_seconds(
         CompareConfig(prepared_subset, models=("hubert-finetune",), epochs=10, device="cpu")
@@ -285,6 +305,16 @@ def test_stopped_after_fine_tuning_resumes_without_training_again(
         run_comparison(config, progress=watch, cancel=lambda: stop["now"])
 
     from animal_audio.models import finetune
+
+    # A marker that lacks what it should record (e.g. from an older version) counts as none.
+    (marker,) = config.out_dir.rglob(FINETUNE_MARKER)
+    marker.write_text(json.dumps({k: v for k, v in json.loads(marker.read_text()).items() if k != "extra"}))
+    trained, real_finetune = [], finetune.finetune
+    monkeypatch.setattr(finetune, "finetune", lambda *a, **kw: trained.append(1) or real_finetune(*a, **kw))
+    stop["now"] = False
+    with pytest.raises(CancelledError):
+        run_comparison(config, progress=watch, cancel=lambda: stop["now"])
+    assert trained == [1] and "extra" in json.loads(marker.read_text())
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("the finished checkpoint should have been reused")

@@ -149,6 +149,9 @@ def test_a_head_for_another_embedder_is_refused(probe, tmp_path):
         def embed_batch(self, waveforms):
             return np.zeros((len(waveforms), 768))
 
+        def describe(self):
+            return "another embedder"
+
     with pytest.raises(CheckpointError, match="trained on yamnet embeddings"):
         ProbeClassifier("hubert-probe", OtherEmbedder(), probe)
     unnamed = LinearProbe.load(probe.save(tmp_path / "head"))

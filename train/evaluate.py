@@ -3,8 +3,8 @@
 --model is one of:
   yamnet-zeroshot        YAMNet's AudioSet classes mapped onto the animals (--yamnet picks the weights)
   DIR with config.json   a fine-tuned HuBERT checkpoint (e.g. <run>/models/hubert-finetune/checkpoint)
-  DIR with probe.json    a linear probe (e.g. <run>/models/yamnet-probe); its embedder comes from
-                         --yamnet or --hubert, as recorded in the probe
+  DIR with probe.json    a linear probe (e.g. <run>/models/yamnet-probe); the probe records which
+                         embedder it was trained on (YAMNet or HuBERT), --yamnet / --hubert its weights
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from animal_audio import esc50, settings
-from animal_audio.errors import CheckpointError
+from animal_audio.errors import CheckpointError, DatasetError
 from animal_audio.evaluation import evaluate_classifier
 from animal_audio.formatting import percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     table = esc50.load_manifest(settings.data_dir(args.data))
     test = table[table["fold"] == args.fold].reset_index(drop=True)
     if test.empty:
-        raise CheckpointError(f"No clips of fold {args.fold} in the prepared data: use --fold 1-5.")
+        raise DatasetError(f"No clips of fold {args.fold} in the prepared data: use --fold 1-5.")
     classifier = load_classifier(args.model, args)
     progress = progress_for(args)
     try:

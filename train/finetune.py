@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from animal_audio import esc50, settings
+from animal_audio.formatting import duration
 from train.common import add_command, add_data_argument, add_device_argument, progress_for
 
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     best = result.best_validation
     print(
         f"\nBest on the validation fold: accuracy {best.get('accuracy', float('nan')):.4f}, "
-        f"macro-F1 {best.get('macro_f1', float('nan')):.4f} ({result.train_seconds / 60:.1f} min of training)"
+        f"macro-F1 {best.get('macro_f1', float('nan')):.4f} ({duration(result.train_seconds)} of training)"
     )
     print(f"Checkpoint: {result.checkpoint_dir}")
     print(

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence, Union
 import numpy as np
 
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.errors import AudioError, ModelUnavailableError, short_error
 from animal_audio.models import onnx_graphs
 from animal_audio.models.onnx_graphs import INT8_EXCLUDE, OnnxRunner
 
@@ -51,10 +51,10 @@ def make_runner(module: Any, *, device: str, fast: bool, backend: str, key_parts
         except Exception as error:  # export is best effort: torch gives the same answers, slower
             if backend == "onnx":
                 raise ModelUnavailableError(
-                    f"Cannot run HuBERT with ONNX Runtime ({first_line(error)}). Install onnxruntime "
+                    f"Cannot run HuBERT with ONNX Runtime ({short_error(error)}). Install onnxruntime "
                     "and onnx (pip install -r requirements.txt) or use backend='torch'."
                 ) from error
-            log.warning("ONNX export failed (%s); running HuBERT in torch", first_line(error))
+            log.warning("ONNX export failed (%s); running HuBERT in torch", short_error(error))
     return TorchRunner(module, device=device, fast=fast)
 
 
@@ -68,11 +68,6 @@ def exported_runner(*, device: str, fast: bool, backend: str, key_parts: dict) -
 
 def runner_name(runner: Runner) -> str:
     return str(getattr(runner, "name", type(runner).__name__))
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 def _uses_onnx(device: str, backend: str) -> bool:

@@ -34,11 +34,10 @@ from animal_audio.audio import SAMPLE_RATE, load_audio
 from animal_audio.augment import AugmentConfig
 from animal_audio.augment import augment as augment_clip
 from animal_audio.errors import CancelledError, DatasetError, ModelUnavailableError
-from animal_audio.fileio import atomic_dir, jsonable, recover_dir, write_json
+from animal_audio.fileio import atomic_dir, jsonable, read_json, recover_dir, write_json
 from animal_audio.labels import CLASSES, ID2LABEL, LABEL2ID, NUM_CLASSES
 from animal_audio.metrics import classification_metrics
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
-from animal_audio.runs import read_json
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +46,6 @@ WORK_DIR = ".work"
 CHECKPOINT_DIR = "checkpoint"
 #: The settings of the run in `.work`: only a run with exactly these is resumed.
 RUN_FILE = "run.json"
-#: Trainer writes it last into a checkpoint: a checkpoint without it was cut short.
-TRAINER_STATE = TRAINER_STATE_NAME
 METRIC_FOR_BEST = "macro_f1"
 WARMUP_FRACTION = 0.1
 #: Frozen, so one shared default is safe; `augment=None` trains on the clips as they are.
@@ -63,6 +60,8 @@ class FinetuneResult:
     best_validation: dict
     history: list[dict]
     train_seconds: float
+    #: The weights fine-tuning started from (hub id or directory).
+    base: str
 
 
 def finetune(
@@ -85,8 +84,8 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune `base` (hub id or directory) on `train`; keep the best epoch on `validation`.
 
-    Tables are rows of `esc50.load_manifest`. When `cancel()` turns true the Trainer
-    state is saved and `CancelledError` raised: the same call again resumes.
+    Tables are rows of `esc50.load_manifest`. When `cancel()` turns true before the last step,
+    the Trainer state is saved and `CancelledError` raised: the same call again resumes.
     """
     runtime.configure_threads()
     check_cancel(cancel, "fine-tuning")
@@ -150,7 +149,7 @@ def finetune(
         dataloader_pin_memory=on_gpu,
         disable_tqdm=True,
     )
-    reporter = _ProgressCallback(progress, cancel)
+    reporter = _TrainerProgress(progress, cancel)
     callbacks: list[TrainerCallback] = [reporter, TrainingClock()]
     if early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=early_stopping_patience))
@@ -170,7 +169,7 @@ def finetune(
     # Not the clock passed in: on resume, Trainer replaced it with one restored from the checkpoint.
     clock = next(c for c in trainer.callback_handler.callbacks if isinstance(c, TrainingClock))
     train_seconds = clock.seconds()
-    if reporter.cancelled:
+    if reporter.cancelled and trainer.state.global_step < trainer.state.max_steps:  # else it finished
         raise CancelledError(
             f"Fine-tuning stopped at step {trainer.state.global_step}. Its state is saved in "
             f"{work}; run again with the same settings to resume."
@@ -187,7 +186,7 @@ def finetune(
         f"accuracy {best.get('accuracy', math.nan):.3f}, macro-F1 {best.get(METRIC_FOR_BEST, math.nan):.3f}"
     )
     report(progress, STAGE, 1.0, f"done: validation {scores}")
-    return FinetuneResult(checkpoint, best, history, train_seconds)
+    return FinetuneResult(checkpoint, best, history, train_seconds, source)
 
 
 def resolve_base(base: Optional[str] = None) -> str:
@@ -326,7 +325,7 @@ def best_validation(history: list[dict], best_step: Optional[int]) -> dict[str, 
     return {key.removeprefix("eval_"): chosen[key] for key in keys}
 
 
-class _ProgressCallback(TrainerCallback):
+class _TrainerProgress(TrainerCallback):
     """Trainer events -> our progress events; a cancel request stops after the step, with a checkpoint.
 
     Not inside a validation pass: a step that closes an epoch still gets its score,
@@ -380,7 +379,8 @@ def _resume_point(work: Path, run: dict) -> Optional[str]:
     """The newest complete checkpoint of a stopped run with these settings; anything else is discarded."""
     if work.is_dir() and read_json(work / RUN_FILE) == run:
         while (checkpoint := get_last_checkpoint(work)) is not None:
-            if read_json(Path(checkpoint) / TRAINER_STATE) is not None:
+            # Trainer writes it last into a checkpoint: a checkpoint without it was cut short.
+            if read_json(Path(checkpoint) / TRAINER_STATE_NAME) is not None:
                 log.info("resuming fine-tuning from %s", checkpoint)
                 return checkpoint
             log.warning("ignoring the incomplete checkpoint %s", checkpoint)

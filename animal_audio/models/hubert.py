@@ -22,10 +22,11 @@ from animal_audio.errors import (
     CheckpointError,
     ModelUnavailableError,
     NotTrainedError,
+    short_error,
 )
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models import backends
-from animal_audio.models.backends import Layer, Runner, first_line
+from animal_audio.models.backends import Layer, Runner
 from animal_audio.models.base import Prediction, softmax
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,7 @@ def _load_errors(source: str) -> Iterator[None]:
     except (OSError, ValueError) as error:
         if _looks_like_path(source):  # a local folder with a config: incomplete or damaged
             raise CheckpointError(_damaged(source, error)) from error
-        raise ModelUnavailableError(_unavailable(source, first_line(error))) from error
+        raise ModelUnavailableError(_unavailable(source, short_error(error))) from error
     except Exception as error:  # safetensors / torch errors: truncated or tampered weights
         raise CheckpointError(_damaged(source, error)) from error
 
@@ -289,7 +290,7 @@ def _unavailable(source: str, reason: str) -> str:
 
 def _damaged(source: str, error: BaseException) -> str:
     return (
-        f"The HuBERT checkpoint in {source} is incomplete or damaged ({first_line(error).rstrip('.')}). "
+        f"The HuBERT checkpoint in {source} is incomplete or damaged ({short_error(error).rstrip('.')}). "
         "Train it again (python -m train finetune / the app's Train & compare tab), or copy it again "
         "from where it came from."
     )

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import threading
 import time
 import warnings
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from animal_audio import settings
+from animal_audio.fileio import atomic_dir, sweep_temp_dirs
 
 log = logging.getLogger(__name__)
 
@@ -119,27 +119,20 @@ def _graph_folder(key: str, *, int8: bool) -> Path:
 
 
 def _build(module: Any, folder: Path, *, int8: bool, example_shape: tuple[int, ...]) -> None:
-    """Export (and quantise) into a temp folder, then rename it into place: never half a graph."""
+    """Export (and quantise) into a temp folder published atomically: never half a graph."""
     started = time.perf_counter()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        fp32 = tmp / ("fp32.onnx" if int8 else GRAPH_FILE)
-        export(module, fp32, example_shape=example_shape)
-        if int8:
-            quantize_int8(fp32, tmp / GRAPH_FILE)
-            fp32.unlink()
-        meta = {"int8": int8, "int8_ops": list(INT8_OPS) if int8 else [], "opset": OPSET}
-        (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-        if folder.exists() and not (folder / META_FILE).is_file():
-            shutil.rmtree(folder, ignore_errors=True)  # half-written by a process that crashed
-        try:
-            os.replace(tmp, folder)
-        except OSError:
-            if not (folder / META_FILE).is_file():
-                raise  # not "another process finished first"
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(folder) as tmp:
+            fp32 = tmp / ("fp32.onnx" if int8 else GRAPH_FILE)
+            export(module, fp32, example_shape=example_shape)
+            if int8:
+                quantize_int8(fp32, tmp / GRAPH_FILE)
+                fp32.unlink()
+            meta = {"int8": int8, "int8_ops": list(INT8_OPS) if int8 else [], "opset": OPSET}
+            (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    except OSError:
+        if not (folder / META_FILE).is_file():
+            raise  # not "another process published the same graph meanwhile"
     log.info("exported %s (int8=%s) in %.1f s", folder.name, int8, time.perf_counter() - started)
 
 
@@ -192,8 +185,10 @@ def _not_from_root(record: logging.LogRecord) -> bool:
 
 
 def _prune(root: Path, *, keep: Path) -> None:
+    """Keep the most recently used graphs; drop what exports killed mid-way left (~360 MB each)."""
+    sweep_temp_dirs(root)
     graphs = sorted(
-        (p for p in root.iterdir() if (p / META_FILE).is_file()),
+        (p for p in root.iterdir() if not p.name.startswith(".") and (p / META_FILE).is_file()),
         key=lambda p: (p / META_FILE).stat().st_mtime,
         reverse=True,
     )

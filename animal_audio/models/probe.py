@@ -44,6 +44,8 @@ class Embedder(Protocol):
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray: ...
 
+    def describe(self) -> str: ...
+
 
 class LinearProbe:
     """Standardise, then multinomial logistic regression; probabilities always over all of CLASSES."""
@@ -250,9 +252,7 @@ class ProbeClassifier:
         return [Prediction(self.name, p, each) for p in probs]
 
     def describe(self) -> str:
-        embedder = getattr(self.embedder, "describe", None)
-        source = embedder() if callable(embedder) else self.embedder.name
-        return f"{self.name}: {self.probe.describe()}; embeddings from {source}"
+        return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from animal_audio import settings
-from animal_audio.errors import AudioError, ModelUnavailableError
+from animal_audio.errors import AudioError, ModelUnavailableError, short_error
 from animal_audio.labels import AUDIOSET_TO_ANIMAL, CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction
 from animal_audio.runtime import configure_threads
@@ -229,7 +229,7 @@ def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
         model = hub.load(handle)
     except Exception as error:  # network, HTTP, TF and file errors all mean "cannot load"
         raise ModelUnavailableError(
-            f"Could not load YAMNet from {handle} ({_short(error)}). {HOW_TO_FIX}"
+            f"Could not load YAMNet from {handle} ({short_error(error)}). {HOW_TO_FIX}"
         ) from error
     try:
         class_map = model.class_map_path().numpy().decode("utf-8")
@@ -237,7 +237,7 @@ def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
             class_names = _read_class_map(f.read())
     except Exception as error:
         raise ModelUnavailableError(
-            f"{handle} does not look like YAMNet: its class map could not be read ({_short(error)}). {HOW_TO_FIX}"
+            f"{handle} does not look like YAMNet: its class map could not be read ({short_error(error)}). {HOW_TO_FIX}"
         ) from error
 
     def run(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -264,7 +264,7 @@ def _load_tflite(path: Path) -> YamnetModel:
             interpreter = interpreter_class(model_path=str(path), num_threads=settings.cpu_threads())
     except (ValueError, RuntimeError) as error:
         raise ModelUnavailableError(
-            f"{path} is not a valid TFLite model ({_short(error)}). Download YAMNet again. {HOW_TO_FIX}"
+            f"{path} is not a valid TFLite model ({short_error(error)}). Download YAMNet again. {HOW_TO_FIX}"
         ) from error
     runner = _TfliteRunner(interpreter, path)
     digest = _sha256(path.read_bytes())[:16]
@@ -333,8 +333,3 @@ def _savedmodel_digest(path: Path) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _short(error: BaseException, limit: int = 300) -> str:
-    text = f"{type(error).__name__}: {error}".strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."

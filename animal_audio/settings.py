@@ -23,10 +23,15 @@ ENV_DEVICE = "ANIMAL_AUDIO_DEVICE"
 ENV_THREADS = "ANIMAL_AUDIO_THREADS"
 
 
-def _pick(explicit: str | os.PathLike[str] | None, env: str, default: str) -> str:
+def chosen(explicit: str | os.PathLike[str] | None, env: str) -> str | None:
+    """What a person set (the argument, else the environment variable); None leaves the default."""
     if explicit is not None and str(explicit) != "":
         return str(explicit)
-    return os.environ.get(env) or default
+    return os.environ.get(env) or None
+
+
+def _pick(explicit: str | os.PathLike[str] | None, env: str, default: str) -> str:
+    return chosen(explicit, env) or default
 
 
 def home(explicit: str | os.PathLike[str] | None = None) -> Path:

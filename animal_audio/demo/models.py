@@ -39,11 +39,8 @@ _ENV = {HUBERT: settings.ENV_HUBERT, YAMNET: settings.ENV_YAMNET}
 
 
 def chosen_source(side: str, explicit: Optional[str] = None) -> Optional[str]:
-    """The weights a person chose for `side` (argument, else its environment variable); None: the default.
-
-    The one reader of that choice: the registry loads it, and the runs started from the app train it.
-    """
-    return explicit or os.environ.get(_ENV[side]) or None
+    """The weights a person chose for `side`; None: the default. The registry loads them, the app's runs train them."""
+    return settings.chosen(explicit, _ENV[side])
 
 
 @dataclass
@@ -111,7 +108,7 @@ class Registry:
         return chosen_source(HUBERT, self._hubert_arg)
 
     def yamnet_source(self) -> str:
-        return chosen_source(YAMNET, self._yamnet_arg) or settings.DEFAULT_YAMNET
+        return settings.yamnet_source(self._yamnet_arg)
 
     def run_dir(self) -> Optional[Path]:
         """The comparison run whose trained models the app uses, if any."""

@@ -1,7 +1,7 @@
 """animal-audio: compare fine-tuned HuBERT and YAMNet on ESC-50's ten animal classes.
 
     import animal_audio as aa
-    model = aa.YamnetZeroShot.load("yamnet.tflite")      # or aa.HubertClassifier.load(checkpoint_dir)
+    model = aa.YamnetZeroShot.load("yamnet.tflite")      # or aa.load_hubert("USER/NAME" or a folder)
     prediction = model.predict(aa.load_audio("dog.wav"))
     print(prediction.label, prediction.confidence)
 
@@ -23,6 +23,7 @@ from animal_audio.labels import CLASSES
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 from animal_audio.models.probe import LinearProbe, ProbeClassifier
+from animal_audio.models.published import load_hubert
 from animal_audio.models.yamnet import YamnetModel, YamnetZeroShot
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "YamnetModel",
     "YamnetZeroShot",
     "load_audio",
+    "load_hubert",
     "read_clip",
 ]

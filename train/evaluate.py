@@ -2,9 +2,12 @@
 
 --model is one of:
   yamnet-zeroshot        YAMNet's AudioSet classes mapped onto the animals (--yamnet picks the weights)
+  hubert                 the HuBERT that --hubert or ANIMAL_AUDIO_HUBERT names (checkpoint or published probe)
   DIR with config.json   a fine-tuned HuBERT checkpoint (e.g. <run>/models/hubert-finetune/checkpoint)
   DIR with probe.json    a linear probe (e.g. <run>/models/yamnet-probe); the probe records which
                          embedder it was trained on (YAMNet or HuBERT), --yamnet / --hubert its weights
+                         (a probe written by `train publish` names its base HuBERT; --hubert overrides it)
+  USER/NAME              a HuBERT published on the Hub by `train publish` (checkpoint or probe)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from animal_audio.metrics import classification_metrics, labels_from_probs
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
 ZERO_SHOT = "yamnet-zeroshot"
+HUBERT = "hubert"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "test one model (checkpoint dir, probe dir or yamnet-zeroshot) on a test fold",
         __doc__,
     )
-    parser.add_argument("--model", required=True, help="yamnet-zeroshot, a checkpoint dir or a probe dir")
+    parser.add_argument(
+        "--model", required=True, help="yamnet-zeroshot, hubert, a checkpoint or probe dir, or USER/NAME"
+    )
     add_data_argument(parser)
     parser.add_argument("--fold", type=int, default=esc50.DEFAULT_TEST_FOLDS[0], help="test fold (default 5)")
     parser.add_argument("--json", help="also write the metrics to this JSON file")
@@ -45,28 +51,26 @@ def load_classifier(spec: str, args: argparse.Namespace) -> Any:
         from animal_audio.models.yamnet import YamnetZeroShot
 
         return YamnetZeroShot.load(args.yamnet)
+    from animal_audio.models.published import load_hubert
+
+    if spec == HUBERT:
+        return load_hubert(args.hubert, device=args.device, fast=args.fast)
     path = Path(spec)
     if (path / "checkpoint" / "config.json").is_file():
         path = path / "checkpoint"  # a fine-tuning output folder
-    if (path / "config.json").is_file():
-        from animal_audio.models.hubert import HubertClassifier
-
-        return HubertClassifier.load(str(path), device=args.device, fast=args.fast)
     if (path / "probe.json").is_file():
         from animal_audio.models.probe import LinearProbe, ProbeClassifier
 
         probe = LinearProbe.load(path)
-        if probe.embedder_name == "hubert":
-            from animal_audio.models.hubert import HubertEmbedder
-
-            embedder: Any = HubertEmbedder.load(
-                args.hubert or settings.DEFAULT_HUBERT, device=args.device, fast=args.fast
-            )
-        else:
+        if probe.embedder_name != "hubert":
             from animal_audio.models.yamnet import YamnetModel
 
             embedder = YamnetModel.load(args.yamnet)
-        return ProbeClassifier(f"{embedder.name}-probe", embedder, probe)
+            return ProbeClassifier(f"{embedder.name}-probe", embedder, probe)
+    if (path / "config.json").is_file() or (path / "probe.json").is_file():
+        return load_hubert(str(path), base=args.hubert, device=args.device, fast=args.fast)
+    if not path.exists() and spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        return load_hubert(spec, base=args.hubert, device=args.device, fast=args.fast)  # a hub id
     raise CheckpointError(
         f"--model {spec}: not '{ZERO_SHOT}', and no fine-tuned checkpoint (config.json) or linear "
         "probe (probe.json) in that folder. Point it at <run>/models/<model>/ of a finished comparison."

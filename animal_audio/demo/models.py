@@ -274,9 +274,9 @@ class Registry:
         )
 
     def _explicit_hubert(self, source: str) -> LoadedModel:
-        from animal_audio.models.hubert import HubertClassifier
+        from animal_audio.models.published import load_hubert
 
-        return LoadedModel(HubertClassifier.load(source), self._origin_of(HUBERT, source))
+        return LoadedModel(load_hubert(source), self._origin_of(HUBERT, source))
 
     def _hubert_from_run(self) -> Optional[LoadedModel]:
         """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use."""

@@ -1,0 +1,101 @@
+"""One entry point for "a HuBERT source": a fine-tuned checkpoint, or a probe head published with its base.
+
+A folder (or Hub repository) written by `python -m train publish` holds either a transformers
+checkpoint (config.json + safetensors) or a linear probe (probe.json + safetensors) plus
+`animal_audio.json`, which names the base HuBERT the probe's embeddings come from.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from animal_audio import settings
+from animal_audio.errors import CheckpointError, ModelUnavailableError, short_error
+from animal_audio.fileio import read_json
+from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
+from animal_audio.models.probe import META_FILE as PROBE_FILE
+from animal_audio.models.probe import WEIGHTS_GLOB as PROBE_WEIGHTS
+from animal_audio.models.probe import ProbeClassifier
+
+log = logging.getLogger(__name__)
+
+#: Beside the weights of a published model: what it is and, for a probe, its base model.
+MARKER_FILE = "animal_audio.json"
+MARKER_FORMAT = "animal-audio/published-hubert"
+FINETUNED, PROBE = "hubert-finetune", "hubert-probe"
+
+HubertModel = Union[HubertClassifier, ProbeClassifier]
+
+
+def load_hubert(
+    source: Optional[str] = None,
+    *,
+    base: Optional[str] = None,
+    device: Optional[str] = None,
+    fast: Optional[bool] = None,
+    backend: str = "auto",
+) -> HubertModel:
+    """The classifier a HuBERT source holds (hub id or folder; default ANIMAL_AUDIO_HUBERT): a fine-tuned
+    checkpoint as HubertClassifier, a probe head as ProbeClassifier on its base (`base` overrides it).
+
+    NotTrainedError for a base model without a head, as HubertClassifier.load."""
+    source = settings.hubert_source(source)
+    folder = _probe_folder(source)
+    if folder is None:
+        return HubertClassifier.load(source, device=device, fast=fast, backend=backend)
+    base = base or probe_base(folder)
+    embedder = HubertEmbedder.load(base, device=device, fast=fast, backend=backend)
+    return ProbeClassifier.from_dir(PROBE, embedder, folder)
+
+
+def probe_base(folder: Path) -> str:
+    """The base HuBERT a probe folder's marker names; a bare probe (from a run's models/) gets the default."""
+    marker = read_json(folder / MARKER_FILE)
+    if marker is None:
+        log.warning("%s names no base model (%s): using %s", folder, MARKER_FILE, settings.DEFAULT_HUBERT)
+        return settings.DEFAULT_HUBERT
+    base = marker.get("base")
+    if marker.get("format") != MARKER_FORMAT or not isinstance(base, str) or not base:
+        raise CheckpointError(
+            f"{folder / MARKER_FILE} is not a published HuBERT's description (no base model in it). "
+            "Publish the probe again with `python -m train publish`."
+        )
+    return base
+
+
+def marker(kind: str, base: Optional[str], **extra: Any) -> dict[str, Any]:
+    """What `animal_audio.json` holds; `publish` writes it, `probe_base` reads it."""
+    return {"format": MARKER_FORMAT, "kind": kind, "base": base, **extra}
+
+
+def _probe_folder(source: str) -> Optional[Path]:
+    """The folder holding the probe head that `source` names, or None (a checkpoint, or not found)."""
+    local = Path(source).expanduser()
+    if local.is_dir():
+        return local if (local / PROBE_FILE).is_file() else None
+    if local.exists() or source == settings.DEFAULT_HUBERT or source.count("/") != 1:
+        return None  # not a hub id, or the base model (known to have no probe): HubertClassifier says why
+    return _hub_probe(source)
+
+
+def _hub_probe(repo_id: str) -> Optional[Path]:
+    """A hub repository's probe files (downloaded, or from the cache offline); None if it holds no probe."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        hf_hub_download(repo_id, PROBE_FILE)
+    except (EntryNotFoundError, OSError, ValueError) as error:
+        # Not a probe, or not reachable: loading it as a checkpoint gives the right message.
+        log.debug("%s: no probe head (%s)", repo_id, error)
+        return None
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[PROBE_FILE, PROBE_WEIGHTS, MARKER_FILE]))
+    except (OSError, ValueError) as error:
+        raise ModelUnavailableError(
+            f"Cannot download the probe head '{repo_id}' from the Hugging Face Hub ({short_error(error)}). "
+            f"Connect to the internet once (it is cached then), or set {settings.ENV_HUBERT} to a "
+            "folder written by `python -m train publish --dry-run`."
+        ) from error

@@ -1,0 +1,285 @@
+"""`python -m train publish`: a run's HuBERT as a Hub repository folder that the app, the library and
+transformers load. The upload itself meets a fake HfApi only (no network here)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import animal_audio as aa
+from animal_audio import publish as publish_module
+from animal_audio.compare_config import CompareConfig
+from animal_audio.demo.models import Registry
+from animal_audio.demo.text import HUBERT
+from animal_audio.formatting import percent
+from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.model_card import confusion_table, render_card, training_command
+from animal_audio.models.published import MARKER_FILE, load_hubert
+from animal_audio.pipeline import run_comparison
+from animal_audio.publish import PublishError, publish, write_folder
+from train.__main__ import main
+
+MODELS = ("hubert-finetune", "hubert-probe")
+
+
+@pytest.fixture(scope="module")
+def hubert_run(
+    tmp_path_factory: pytest.TempPathFactory, prepared_subset: Path, tiny_hubert_dir: Path
+) -> Path:
+    """Both HuBERT models of one run (tiny HuBERT, 2 fine-tuning steps) on the 100-clip subset."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    with pytest.MonkeyPatch.context() as patch:  # conftest's isolated home, at module scope
+        patch.setenv("ANIMAL_AUDIO_HOME", str(home))
+        config = CompareConfig(
+            data_dir=prepared_subset,
+            out_dir=tmp_path_factory.mktemp("publish") / "run",
+            models=MODELS,
+            hubert=str(tiny_hubert_dir),
+            epochs=1,
+            max_steps=2,
+            seed=0,
+            update_latest=False,
+        )
+        return run_comparison(config).run_dir
+
+
+@pytest.fixture(scope="module")
+def folders(hubert_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`train publish --dry-run` of each model, through the command line."""
+    out = tmp_path_factory.mktemp("published")
+    for name in MODELS:
+        argv = ["-q", "publish", str(hubert_run), "--model", name, "--repo-id", f"me/{name}"]
+        assert main([*argv, "--dry-run", "--out", str(out / name)]) == 0
+    return {name: out / name for name in MODELS}
+
+
+def metrics_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def front_matter(card: str) -> dict:
+    return yaml.safe_load(card.split("---", 2)[1])
+
+
+@pytest.mark.slow
+def test_dry_run_writes_the_repository_files(folders: dict[str, Path], tiny_hubert_dir: Path) -> None:
+    finetuned, probe = folders["hubert-finetune"], folders["hubert-probe"]
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", MARKER_FILE} <= {
+        p.name for p in finetuned.iterdir()
+    }
+    assert not list(finetuned.glob("*.bin")) and not list(finetuned.glob("*.pt")), "no pickles"
+    config = json.loads((finetuned / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(len(CLASSES))] == list(CLASSES)
+    names = {p.name for p in probe.iterdir()}
+    assert {"probe.json", "README.md", MARKER_FILE} <= names and any(
+        n.endswith(".safetensors") for n in names
+    )
+    marker = json.loads((probe / MARKER_FILE).read_text())
+    assert marker["kind"] == "hubert-probe" and marker["base"] == str(tiny_hubert_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_published_folder_loads_and_classifies(
+    folders: dict[str, Path], name: str, clip_of, yamnet_tflite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave = aa.load_audio(clip_of("dog", 5, 0))
+    model = aa.load_hubert(str(folders[name]))
+    assert isinstance(model, aa.HubertClassifier if name == "hubert-finetune" else aa.ProbeClassifier)
+    prediction = model.predict(wave)
+    assert prediction.label in CLASSES and np.isclose(prediction.probs.sum(), 1.0)
+    # The app: ANIMAL_AUDIO_HUBERT=that-folder.
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(folders[name]))
+    registry = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
+    loaded = registry.get(HUBERT)
+    assert "ANIMAL_AUDIO_HUBERT" in loaded.origin
+    np.testing.assert_allclose(loaded.predict(wave).probs, prediction.probs, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_fine_tuned_folder_loads_in_transformers_pipeline(folders: dict[str, Path], clip_of) -> None:
+    from transformers import pipeline
+
+    classifier = pipeline("audio-classification", model=str(folders["hubert-finetune"]))
+    wave = aa.load_audio(clip_of("cat", 5, 0))
+    results = classifier({"raw": wave, "sampling_rate": aa.SAMPLE_RATE}, top_k=10)
+    assert sorted(r["label"] for r in results) == sorted(CLASSES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODELS)
+def test_card_holds_the_run_numbers(folders: dict[str, Path], hubert_run: Path, name: str) -> None:
+    card = (folders[name] / "README.md").read_text()
+    entry = metrics_of(hubert_run)["models"][name]
+    assert percent(entry["accuracy"]) in card and percent(entry["macro_f1"]) in card
+    meta = front_matter(card)
+    assert meta["pipeline_tag"] == "audio-classification"
+    results = meta["model-index"][0]["results"]
+    values = {m["type"]: m for r in results for m in r["metrics"]}
+    assert values["accuracy"]["value"] == entry["accuracy"]
+    assert values["f1"]["value"] == entry["macro_f1"] and values["f1"]["args"] == {"average": "macro"}
+    assert all(
+        r["dataset"]["type"] == "esc50" and r["task"]["type"] == "audio-classification" for r in results
+    )
+    assert confusion_table(entry["confusion"]) in card
+    assert (
+        training_command(metrics_of(hubert_run)) in card and "--models hubert-finetune,hubert-probe" in card
+    )
+    assert "CC BY-NC 3.0" in card and "Piczak" in card and "10.1145/2733373.2806390" in card
+    assert "capped at 2 optimisation steps" in card or name == "hubert-probe"
+
+
+def test_card_of_a_cross_validation_run_gives_mean_and_std() -> None:
+    confusion = np.eye(len(CLASSES), dtype=int).tolist()
+    folds = [
+        {"test_fold": k, "accuracy": 0.5 + k / 100, "macro_f1": 0.4 + k / 100, "n": 80} for k in range(1, 6)
+    ]
+    entry = {
+        "accuracy": 0.53,
+        "accuracy_std": 0.0158,
+        "macro_f1": 0.43,
+        "macro_f1_std": 0.0158,
+        "n": 400,
+        "confusion": confusion,
+        "folds": folds,
+    }
+    split = {"train_folds": [2, 3, 4], "validation_folds": [1], "test_folds": [5]}
+    metrics = {
+        "models": {"hubert-probe": entry},
+        "protocol": {"name": "cv", "description": "5-fold cross-validation", "splits": [split]},
+        "config": {"data_dir": "data", "models": ["hubert-probe"], "protocol": "cv", "epochs": 10, "seed": 1},
+        "seed": 1,
+    }
+    card = render_card(metrics, "hubert-probe", "me/probe", "facebook/hubert-base-ls960")
+    assert "53.00% ± 1.58" in card and "43.00% ± 1.58" in card
+    assert "| 3 | 53.00% | 43.00% |" in card and "tested on 5" in card and "--cv" in card
+    meta = front_matter(card)
+    assert meta["license"] == "mit" and meta["base_model"] == "facebook/hubert-base-ls960"
+    assert "cross-validation" in meta["model-index"][0]["results"][0]["dataset"]["split"]
+    assert f"| {DISPLAY_NAMES['dog']} | 1 | 0 |" in card
+
+
+@pytest.mark.slow
+def test_published_probe_loads_from_the_hub_cache_by_repo_id(
+    folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clip_of
+) -> None:
+    """USER/NAME of a probe resolves through huggingface_hub (here: its offline cache) to the probe + base."""
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--me--probe"
+    shutil.copytree(folders["hubert-probe"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    model = load_hubert("me/probe")
+    assert isinstance(model, aa.ProbeClassifier)
+    assert model.predict(aa.load_audio(clip_of("hen", 5, 0))).label in CLASSES
+
+
+@pytest.mark.slow
+def test_upload_creates_the_repo_and_uploads_the_folder(
+    hubert_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[tuple[str, dict]] = []
+
+    class FakeApi:
+        def create_repo(self, repo_id: str, **kwargs) -> str:
+            calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+            return f"https://huggingface.co/{repo_id}"
+
+        def upload_folder(self, **kwargs) -> None:
+            files = sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())
+            calls.append(("upload_folder", {**kwargs, "files": files}))
+
+    monkeypatch.setattr(publish_module, "make_api", FakeApi)
+    argv = ["-q", "publish", str(hubert_run), "--model", "hubert-finetune", "--repo-id", "me/ft", "--private"]
+    assert main(argv) == 0
+    assert "https://huggingface.co/me/ft" in capsys.readouterr().out
+    (create, kwargs), (upload, uploaded) = calls
+    assert create == "create_repo" and kwargs["repo_id"] == "me/ft" and kwargs["private"] is True
+    assert kwargs["exist_ok"] is True
+    assert upload == "upload_folder" and uploaded["repo_id"] == "me/ft"
+    assert {"config.json", "model.safetensors", "README.md", MARKER_FILE} <= set(uploaded["files"])
+
+
+@pytest.mark.slow
+def test_upload_failure_and_local_base_are_messages(
+    hubert_run: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
+    class NoToken:
+        def create_repo(self, *args, **kwargs) -> None:
+            raise LocalTokenNotFoundError("Token is required")
+
+    monkeypatch.setattr(publish_module, "make_api", NoToken)
+    with pytest.raises(PublishError, match="hf auth login"):
+        publish(hubert_run, "hubert-finetune", "me/ft")
+    # A probe whose base is a folder on this machine cannot work on a Space: --base names the hub copy.
+    assert main(["-q", "publish", str(hubert_run), "--model", "hubert-probe", "--repo-id", "me/p"]) == 2
+    assert "--base" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bad_inputs_are_messages_not_tracebacks(
+    hubert_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fails(*argv: str) -> str:
+        assert main(["-q", "publish", *argv]) == 2
+        return capsys.readouterr().err
+
+    dry = ["--dry-run", "--out", str(tmp_path / "out")]
+    assert "hubert-finetune or hubert-probe" in fails(
+        str(hubert_run), "--model", "horse", "--repo-id", "me/x", *dry
+    )
+    assert "metrics.json missing" in fails(
+        str(tmp_path / "nope"), "--model", "hubert-probe", "--repo-id", "me/x", *dry
+    )
+    assert "USER/NAME" in fails(str(hubert_run), "--model", "hubert-probe", "--repo-id", "no-owner", *dry)
+    assert "--out" in fails(str(hubert_run), "--model", "hubert-probe", "--repo-id", "me/x", "--dry-run")
+    # A run without that model.
+    only_probe = tmp_path / "run"
+    shutil.copytree(hubert_run, only_probe)
+    metrics = metrics_of(only_probe)
+    del metrics["models"]["hubert-finetune"]
+    (only_probe / "metrics.json").write_text(json.dumps(metrics))
+    err = fails(str(only_probe), "--model", "hubert-finetune", "--repo-id", "me/x", *dry)
+    assert "no trained hubert-finetune" in err and "hubert-probe" in err
+    assert not (tmp_path / "out").exists(), "nothing written when it fails"
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "notes.txt").write_text("keep me")
+    out = ["--dry-run", "--out", str(tmp_path / "precious")]
+    assert "other files" in fails(str(hubert_run), "--model", "hubert-probe", "--repo-id", "me/x", *out)
+    assert (tmp_path / "precious" / "notes.txt").read_text() == "keep me"
+
+
+def test_base_model_without_head_is_not_trained(tmp_path: Path) -> None:
+    from random_hubert import TINY
+    from transformers import HubertConfig, HubertModel
+
+    HubertModel(HubertConfig(**TINY)).save_pretrained(tmp_path / "bare")
+    with pytest.raises(aa.NotTrainedError):
+        load_hubert(str(tmp_path / "bare"))
+
+
+@pytest.mark.slow
+def test_evaluate_loads_a_published_probe_by_name(
+    folders: dict[str, Path],
+    prepared_subset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(folders["hubert-probe"]))
+    assert main(["-q", "evaluate", "--model", "hubert", "--data", str(prepared_subset)]) == 0
+    assert "hubert-probe" in capsys.readouterr().out
+
+
+def test_write_folder_refuses_other_models(tmp_path: Path) -> None:
+    with pytest.raises(PublishError, match="yamnet-probe"):
+        write_folder(tmp_path, "yamnet-probe", tmp_path / "out", repo_id="me/x")

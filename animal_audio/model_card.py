@@ -15,9 +15,9 @@ from animal_audio.labels import CLASSES, DISPLAY_NAMES
 TASK = "audio-classification"
 DATASET_TYPE = "esc50"
 DATASET_NAME = "ESC-50 (the 10 animal classes)"
-#: The licence of HuBERT-Base's weights as this project states it (fairseq's MIT licence); a base
-#: model this program does not know leaves the licence to whoever publishes it.
-BASE_LICENCES = {settings.DEFAULT_HUBERT: "mit"}
+#: The licence of HuBERT-Base's weights as its Hub repository states it; a base model this program
+#: does not know leaves the licence to whoever publishes it.
+BASE_LICENCES = {settings.DEFAULT_HUBERT: "apache-2.0"}
 ESC50_CITATION = """@inproceedings{piczak2015dataset,
   title = {{ESC}: {Dataset} for {Environmental Sound Classification}},
   author = {Piczak, Karol J.},
@@ -178,7 +178,7 @@ def _text(
         "## Licence",
         "",
         f"The weights derive from `{base or 'the base model'}`"
-        + (" (HuBERT by Meta AI, MIT licence)" if base == settings.DEFAULT_HUBERT else "")
+        + (" (HuBERT by Meta AI, Apache-2.0 licence)" if base == settings.DEFAULT_HUBERT else "")
         + ". They were trained on ESC-50 by Karol J. Piczak, licensed CC BY-NC 3.0 (attribution, "
         "non-commercial use only; per-clip credits in the dataset's LICENSE): "
         "respect the data's terms when you use this model.",

@@ -159,7 +159,7 @@ def test_card_of_a_cross_validation_run_gives_mean_and_std() -> None:
     assert "53.00% ± 1.58" in card and "43.00% ± 1.58" in card
     assert "| 3 | 53.00% | 43.00% |" in card and "tested on 5" in card and "--cv" in card
     meta = front_matter(card)
-    assert meta["license"] == "mit" and meta["base_model"] == "facebook/hubert-base-ls960"
+    assert meta["license"] == "apache-2.0" and meta["base_model"] == "facebook/hubert-base-ls960"
     assert "cross-validation" in meta["model-index"][0]["results"][0]["dataset"]["split"]
     assert f"| {DISPLAY_NAMES['dog']} | 1 | 0 |" in card
 

@@ -1,13 +1,13 @@
 """Gradio app: which animal is that? HuBERT and YAMNet side by side on ESC-50's ten animals.
 
 UI only: one builder per tab and its wiring; what a click does lives in `animal_audio.demo`. Models
-load in a warm-up thread started at launch, so the page is usable before they are ready.
+load in a warm-up thread started at launch, so the page is usable before they are ready; warm start
+(`demo/warm.py`) may then train HuBERT's head in the Train tab's job.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -16,7 +16,7 @@ import gradio as gr
 
 from animal_audio import settings
 from animal_audio.compare_config import MODEL_NAMES
-from animal_audio.demo import text, training
+from animal_audio.demo import text, training, warm
 from animal_audio.demo.classify import (
     classify,
     clip_path,
@@ -44,15 +44,15 @@ LOG_REFRESH_SECONDS = 1.0
 WATCH_EVERY_SECONDS = 3.0
 WATCH_AFTER_FINISH_SECONDS = 10.0
 DEFAULT_EPOCHS = 10
-QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
 PROTOCOLS = [("Folds: train 1-3, validate 4, test 5", "folds"), ("5-fold cross-validation (5x longer)", "cv")]
 MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
-MODE_MODELS = {MODES[0]: QUICK_MODELS, MODES[1]: MODEL_NAMES}
+MODE_MODELS = {MODES[0]: training.QUICK_MODELS, MODES[1]: MODEL_NAMES}
 PRIVATE = {"api_visibility": "private"}
 
-#: The app's two pieces of shared state: its models and its one training job.
-REGISTRY = Registry()
+#: The app's shared state: its one training job, warm start (which may use it) and its models.
 JOB = training.TrainingJob()
+WARM = warm.WarmStart(JOB)
+REGISTRY = Registry(trainer=WARM)
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             with gr.Column(min_width=300):
                 mode = gr.Radio(MODES, value=MODES[0], label="Mode")
                 choices = [(model_title(m), m) for m in MODEL_NAMES]
-                models = gr.CheckboxGroup(choices=choices, value=list(QUICK_MODELS), label="Models")
+                models = gr.CheckboxGroup(choices=choices, value=list(training.QUICK_MODELS), label="Models")
             with gr.Column(min_width=300):
                 protocol = gr.Radio(PROTOCOLS, value="folds", label="Evaluation", info=text.PROTOCOL_INFO)
                 epochs = gr.Slider(1, 30, value=DEFAULT_EPOCHS, step=1, label="Epochs (fine-tuning only)")
@@ -385,7 +385,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build()
     app.queue(default_concurrency_limit=CLASSIFY_CONCURRENCY, max_size=QUEUE_SIZE)
-    threading.Thread(target=REGISTRY.warm_up, name="warm-up", daemon=True).start()
+    WARM.launch(REGISTRY, on_done=_use_trained_models)
     app.launch(
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[str(settings.data_dir())],  # example and misclassified clips; nothing else outside

@@ -21,6 +21,10 @@ ENV_DATA = "ANIMAL_AUDIO_DATA"
 ENV_FAST = "ANIMAL_AUDIO_FAST"
 ENV_DEVICE = "ANIMAL_AUDIO_DEVICE"
 ENV_THREADS = "ANIMAL_AUDIO_THREADS"
+ENV_WARM_START = "ANIMAL_AUDIO_WARM_START"
+#: Set by Hugging Face Spaces: there nobody is at hand to train HuBERT, so the app does it at start-up.
+ENV_SPACE_ID = "SPACE_ID"
+_TRUE = {"1", "true", "yes", "on"}
 
 
 def chosen(explicit: str | os.PathLike[str] | None, env: str) -> str | None:
@@ -73,7 +77,15 @@ def fast_mode(explicit: bool | None = None) -> bool:
     """int8 HuBERT inference: faster, may change predictions slightly (see README)."""
     if explicit is not None:
         return explicit
-    return os.environ.get(ENV_FAST, "").strip().lower() in {"1", "true", "yes", "on"}
+    return os.environ.get(ENV_FAST, "").strip().lower() in _TRUE
+
+
+def warm_start(explicit: bool | None = None) -> bool:
+    """Whether the app trains HuBERT's quick head at start-up when it has none: on by default on Spaces."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(ENV_WARM_START, "").strip().lower()
+    return value in _TRUE if value else bool(os.environ.get(ENV_SPACE_ID))
 
 
 def cpu_threads() -> int:

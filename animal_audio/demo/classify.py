@@ -8,6 +8,7 @@ fold, downloaded on demand: the app ships no third-party audio.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,16 @@ import numpy as np
 
 from animal_audio import esc50, settings
 from animal_audio.audio import AudioSource, read_clip
-from animal_audio.demo.models import LOAD_WAIT_SECONDS, ZEROSHOT, ModelLoadingError, Registry
+from animal_audio.demo.models import (
+    LOAD_WAIT_SECONDS,
+    ZEROSHOT,
+    HubertLearningError,
+    ModelLoadingError,
+    Registry,
+)
 from animal_audio.demo.text import (
     FAILED,
+    LEARNING,
     LOADING,
     NOT_TRAINED,
     READY,
@@ -47,6 +55,7 @@ SHORT_REASON = 160
 BEFORE_FIRST_CLIP = "Record or upload a clip, then press Classify"
 #: ESC-50's fold 5 is the test fold of the comparison: examples the trained models never saw.
 EXAMPLE_FOLD = 5
+_FETCH_LOCK = threading.Lock()
 
 
 @dataclass
@@ -109,6 +118,13 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
         model = registry.get(side, wait=LOAD_WAIT_SECONDS)
     except ModelLoadingError as error:
         return {"available": False, "state": LOADING, "error": str(error), "fix": "Wait a moment."}, None
+    except HubertLearningError as error:  # warm start trains its head: it takes over by itself
+        return {
+            "available": False,
+            "state": LEARNING,
+            "error": str(error),
+            "fix": "Wait a few minutes.",
+        }, None
     except ModelUnavailableError as error:
         state = NOT_TRAINED if isinstance(error, NotTrainedError) else UNAVAILABLE
         return {"available": False, "state": state, "error": str(error), "fix": fix_text(side)}, None
@@ -176,7 +192,8 @@ def side_figure(entry: dict[str, Any], side: str) -> Any:
             probs, f"{entry.get('title', SIDE_TITLES[side])} · {seconds * 1000:.0f} ms"
         )
     state = entry.get("state", UNAVAILABLE)
-    hint = {FAILED: "try another clip", LOADING: "try again in a moment"}.get(state, "see the Models tab")
+    hints = {FAILED: "try another clip", LOADING: "try again in a moment", LEARNING: "ready in a few minutes"}
+    hint = hints.get(state, "see the Models tab")
     return clip_plots.message_figure(SIDE_TITLES[side], f"{SIDE_TITLES[side]}: {state}<br>({hint})")
 
 
@@ -240,7 +257,7 @@ def _unavailable_hint(entry: dict[str, Any]) -> str:
     state = entry.get("state", UNAVAILABLE)
     if state == NOT_TRAINED:
         return "not trained yet. Train it in *Train & compare* (quick mode: minutes); details in *Models*."
-    if state in (FAILED, LOADING):
+    if state in (FAILED, LOADING, LEARNING):
         return str(entry.get("error", state))
     reason = first_sentence(entry.get("error", ""))
     if len(reason) > SHORT_REASON:
@@ -280,11 +297,14 @@ def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> 
 
 
 def fetch_examples(progress: Optional[ProgressCallback] = None) -> list[Example]:
-    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache."""
-    source = settings.esc50_dir()
-    if not (source / esc50.META).is_file():
-        source = esc50.download(source.parent, progress=progress)
-    esc50.prepare(source, settings.data_dir(), progress=progress)
+    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache.
+
+    One at a time: the buttons and warm start would otherwise write the same download and folder."""
+    with _FETCH_LOCK:
+        source = settings.esc50_dir()
+        if not (source / esc50.META).is_file():
+            source = esc50.download(source.parent, progress=progress)
+        esc50.prepare(source, settings.data_dir(), progress=progress)
     return example_clips()
 
 

@@ -1,7 +1,7 @@
 """The app's models: which weights each side uses, loaded lazily, once, and kept alive here only.
 
-HuBERT: a model trained in this app session, else ANIMAL_AUDIO_HUBERT, else the latest
-comparison run, else none ("not trained yet": the default base model has no animal head).
+HuBERT: a model trained in this app session, else ANIMAL_AUDIO_HUBERT (a base without a head: the
+latest run's head on it), else the latest run's, else none ("not trained yet"; warm start may train one).
 YAMNet: the linear probe from that run when there is one, else zero-shot. The library
 caches nothing, so this registry is the one owner of every model the app holds.
 """
@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Protocol
 
 import numpy as np
 
@@ -67,6 +67,18 @@ class ModelLoadingError(ModelUnavailableError):
     """The model is being loaded by another thread right now; it will be ready soon."""
 
 
+class HubertLearningError(NotTrainedError):
+    """HuBERT has no head yet, but warm start is training one: it takes over by itself, soon."""
+
+
+class HeadTrainer(Protocol):
+    """Who trains HuBERT's head at start-up (warm start): the registry tells its progress in HuBERT's status."""
+
+    def learning(self) -> Optional[str]: ...  # "about 3 min left" while it trains, else None
+
+    def failure(self) -> Optional[str]: ...  # why it could not train the head, else None
+
+
 @dataclass
 class _Slot:
     """What loading one key gave: the model, or the error remembered until `reset()` or `retry_failed()`."""
@@ -90,8 +102,10 @@ class Registry:
         yamnet: Optional[str] = None,
         runs_dir: Optional[Path] = None,
         use_latest_run: bool = True,
+        trainer: Optional[HeadTrainer] = None,
     ) -> None:
         self._hubert_arg = hubert
+        self._trainer = trainer
         self._yamnet_arg = yamnet
         self._runs_dir = runs_dir
         self._use_latest_run = use_latest_run
@@ -139,8 +153,15 @@ class Registry:
             slot = self._load_kept(key, wait)
         if slot.loaded is None:
             assert slot.error is not None
-            raise slot.error
+            left, _ = self._warm_start(key, slot.error)
+            raise HubertLearningError(text.LEARNING_NOTE.format(left=left)) if left else slot.error
         return slot.loaded
+
+    def _warm_start(self, key: str, error: Optional[Exception]) -> tuple[Optional[str], Optional[str]]:
+        """(time left, why it failed) of warm start, for an untrained HuBERT; (None, None) otherwise."""
+        if key != HUBERT or self._trainer is None or not isinstance(error, NotTrainedError):
+            return None, None
+        return self._trainer.learning(), self._trainer.failure()
 
     def _load_kept(self, key: str, wait: Optional[float]) -> _Slot:
         """Load `key` under its lock and keep the result, unless a drop (new run, reset) came meanwhile:
@@ -261,7 +282,13 @@ class Registry:
     def _load_hubert(self) -> LoadedModel:
         explicit = self.hubert_source()
         if explicit and self._trained_run is None:
-            return self._explicit_hubert(explicit)
+            try:
+                return self._explicit_hubert(explicit)
+            except NotTrainedError:  # a base model: the head trained on it in the run in use, if any
+                found = self._hubert_from_run(base=explicit)
+                if found is None:
+                    raise
+                return found
         found = self._hubert_from_run()
         if found is not None:
             return found
@@ -278,18 +305,20 @@ class Registry:
 
         return LoadedModel(load_hubert(source), self._origin_of(HUBERT, source))
 
-    def _hubert_from_run(self) -> Optional[LoadedModel]:
-        """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use."""
+    def _hubert_from_run(self, base: Optional[str] = None) -> Optional[LoadedModel]:
+        """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use; with `base`,
+        only one trained from those weights (a head is useless on another base)."""
         from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
         from animal_audio.models.probe import ProbeClassifier
 
-        finetuned = self._run_model("hubert-finetune")
+        finetuned, probe = (self._run_model(name) for name in ("hubert-finetune", "hubert-probe"))
+        if base is not None:
+            finetuned, probe = (m if m and _same_source(m.base, base) else None for m in (finetuned, probe))
         if finetuned is not None:
             return LoadedModel(
                 HubertClassifier.load(str(finetuned.directory)),
                 f"fine-tuned in run {finetuned.run_dir.name} ({finetuned.directory})",
             )
-        probe = self._run_model("hubert-probe")
         if probe is None:
             return None
         base = probe.base or settings.DEFAULT_HUBERT
@@ -333,8 +362,12 @@ class Registry:
             )
         if slot.loaded is not None:
             return ModelStatus(side, text.READY, slot.loaded.name, slot.loaded.origin, slot.loaded.describe())
+        left, failed = self._warm_start(side, slot.error)
+        if left:
+            return ModelStatus(side, text.LEARNING, None, "", left)
         state = text.NOT_TRAINED if isinstance(slot.error, NotTrainedError) else text.UNAVAILABLE
-        return ModelStatus(side, state, None, "", str(slot.error), text.fix_text(side))
+        why = f"{slot.error} {text.WARM_START_FAILED.format(reason=failed)}" if failed else str(slot.error)
+        return ModelStatus(side, state, None, "", why, text.fix_text(side))
 
     def _planned_origin(self, side: str) -> str:
         """Where the weights of a side will come from once it loads (the loaders' order)."""
@@ -350,6 +383,14 @@ class Registry:
         if trained is not None:
             return f"trained in run {trained.run_dir.name}"
         return explicit or f"{settings.DEFAULT_HUBERT} (base model: no animal head yet)"
+
+
+def _same_source(recorded: Optional[str], source: str) -> bool:
+    """Whether a run's recorded base is these weights: the same hub id, or the same folder however written."""
+    if recorded is None or recorded == source:
+        return recorded is not None
+    a, b = Path(recorded).expanduser(), Path(source).expanduser()
+    return a.exists() and b.exists() and a.samefile(b)
 
 
 def _unavailable(message: str, cause: BaseException) -> ModelUnavailableError:

@@ -26,8 +26,9 @@ UNAVAILABLE = "unavailable"
 NOT_TRAINED = "not trained yet"
 FAILED = "failed on this clip"
 LOADING = "still loading"
+LEARNING = "learning the ten animals"
 
-ICONS = {READY: "🟢", NOT_LOADED: "⚪", NOT_TRAINED: "🟡", UNAVAILABLE: "🔴"}
+ICONS = {READY: "🟢", NOT_LOADED: "⚪", NOT_TRAINED: "🟡", UNAVAILABLE: "🔴", LEARNING: "⏳"}
 OTHER_ICON = "🔴"
 
 INTRO = """
@@ -81,7 +82,8 @@ MODELS_INTRO = "Which weights each side of the comparison uses, from where, and 
 SETTINGS_HELP = (
     "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
     "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
-    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
+    "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT), "
+    "`ANIMAL_AUDIO_WARM_START=1` (train HuBERT's quick head at start-up when there is none)."
 )
 
 CLASSIFY_FAILED = (
@@ -93,6 +95,14 @@ LOAD_FAILED = (
     "{model} could not be loaded (an unexpected {kind}). The server log has the details: "
     "fix the cause, then press *Retry loading*."
 )
+#: HuBERT while warm start trains its head ({left}: "about 3 min left").
+LEARNING_NOTE = (
+    "HuBERT is learning the ten animals right now ({left}): the app trains its quick head "
+    "(*hubert-probe*) by itself, progress in *Train & compare*. It takes over as soon as the head is "
+    "ready, no restart needed; YAMNet answers meanwhile."
+)
+#: Added to "not trained yet" when warm start could not train HuBERT ({reason}: why).
+WARM_START_FAILED = "Warm start could not train it: {reason}"
 NO_RUN_YET = "No comparison has finished yet: start one above (or run `python -m train compare`)."
 
 #: How to get a usable HuBERT, shown when that side is unavailable ({default}: its hub id).
@@ -147,7 +157,9 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
             body.append(f"- **Model:** {model_title(status.model)} (`{status.model}`)")
         if status.origin:
             body.append(f"- **Weights:** {status.origin}")
-        if status.state in (READY, NOT_LOADED):
+        if status.state == LEARNING:
+            body.append(f"- {LEARNING_NOTE.format(left=status.description)}")
+        elif status.state in (READY, NOT_LOADED):
             body.append(f"- {status.description}")
         else:
             body.append(f"- **Why:** {status.description}")
@@ -162,8 +174,12 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
 
 
 def status_line(statuses: list[ModelStatus]) -> str:
-    """One short line for the top of the Classify tab."""
-    return " · ".join(f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}" for s in statuses)
+    """One short line for the top of the Classify tab ("⏳ HuBERT: learning the ten animals, about 3 min left")."""
+    return " · ".join(
+        f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
+        + (f", {s.description}" if s.state == LEARNING else "")
+        for s in statuses
+    )
 
 
 def cancel_line(stopping: bool) -> str:

@@ -27,7 +27,7 @@ from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import display
-from animal_audio.progress import ProgressEvent
+from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent
 from animal_audio.runs import latest_run, load_run
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,13 @@ log = logging.getLogger(__name__)
 LOG_LINES = 300
 #: Runs expected to take longer than this need a second click on Start.
 LONG_RUN_SECONDS = 3600.0
+#: The quick mode: linear heads only (minutes on a CPU); warm start's run too.
+QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
+OnDone = Optional[Callable[[Path], None]]
+#: Work done in the job's thread before the comparison (warm start gets the data there: pages see it busy).
+Before = Optional[Callable[[ProgressCallback, CancelCheck], None]]
 
 
 def make_config(
@@ -166,22 +171,19 @@ class TrainingJob:
         self._cancel = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._log: deque[str] = deque(maxlen=LOG_LINES)
-        self._stage = ""
-        self._fraction = 0.0
+        self._stage, self._fraction, self._last_line, self._cancelled = "", 0.0, "", False
         self._started: Optional[float] = None
         self._finished: Optional[float] = None
         self._run_dir: Optional[Path] = None
         self._error: Optional[str] = None
-        self._cancelled = False
-        self._last_line = ""
 
     @property
     def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def start(self, config: CompareConfig, on_done: Optional[Callable[[Path], None]] = None) -> None:
-        """Start `run_comparison(config)`; JobBusyError when one is already running."""
+    def start(self, config: CompareConfig, on_done: OnDone = None, *, before: Before = None) -> None:
+        """Start `before`, then `run_comparison(config)`, in a thread; JobBusyError when one already runs."""
         with self._lock:
             if self.running:
                 raise JobBusyError(
@@ -195,7 +197,7 @@ class TrainingJob:
             self._started, self._finished = time.time(), None
             self._run_dir, self._error, self._cancelled = None, None, False
             self._thread = threading.Thread(
-                target=self._work, args=(config, on_done), name="training", daemon=True
+                target=self._work, args=(config, on_done, before), name="training", daemon=True
             )
             self._thread.start()
 
@@ -250,7 +252,7 @@ class TrainingJob:
     def _append(self, line: str) -> None:
         self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {line}")
 
-    def _work(self, config: CompareConfig, on_done: Optional[Callable[[Path], None]]) -> None:
+    def _work(self, config: CompareConfig, on_done: OnDone, before: Before) -> None:
         runner = self._runner
         if runner is None:
             from animal_audio.pipeline import run_comparison as runner
@@ -258,6 +260,8 @@ class TrainingJob:
             f"Comparing {', '.join(config.models)} ({config.protocol}); results go to a new run folder."
         )
         try:
+            if before is not None:
+                before(self._progress, self._cancel.is_set)
             result = runner(config, progress=self._progress, cancel=self._cancel.is_set)
             self._run_dir = Path(result.run_dir)
             self._append(f"Finished: results in {self._run_dir}")
@@ -272,17 +276,15 @@ class TrainingJob:
             self._append(f"Stopped: {error}")
         except Exception as error:  # shown in the log, never as a trace in the page
             log.exception("comparison run failed")
-            self._error = (
-                f"The run failed unexpectedly ({type(error).__name__}: {error}). See the server log."
-            )
+            kind = type(error).__name__
+            self._error = f"The run failed unexpectedly ({kind}: {error}). See the server log."
             self._append(self._error)
         finally:
             self._finished = time.time()
 
     def _started_text(self) -> str:
-        if self._started is None:
-            return "just now"
-        return datetime.fromtimestamp(self._started).strftime("at %H:%M")
+        started = self._started
+        return "just now" if started is None else datetime.fromtimestamp(started).strftime("at %H:%M")
 
 
 @dataclass

@@ -1,0 +1,281 @@
+"""Warm start: with no trained HuBERT the app trains the quick head by itself at start-up, and HuBERT
+takes over without a restart; a HuBERT base named by ANIMAL_AUDIO_HUBERT uses the head trained on it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from app_server import serve_app
+
+from animal_audio import settings
+from animal_audio.compare_config import CompareConfig
+from animal_audio.demo.classify import classify
+from animal_audio.demo.models import Registry
+from animal_audio.demo.text import HUBERT, LEARNING, NOT_TRAINED, status_line, status_markdown
+from animal_audio.demo.training import TrainingJob
+from animal_audio.demo.warm import DONE, FAILED, OFF, WarmStart
+from animal_audio.errors import DatasetError, NotTrainedError
+from animal_audio.labels import CLASSES
+from animal_audio.pipeline import run_comparison
+
+#: The background run on 100 clips with a tiny HuBERT takes seconds; this bounds a hang.
+RUN_SECONDS = 120.0
+
+
+def build_base(out: Path, seed: int = 0) -> Path:
+    """A tiny HuBERT *base* (no classification head), saved like facebook/hubert-base-ls960."""
+    import torch
+    from random_hubert import TINY
+    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+
+    torch.manual_seed(seed)
+    HubertModel(HubertConfig(**TINY)).save_pretrained(out)
+    Wav2Vec2FeatureExtractor(
+        feature_size=1,
+        sampling_rate=16_000,
+        padding_value=0.0,
+        do_normalize=True,
+        return_attention_mask=False,
+    ).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_base(tmp_path_factory.mktemp("tiny-base") / "hubert-base")
+
+
+@pytest.fixture(scope="module")
+def probe_runs(tiny_base: Path, prepared_subset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs folder whose latest run trained a hubert-probe on `tiny_base`."""
+    runs = tmp_path_factory.mktemp("probe-runs")
+    models = ("hubert-probe",)
+    run_comparison(
+        CompareConfig(prepared_subset, runs / "probe", models, hubert=str(tiny_base), runs_dir=runs)
+    )
+    return runs
+
+
+# --------------------------------------------------------------------------- the setting
+
+
+@pytest.mark.parametrize(
+    ("space_id", "value", "expected"),
+    [
+        (None, None, False),
+        ("me/app", None, True),
+        ("me/app", "0", False),
+        (None, "1", True),
+        (None, "no", False),
+    ],
+)
+def test_warm_start_is_on_by_default_only_on_spaces(
+    space_id: str | None, value: str | None, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, set_to in ((settings.ENV_SPACE_ID, space_id), (settings.ENV_WARM_START, value)):
+        if set_to is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, set_to)
+    assert settings.warm_start() is expected
+    assert settings.warm_start(not expected) is (not expected)  # an argument wins
+
+
+# --------------------------------------------------------------------------- a base named by ANIMAL_AUDIO_HUBERT
+
+
+def test_a_base_named_by_the_setting_uses_the_head_trained_on_it(
+    tiny_base: Path, probe_runs: Path, tmp_path: Path, clip_of
+) -> None:
+    """Was 'not trained yet' although the run in use had a hubert-probe on that very base."""
+    for written in (str(tiny_base), f"{tiny_base.parent}/./{tiny_base.name}"):  # one folder, two spellings
+        registry = Registry(hubert=written, yamnet="unused", runs_dir=probe_runs)
+        model = registry.get(HUBERT)
+        assert model.name == "hubert-probe" and "probe" in model.origin
+        prediction = model.predict(_wave(clip_of("dog", 5, 0)))
+        assert prediction.probs.shape == (len(CLASSES),)
+
+    other = build_base(tmp_path / "other-base", seed=1)  # a head is useless on other weights
+    registry = Registry(hubert=str(other), yamnet="unused", runs_dir=probe_runs)
+    with pytest.raises(NotTrainedError):
+        registry.get(HUBERT)
+
+
+def _wave(path: Path):
+    from animal_audio.audio import load_audio
+
+    return load_audio(str(path))
+
+
+# --------------------------------------------------------------------------- when it starts, and failures
+
+
+class GatedRunner:
+    """Stands in for run_comparison: waits until released, then fails or returns a run folder."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.release = threading.Event()
+        self.configs: list[CompareConfig] = []
+        self.error = error
+
+    def __call__(self, config: CompareConfig, progress=None, cancel=None):
+        self.configs.append(config)
+        progress_event(progress, "hubert-probe embeddings", 0.5)
+        assert self.release.wait(30)
+        if self.error is not None:
+            raise self.error
+        raise AssertionError("not used")
+
+
+def progress_event(progress, stage: str, fraction: float) -> None:
+    from animal_audio.progress import report
+
+    report(progress, stage, fraction, "")
+
+
+def test_not_started_when_a_trained_hubert_is_in_use(tiny_hubert_dir: Path) -> None:
+    runner = GatedRunner()
+    job = TrainingJob(runner=runner)
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(
+        hubert=str(tiny_hubert_dir), yamnet="missing.tflite", use_latest_run=False, trainer=warm
+    )
+    warm.launch(registry, on_done=registry.use_run).join(60)
+    assert warm.state == OFF and not runner.configs and job.snapshot().started is None
+    assert registry.get(HUBERT).name == "hubert"
+
+
+def test_off_unless_enabled(tiny_base: Path) -> None:
+    job = TrainingJob(runner=GatedRunner())
+    warm = WarmStart(job, enabled=False)
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    warm.launch(registry, on_done=registry.use_run).join(60)
+    assert warm.state == OFF and job.snapshot().started is None
+    assert registry.side_status(HUBERT).state == NOT_TRAINED
+
+
+def test_a_base_that_cannot_load_says_why_and_the_app_keeps_serving(
+    yamnet_tflite: Path, clip_of, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline and the default base is not cached: nothing is trained, YAMNet answers, the Models tab says why."""
+    monkeypatch.delenv(settings.ENV_HUBERT, raising=False)
+    monkeypatch.setattr(settings, "DEFAULT_HUBERT", "nobody/no-such-hubert")  # surely in no cache
+    job = TrainingJob(runner=GatedRunner())
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(yamnet=str(yamnet_tflite), runs_dir=tmp_path / "runs", trainer=warm)
+    warm.launch(registry, on_done=registry.use_run).join(60)
+    assert warm.state == FAILED and job.snapshot().started is None
+    status = registry.side_status(HUBERT)
+    assert status.state == NOT_TRAINED and "Warm start could not train it" in status.description
+    assert settings.DEFAULT_HUBERT in status.description
+    assert "Warm start could not train it" in status_markdown(registry.status())
+    payload = classify(str(clip_of("dog", 5, 0)), registry, figures=False).payload
+    assert payload["models"]["yamnet"]["label"] == "dog"
+    assert payload["models"][HUBERT]["state"] == NOT_TRAINED
+
+
+def test_while_it_trains_hubert_says_learning_and_a_failed_run_says_why(
+    tiny_base: Path, prepared_subset: Path, clip_of, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    monkeypatch.setenv(settings.ENV_HUBERT, str(tiny_base))
+    runner = GatedRunner(DatasetError("The clips went missing."))
+    job = TrainingJob(runner=runner)
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    thread = warm.launch(registry, on_done=registry.use_run)
+    deadline = time.monotonic() + 60
+    while not runner.configs and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.configs and runner.configs[0].models == ("hubert-probe",)  # YAMNet did not load
+    assert runner.configs[0].hubert == str(tiny_base) and job.running
+    status = registry.side_status(HUBERT)
+    assert status.state == LEARNING and status.description.endswith("min left")
+    assert "HuBERT: learning the ten animals, about" in status_line(registry.status())
+    hubert = classify(str(clip_of("dog", 5, 0)), registry, figures=False).payload["models"][HUBERT]
+    assert hubert["state"] == LEARNING and not hubert["available"]
+
+    runner.release.set()
+    thread.join(60)
+    assert warm.state == FAILED and "The clips went missing." in (warm.failure() or "")
+    status = registry.side_status(HUBERT)
+    assert status.state == NOT_TRAINED and "The clips went missing." in status.description
+
+
+def test_missing_clips_are_prepared_first_in_the_jobs_thread(
+    esc50_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No prepared clips: they are made from ANIMAL_AUDIO_ESC50 (downloaded first when that is missing too)."""
+    import pandas as pd
+
+    from animal_audio import esc50
+    from animal_audio.demo.warm import _get_data
+
+    source = tmp_path / "esc50"
+    (source / "meta").mkdir(parents=True)
+    (source / "audio").symlink_to(esc50_dir / "audio")
+    meta = pd.read_csv(esc50_dir / "meta" / "esc50.csv")
+    meta[meta.target < 10].sort_values("filename").groupby(["target", "fold"]).head(1).to_csv(
+        source / "meta" / "esc50.csv", index=False
+    )
+    monkeypatch.setenv(settings.ENV_ESC50, str(source))
+    monkeypatch.setenv(settings.ENV_DATA, str(tmp_path / "data"))
+    events = []
+    _get_data(events.append, lambda: False)
+    assert len(esc50.load_manifest(tmp_path / "data")) == 50
+    assert {e.stage for e in events} == {"warm start", "prepare"}
+    events.clear()
+    _get_data(events.append, lambda: False)  # prepared now: nothing more to do
+    assert {e.stage for e in events} == {"warm start"}
+
+
+# --------------------------------------------------------------------------- the app, end to end
+
+
+def test_the_app_trains_hubert_at_start_up_and_it_takes_over_without_a_restart(
+    tiny_base: Path, prepared_subset: Path, yamnet_tflite: Path, clip_of, tmp_path: Path
+) -> None:
+    from gradio_client import Client, handle_file
+
+    home = tmp_path / "home"
+    env = {
+        "ANIMAL_AUDIO_HUBERT": str(tiny_base),
+        "ANIMAL_AUDIO_WARM_START": "1",
+        "ANIMAL_AUDIO_DATA": str(prepared_subset),
+        "ANIMAL_AUDIO_HOME": str(home),
+        "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
+    }
+    clip = handle_file(str(clip_of("cow", 5, 0)))
+    with serve_app(env, tmp_path / "app.log") as url:
+        client = Client(url, verbose=False)
+        first = client.predict(clip, api_name="/classify")
+        assert first["models"]["yamnet"]["available"]
+        hubert = first["models"][HUBERT]
+        assert not hubert["available"] and hubert["state"] == LEARNING, hubert
+        deadline = time.monotonic() + RUN_SECONDS
+        while not hubert["available"] and time.monotonic() < deadline:
+            time.sleep(1.0)
+            hubert = client.predict(clip, api_name="/classify")["models"][HUBERT]
+        assert hubert["available"], (tmp_path / "app.log").read_text(errors="replace")[-3000:]
+        assert hubert["model"] == "hubert-probe" and str(home / "runs") in hubert["source"]
+        assert sum(hubert["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    metrics = json.loads(next((home / "runs").glob("*/metrics.json")).read_text())
+    assert set(metrics["models"]) == {"hubert-probe", "yamnet-zeroshot", "yamnet-probe"}  # one ordinary run
+    assert metrics["models"]["hubert-probe"]["base"] == str(tiny_base)
+
+
+def test_done_after_a_real_run(
+    tiny_base: Path, prepared_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    monkeypatch.setenv(settings.ENV_HOME, str(tmp_path / "home"))  # its run must not be other tests' latest
+    job = TrainingJob()
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", trainer=warm)
+    warm.launch(registry, on_done=registry.use_run).join(RUN_SECONDS)
+    assert warm.state == DONE and warm.learning() is None
+    assert registry.get(HUBERT).name == "hubert-probe"

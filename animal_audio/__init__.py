@@ -1,7 +1,7 @@
 """animal-audio: compare fine-tuned HuBERT and YAMNet on ESC-50's ten animal classes.
 
     import animal_audio as aa
-    model = aa.YamnetZeroShot.load("yamnet.tflite")      # or aa.HubertClassifier.load(checkpoint_dir)
+    model = aa.YamnetZeroShot.load()      # the built-in YAMNet; or aa.HubertClassifier.load(checkpoint_dir)
     prediction = model.predict(aa.load_audio("dog.wav"))
     print(prediction.label, prediction.confidence)
 

@@ -80,7 +80,7 @@ MODELS_INTRO = "Which weights each side of the comparison uses, from where, and 
 
 SETTINGS_HELP = (
     "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
-    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
+    "`ANIMAL_AUDIO_YAMNET` (default: the built-in YAMNet; or a TF Hub handle, SavedModel directory or `.tflite`), "
     "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT)."
 )
 
@@ -103,11 +103,11 @@ HUBERT_FIX = (
     "Or set `ANIMAL_AUDIO_HUBERT` to a fine-tuned checkpoint directory (one written by "
     "`python -m train finetune`) and restart."
 )
-#: How to get YAMNet when TF Hub cannot be reached ({default}: its TF Hub handle).
+#: How to get a working YAMNet ({tfhub}: the float model's TF Hub handle).
 YAMNET_FIX = (
-    "Connect to the internet once (YAMNet comes from TF Hub: `{default}`), or set "
-    "`ANIMAL_AUDIO_YAMNET` to a local YAMNet SavedModel directory or a `yamnet.tflite` file "
-    "with `yamnet_class_map.csv` beside it, then press *Retry loading* or restart."
+    "The built-in YAMNet (`assets/yamnet/yamnet.tflite`) needs no internet: unset `ANIMAL_AUDIO_YAMNET` "
+    "and restart to use it. A TF Hub handle (`{tfhub}`) needs the internet; a local SavedModel directory "
+    "or `yamnet.tflite` needs `yamnet_class_map.csv` beside it. Then press *Retry loading* or restart."
 )
 
 
@@ -134,7 +134,7 @@ def fix_text(side: str) -> str:
     """How a person gets a usable model for this side."""
     if side == HUBERT:
         return HUBERT_FIX.format(default=settings.DEFAULT_HUBERT)
-    return YAMNET_FIX.format(default=settings.DEFAULT_YAMNET)
+    return YAMNET_FIX.format(tfhub=settings.TFHUB_YAMNET)
 
 
 def status_markdown(statuses: list[ModelStatus]) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
-from animal_audio.formatting import model_title, percent
+from animal_audio.formatting import model_title, not_run_line, percent
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -109,6 +109,13 @@ YAMNET_FIX = (
     "and restart to use it. A TF Hub handle (`{tfhub}`) needs the internet; a local SavedModel directory "
     "or `yamnet.tflite` needs `yamnet_class_map.csv` beside it. Then press *Retry loading* or restart."
 )
+
+
+def not_run_markdown(unavailable: dict[str, str], *, short: bool = False) -> str:
+    """Chosen models that cannot run here, one line each ('HuBERT + linear probe: not run: why')."""
+    return "  \n".join(
+        f"⚠️ {not_run_line(name, first_sentence(why) if short else why)}" for name, why in unavailable.items()
+    )
 
 
 @dataclass(frozen=True)

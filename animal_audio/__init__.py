@@ -1,7 +1,7 @@
 """animal-audio: compare fine-tuned HuBERT and YAMNet on ESC-50's ten animal classes.
 
     import animal_audio as aa
-    model = aa.YamnetZeroShot.load("yamnet.tflite")      # or aa.load_hubert("USER/NAME" or a folder)
+    model = aa.YamnetZeroShot.load()  # the built-in YAMNet; or aa.load_hubert("USER/NAME" or a folder)
     prediction = model.predict(aa.load_audio("dog.wav"))
     print(prediction.label, prediction.confidence)
 

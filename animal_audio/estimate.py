@@ -1,10 +1,13 @@
-"""Expected wall time of a comparison run on this hardware (the app's and CLI's warning)."""
+"""Expected wall time of a comparison run on this hardware (the app's and CLI's warning).
+
+Which chosen models cannot load here is availability.py's; the time counts only the others."""
 
 from __future__ import annotations
 
 from typing import Optional
 
 from animal_audio import esc50, settings
+from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import CompareConfig, protocol_splits
 from animal_audio.errors import DatasetError
 from animal_audio.evaluation import TIMING_CLIPS
@@ -25,7 +28,8 @@ DEFAULT_CLIPS = 400
 
 def estimate_seconds(config: CompareConfig) -> float:
     """Rough wall time of `run_comparison(config)` on this hardware, for the app's warning: the costs
-    above, scaled for a GPU; cached HuBERT embeddings not counted (a hubert-probe re-run takes seconds)."""
+    above, scaled for a GPU; cached HuBERT embeddings not counted (a hubert-probe re-run takes seconds),
+    nor models that cannot load here (availability.unavailable_models: the run leaves them out)."""
     paths: list[str] = []
     try:
         table = esc50.load_manifest(config.data_dir)
@@ -39,11 +43,13 @@ def estimate_seconds(config: CompareConfig) -> float:
         per_fold = DEFAULT_CLIPS // len(esc50.FOLDS)
         n_splits = len(esc50.FOLDS) if config.protocol == "cv" else 1
         counts = [(3 * per_fold, per_fold, per_fold)] * n_splits
-    uses_hubert = any(m.startswith("hubert") for m in config.models)
+    unavailable = unavailable_models(config)
+    models = [m for m in config.models if m not in unavailable]
+    uses_hubert = any(m.startswith("hubert") for m in models)
     speedup = GPU_SPEEDUP if uses_hubert and _has_gpu(config.device) else 1.0
     hubert_clip = SECONDS_HUBERT_EMBED / speedup / (FAST_SPEEDUP if settings.fast_mode(config.fast) else 1.0)
     total = 0.0
-    for name in config.models:
+    for name in models:
         if name == "yamnet-zeroshot":
             total += SECONDS_MODEL_LOAD["yamnet"] + sum(t for _, _, t in counts) * SECONDS_YAMNET_CLIP
         elif name == "yamnet-probe":

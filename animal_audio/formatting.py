@@ -15,6 +15,11 @@ def model_title(model: str) -> str:
     return MODEL_TITLES.get(model, model)
 
 
+def not_run_line(model: str, reason: str) -> str:
+    """'HuBERT + linear probe: not run: <why>', for a model a comparison could not run."""
+    return f"{model_title(model)}: not run: {reason}"
+
+
 def percent(value: float, std: float | None = None, *, digits: int = 2) -> str:
     """0.8611 -> '86.11%'; with a std, '86.11% ± 2.30'."""
     text = f"{100 * value:.{digits}f}%"

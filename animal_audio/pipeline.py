@@ -30,10 +30,19 @@ import numpy as np
 import pandas as pd
 
 from animal_audio import esc50, settings
+from animal_audio.availability import hubert_source, unavailable_models
 from animal_audio.compare_config import CompareConfig, protocol_splits
-from animal_audio.errors import DatasetError
+from animal_audio.errors import (
+    AnimalAudioError,
+    AudioError,
+    CancelledError,
+    DatasetError,
+    ModelUnavailableError,
+    short_error,
+)
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
 from animal_audio.fileio import jsonable, read_json, write_json
+from animal_audio.formatting import not_run_line
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
 from animal_audio.run_results import metrics_document, predictions_table
@@ -51,6 +60,8 @@ from animal_audio.runs import (
 
 log = logging.getLogger(__name__)
 
+#: What a model that failed for a reason nobody foresaw is recorded with (its trace is in the log).
+UNEXPECTED_FAILURE = "It failed unexpectedly ({kind}: {cause}); the log has the details."
 #: In models/hubert-finetune[/fold]/: the checkpoint this run finished and its settings' fingerprint,
 #: so a stopped run resumes without training again (the checkpoint folder records no settings).
 FINETUNE_MARKER = "finished-finetune.json"
@@ -61,29 +72,65 @@ def run_comparison(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelCheck] = None,
 ) -> RunResult:
-    """Prepare (or reuse) data, split by fold, train and test every chosen model, write the run dir."""
+    """Prepare (or reuse) data, split by fold, train and test every chosen model, write the run dir.
+
+    A model that cannot load or fails is left out and recorded in metrics.json's "unavailable";
+    ModelUnavailableError when none can run (nothing to compare, no results written)."""
     started = time.perf_counter()
     run_dir = Path(config.out_dir) if config.out_dir is not None else default_run_dir(config)
     config = replace(config, out_dir=run_dir)
+    unavailable = unavailable_models(config)
+    if len(unavailable) == len(config.models):
+        raise ModelUnavailableError(nothing_to_compare(unavailable))
     table = _prepared_table(config, progress, cancel)
     splits = protocol_splits(table, config.protocol)
     report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
     start_run(run_dir, config)
 
+    ctx = _Context(config, run_dir, table, splits, progress, cancel)
     parts: dict[str, list[Part]] = {}
     for name in config.models:
         check_cancel(cancel, f"{name}")
-        parts[name] = _RUNNERS[name](_Context(config, run_dir, table, splits, progress, cancel), name)
+        known = unavailable.get(name)
+        problem = known or _run_model(ctx, name, parts)
+        if problem is not None:
+            # Known before the run: the caller's estimate said so already.
+            log.log(logging.INFO if known else logging.WARNING, "%s not run: %s", name, problem)
+            report(progress, name, 1.0, f"not run: {problem}")
+            unavailable[name] = problem
+    if not parts:
+        raise ModelUnavailableError(nothing_to_compare(unavailable))
 
     report(progress, "report", 0.0, "writing results")
     predictions = predictions_table(splits, parts)
-    metrics = metrics_document(config, splits, parts, predictions, time.perf_counter() - started)
+    unavailable = {name: unavailable[name] for name in config.models if name in unavailable}
+    metrics = metrics_document(config, splits, parts, predictions, time.perf_counter() - started, unavailable)
     check_cancel(cancel, "writing the report")
     write_results(run_dir, metrics, predictions)
     if config.update_latest:
         write_latest(config.runs_dir or settings.runs_dir(), run_dir, metrics)
     report(progress, "report", 1.0, f"results in {run_dir}")
     return RunResult(run_dir, metrics, predictions)
+
+
+def _run_model(ctx: _Context, name: str, parts: dict[str, list[Part]]) -> Optional[str]:
+    """Run one model into `parts`; why it could not run, or None. A data problem or a stop ends the whole
+    run; any other failure leaves this one model out of the results (a re-run tries it again)."""
+    try:
+        parts[name] = _RUNNERS[name](ctx, name)
+    except (CancelledError, DatasetError, AudioError):
+        raise
+    except AnimalAudioError as error:  # cannot load (offline, missing weights) or a damaged file
+        return str(error)
+    except Exception as error:  # a bug or a framework failure: the trace goes to the log, not the results
+        log.exception("%s failed", name)
+        return UNEXPECTED_FAILURE.format(kind=type(error).__name__, cause=short_error(error))
+    return None
+
+
+def nothing_to_compare(unavailable: dict[str, str]) -> str:
+    reasons = "\n".join(f"- {not_run_line(name, reason)}" for name, reason in unavailable.items())
+    return f"None of the chosen models can run here, so there is nothing to compare:\n{reasons}"
 
 
 def _prepared_table(
@@ -145,7 +192,8 @@ def _run_yamnet_zeroshot(ctx: _Context, name: str) -> list[Part]:
                 report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
                 classifier = YamnetZeroShot.load(ctx.config.yamnet)
             probs, seconds = ctx.test(classifier, name, split)
-            part = ctx.save_part(name, split, Part(probs, 0.0, seconds, {"trained_on": "nothing"}))
+            extra = {"trained_on": "nothing", "base": classifier.model.source}
+            part = ctx.save_part(name, split, Part(probs, 0.0, seconds, extra))
         parts.append(part)
     return parts
 
@@ -162,7 +210,7 @@ def _run_yamnet_probe(ctx: _Context, name: str) -> list[Part]:
 
 
 def _run_hubert_probe(ctx: _Context, name: str) -> list[Part]:
-    source = ctx.config.hubert or settings.DEFAULT_HUBERT
+    source = hubert_source(ctx.config, name)
 
     def embedder() -> Any:
         from animal_audio.models.hubert import HubertEmbedder

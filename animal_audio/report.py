@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from animal_audio import settings
 from animal_audio.evaluation import TIMING_CLIPS
 from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
@@ -49,6 +50,7 @@ def render_report(metrics: dict[str, Any]) -> str:
             f"| {entry.get('inference_seconds_per_clip', 0.0):.3f} s "
             f"| {entry.get('trained_on', '')} |"
         )
+    lines += _not_run(metrics)
     if cv:
         lines += [
             "",
@@ -60,6 +62,17 @@ def render_report(metrics: dict[str, Any]) -> str:
     lines += ["", "## Notes on the protocol", "", *_notes(metrics), ""]
     lines += ["## Files", "", *_files(), ""]
     return "\n".join(lines)
+
+
+def _not_run(metrics: dict[str, Any]) -> list[str]:
+    """A line per chosen model that could not run here: the others' results are complete without it."""
+    unavailable = metrics.get("unavailable") or {}
+    if not unavailable:
+        return []
+    lines = ["", "Not run here (the results above are complete without them; a re-run tries them again):", ""]
+    return lines + [
+        f"- {model_title(name)} (`{name}`): not run: {reason}" for name, reason in unavailable.items()
+    ]
 
 
 def _test_clips(metrics: dict[str, Any]) -> int:
@@ -135,7 +148,7 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
     if any(m.startswith("hubert") for m in models):
         notes.append(f"- HuBERT weights: `{config.get('hubert') or 'facebook/hubert-base-ls960 (default)'}`.")
     if any(m.startswith("yamnet") for m in models):
-        notes.append(f"- YAMNet: `{config.get('yamnet') or 'TF Hub google/yamnet/1 (default)'}`.")
+        notes.append(f"- YAMNet: {_yamnet_used(metrics)}.")
     notes.append(
         "- Training time includes embedding extraction for the probes (cached embeddings make a re-run "
         "faster); inference time is the model alone per 5 s clip (probes: the mean of "
@@ -145,6 +158,17 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
         f"device {machine.get('device', 'cpu')})."
     )
     return notes
+
+
+def _yamnet_used(metrics: dict[str, Any]) -> str:
+    """Which YAMNet the run used, as its models recorded it; else the run's setting or the default."""
+    from animal_audio.models.yamnet import describe_source
+
+    recorded = [
+        e.get("base") for n, e in metrics["models"].items() if n.startswith("yamnet") and e.get("base")
+    ]
+    source = next(iter(recorded), None) or metrics.get("config", {}).get("yamnet") or settings.DEFAULT_YAMNET
+    return describe_source(source)
 
 
 def _files() -> list[str]:

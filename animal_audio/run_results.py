@@ -57,7 +57,9 @@ def metrics_document(
     parts: dict[str, list[Part]],
     predictions: pd.DataFrame,
     run_seconds: float,
+    unavailable: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
+    """metrics.json: the numbers of every model that ran; `unavailable`: {model: why it did not run}."""
     models: dict[str, Any] = {}
     for name, model_parts in parts.items():
         pooled = classification_metrics(predictions["true_label"], predictions[prediction_column(name)])
@@ -85,18 +87,19 @@ def metrics_document(
         entry["inference_seconds"] = entry["inference_seconds_per_clip"]
         entry["trained_on"] = model_parts[0].extra.get("trained_on", "")
         # What the app loads (relative to the run dir; in CV, the model of the last split) and the
-        # weights it was trained from (a probe's embedder; None for zero-shot).
+        # weights it was trained from or runs on (a probe's embedder; zero-shot's YAMNet).
         entry["model_dir"] = model_parts[-1].extra.get("model_dir")
         entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
         models[name] = entry
     return {
         "models": models,
+        "unavailable": dict(unavailable or {}),
         "config": config.to_dict(),
         "protocol": _protocol_description(config.protocol, splits),
         "seed": config.seed,
         "versions": versions(),
-        "machine": machine(config.device, any(m.startswith("hubert") for m in config.models)),
+        "machine": machine(config.device, any(m.startswith("hubert") for m in models)),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_seconds": round(run_seconds, 1),
     }

@@ -10,7 +10,11 @@ import os
 from pathlib import Path
 
 DEFAULT_HUBERT = "facebook/hubert-base-ls960"
-DEFAULT_YAMNET = "https://tfhub.dev/google/yamnet/1"
+#: The built-in YAMNet (TFLite, int8 weights) shipped in the repository: works offline, without TensorFlow.
+BUNDLED_YAMNET = Path(__file__).resolve().parent.parent / "assets" / "yamnet" / "yamnet.tflite"
+DEFAULT_YAMNET = str(BUNDLED_YAMNET)
+#: The float YAMNet on TF Hub: ANIMAL_AUDIO_YAMNET or --yamnet set to it (needs TensorFlow and the internet).
+TFHUB_YAMNET = "https://tfhub.dev/google/yamnet/1"
 ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/refs/heads/master.zip"
 
 ENV_HOME = "ANIMAL_AUDIO_HOME"
@@ -50,7 +54,7 @@ def hubert_source(explicit: str | None = None) -> str:
 
 
 def yamnet_source(explicit: str | None = None) -> str:
-    """TF Hub handle, SavedModel directory or .tflite file of YAMNet."""
+    """TF Hub handle, SavedModel directory or .tflite file of YAMNet; default: the built-in TFLite file."""
     return _pick(explicit, ENV_YAMNET, DEFAULT_YAMNET)
 
 

@@ -91,7 +91,8 @@ def test_full_run_writes_a_complete_run_directory(
     ):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert list(metrics["models"]) == list(MODEL_NAMES)
+    assert list(metrics["models"]) == list(MODEL_NAMES) and metrics["unavailable"] == {}
+    assert metrics["models"]["yamnet-zeroshot"]["base"] == str(yamnet_tflite), "the YAMNet it ran on"
     for name, entry in metrics["models"].items():
         assert 0.0 <= entry["accuracy"] <= 1.0 and 0.0 <= entry["macro_f1"] <= 1.0, name
         assert set(entry["per_class"]) == set(CLASSES)
@@ -269,13 +270,17 @@ def test_trained_model_base_is_what_the_run_recorded_else_its_setting(tmp_path: 
     assert trained_model(tmp_path, "hubert-probe").base == "setting/hubert"
 
 
-def test_estimates_and_config_errors(prepared_subset: Path) -> None:
+def test_estimates_and_config_errors(prepared_subset: Path, tiny_hubert_dir: Path) -> None:
+    # A HuBERT that can load here (offline, the default base cannot: the estimate would leave it out).
+    hubert = str(tiny_hubert_dir)
     slow = estimate_seconds(
-        CompareConfig(prepared_subset, models=("hubert-finetune",), epochs=10, device="cpu")
+        CompareConfig(prepared_subset, models=("hubert-finetune",), hubert=hubert, epochs=10, device="cpu")
     )
     quick = estimate_seconds(CompareConfig(prepared_subset, models=YAMNET_MODELS))
     cv = estimate_seconds(
-        CompareConfig(prepared_subset, models=("hubert-finetune",), protocol="cv", device="cpu")
+        CompareConfig(
+            prepared_subset, models=("hubert-finetune",), hubert=hubert, protocol="cv", device="cpu"
+        )
     )
     assert slow > 10 * 60 and quick < 60 and cv > 4 * slow
     with pytest.raises(AnimalAudioError, match="Choose from: hubert-finetune"):

@@ -219,3 +219,78 @@ def test_savedmodel_directory_loads_through_the_same_api(tiny_savedmodel, clip_o
     assert prediction.label == "cat"  # the tiny model always says "Meow"
     assert prediction.extras["top_audioset"][0][0] == "Meow"
     assert 0.0 < prediction.extras["other_mass"] < 1.0
+
+
+# --------------------------------------------------------------------------- the built-in YAMNet
+
+BUILT_IN_SHA256 = "f07e6366167b5e960f828084a79684e02a694ddefdb35307042439c14d010d26"
+CLASS_MAP_SHA256 = "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2"
+
+
+def test_the_repository_ships_yamnet_with_its_licences(yamnet_tflite: Path) -> None:
+    import hashlib
+
+    bundled = settings.BUNDLED_YAMNET
+    assert str(bundled) == settings.DEFAULT_YAMNET and bundled.is_absolute()
+    assert hashlib.sha256(bundled.read_bytes()).hexdigest() == BUILT_IN_SHA256
+    assert bundled.read_bytes() == yamnet_tflite.read_bytes(), "the same model the tests read in ../shared"
+    class_map = bundled.with_name("yamnet_class_map.csv").read_bytes()
+    assert hashlib.sha256(class_map).hexdigest() == CLASS_MAP_SHA256
+    notice = bundled.with_name("NOTICE").read_text()
+    assert "Apache License, Version 2.0" in notice and "CC BY-SA 4.0" in notice and "AudioSet" in notice
+
+
+# Run from another folder with ANIMAL_AUDIO_YAMNET unset: the default must not depend on the cwd.
+_OFFLINE_DEFAULT = """
+import json, sys
+import animal_audio as aa
+from animal_audio.demo.models import Registry
+from animal_audio.demo.text import YAMNET, status_markdown
+model = aa.YamnetZeroShot.load()
+label = model.predict(aa.load_audio(sys.argv[1])).label
+registry = Registry(use_latest_run=False)
+answer = registry.get(YAMNET).predict(aa.load_audio(sys.argv[1])).label
+print(json.dumps({"source": model.model.source, "backend": model.model.backend, "label": label,
+                  "registry": answer, "panel": status_markdown([registry.side_status(YAMNET)]),
+                  "tensorflow": "tensorflow" in sys.modules}))
+"""
+
+
+def test_default_yamnet_is_built_in_offline_and_needs_no_tensorflow(tmp_path: Path, clip_of) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != settings.ENV_YAMNET}
+    env |= {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env["ANIMAL_AUDIO_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, "-c", _OFFLINE_DEFAULT, str(clip_of("dog"))],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["source"] == settings.DEFAULT_YAMNET and found["backend"] == "tflite"
+    assert found["label"] == "dog" and found["registry"] == "dog"
+    assert "built-in YAMNet (TFLite, int8 weights) (default)" in found["panel"]
+    assert found["tensorflow"] is False, "the TFLite path must not import TensorFlow"
+
+
+def test_each_kind_of_yamnet_is_named_and_checked_without_loading(tmp_path: Path, monkeypatch) -> None:
+    from animal_audio.models.yamnet import BUILT_IN_TITLE, describe_source, source_problem
+
+    assert describe_source(settings.DEFAULT_YAMNET) == BUILT_IN_TITLE
+    assert describe_source(settings.TFHUB_YAMNET) == f"YAMNet from TF Hub (float): {settings.TFHUB_YAMNET}"
+    assert describe_source(str(tmp_path / "y.tflite")).startswith("YAMNet TFLite file")
+    assert describe_source(str(tmp_path)).startswith("YAMNet SavedModel (float)")
+    assert source_problem(settings.DEFAULT_YAMNET) is None
+    assert source_problem(settings.TFHUB_YAMNET) is None, "only a download can tell; tensorflow is here"
+    assert "ANIMAL_AUDIO_YAMNET" in source_problem(str(tmp_path / "y.tflite"))
+    monkeypatch.setattr(settings, "BUNDLED_YAMNET", tmp_path / "assets" / "yamnet.tflite")
+    with pytest.raises(ModelUnavailableError, match="built-in YAMNet is missing.*git checkout"):
+        YamnetModel.load(str(tmp_path / "assets" / "yamnet.tflite"))

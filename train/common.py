@@ -89,7 +89,9 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--hubert / --yamnet / --device / --fast, shared by compare and evaluate."""
     parser.add_argument("--hubert", help=f"HuBERT hub id or directory (default {settings.DEFAULT_HUBERT})")
-    parser.add_argument("--yamnet", help="YAMNet TF Hub handle, SavedModel dir or .tflite file")
+    parser.add_argument(
+        "--yamnet", help="YAMNet TF Hub handle, SavedModel dir or .tflite file (default: the built-in TFLite)"
+    )
     add_device_argument(parser)
     parser.add_argument("--fast", action="store_true", default=None, help="int8 HuBERT inference")
 

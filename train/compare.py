@@ -3,6 +3,9 @@
 A re-run with the same settings (and no --out) resumes the newest unfinished run:
 cached embeddings, finished fine-tuning checkpoints and finished model/fold results
 are reused.
+
+A model that cannot load here (e.g. HuBERT offline) is left out: the others' results are written as
+usual, metrics.json lists it under "unavailable" with the reason, and the exit status is 3 (0: all ran).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ import dataclasses
 import logging
 
 from animal_audio import settings
+from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models
 from animal_audio.estimate import estimate_seconds
-from animal_audio.formatting import duration, percent
+from animal_audio.formatting import duration, not_run_line, percent
 from animal_audio.pipeline import run_comparison
 from animal_audio.report import headline
 from animal_audio.runs import REPORT_FILE, default_run_dir
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
 log = logging.getLogger(__name__)
+
+#: Exit status when the results are written but some chosen models could not run (metrics.json "unavailable").
+EXIT_SOME_NOT_RUN = 3
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if config.out_dir is None:
         config = dataclasses.replace(config, out_dir=default_run_dir(config))
-    estimate = estimate_seconds(config)
-    log.info("run directory: %s (expected time on this machine: ~%s)", config.out_dir, duration(estimate))
+    estimate = duration(estimate_seconds(config))
+    log.info("run directory: %s (expected time on this machine: ~%s)", config.out_dir, estimate)
+    for name, reason in unavailable_models(config).items():  # known before anything loads
+        log.warning("%s", not_run_line(name, reason))
     progress = progress_for(args)
     try:
         result = run_comparison(config, progress=progress)
@@ -82,5 +91,8 @@ def run(args: argparse.Namespace) -> int:
         accuracy = percent(entry["accuracy"], entry.get("accuracy_std") if cv else None)
         macro_f1 = percent(entry["macro_f1"], entry.get("macro_f1_std") if cv else None)
         print(f"  {name:<16} accuracy {accuracy:<16} macro-F1 {macro_f1}")
+    unavailable = result.metrics.get("unavailable") or {}
+    for name, reason in unavailable.items():
+        print(f"  {name:<16} {not_run_line(name, reason)}")
     print(f"\nReport: {result.run_dir / REPORT_FILE}")
-    return 0
+    return EXIT_SOME_NOT_RUN if unavailable else 0

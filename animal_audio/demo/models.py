@@ -24,6 +24,7 @@ from animal_audio.demo import text
 from animal_audio.demo.text import HUBERT, YAMNET, ModelStatus
 from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.models.base import Classifier, Prediction
+from animal_audio.models.yamnet import describe_source
 from animal_audio.runs import TrainedModel, latest_run, trained_model
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ class Registry:
 
         source = self.yamnet_source()
         network = YamnetModel.load(source)
-        return LoadedModel(YamnetZeroShot(network), self._origin_of(YAMNET, source))
+        return LoadedModel(YamnetZeroShot(network), self._origin_of(YAMNET, describe_source(source)))
 
     def _load_yamnet(self) -> LoadedModel:
         """The run's YAMNet probe on the zero-shot model's network (one YAMNet, one lock), else zero-shot."""
@@ -374,8 +375,8 @@ class Registry:
         if side == YAMNET:
             probe = self._run_model("yamnet-probe")
             if probe is not None:
-                return f"linear head trained in run {probe.run_dir.name} on {self.yamnet_source()}"
-            return f"{self.yamnet_source()} (zero-shot)"
+                return f"linear head trained in run {probe.run_dir.name} on {describe_source(self.yamnet_source())}"
+            return f"{describe_source(self.yamnet_source())} (zero-shot)"
         explicit = self.hubert_source()
         if explicit and self._trained_run is None:
             return explicit

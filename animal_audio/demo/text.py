@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
-from animal_audio.formatting import model_title, percent
+from animal_audio.formatting import model_title, not_run_line, percent
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -81,7 +81,7 @@ MODELS_INTRO = "Which weights each side of the comparison uses, from where, and 
 
 SETTINGS_HELP = (
     "Settings: `ANIMAL_AUDIO_HUBERT` (hub id or fine-tuned checkpoint directory), "
-    "`ANIMAL_AUDIO_YAMNET` (TF Hub handle, SavedModel directory or `.tflite`), "
+    "`ANIMAL_AUDIO_YAMNET` (default: the built-in YAMNet; or a TF Hub handle, SavedModel directory or `.tflite`), "
     "`ANIMAL_AUDIO_HOME` (data, caches, runs), `ANIMAL_AUDIO_FAST=1` (int8 HuBERT), "
     "`ANIMAL_AUDIO_WARM_START=1` (train HuBERT's quick head at start-up when there is none)."
 )
@@ -113,12 +113,19 @@ HUBERT_FIX = (
     "Or set `ANIMAL_AUDIO_HUBERT` to a fine-tuned checkpoint directory (one written by "
     "`python -m train finetune`) and restart."
 )
-#: How to get YAMNet when TF Hub cannot be reached ({default}: its TF Hub handle).
+#: How to get a working YAMNet ({tfhub}: the float model's TF Hub handle).
 YAMNET_FIX = (
-    "Connect to the internet once (YAMNet comes from TF Hub: `{default}`), or set "
-    "`ANIMAL_AUDIO_YAMNET` to a local YAMNet SavedModel directory or a `yamnet.tflite` file "
-    "with `yamnet_class_map.csv` beside it, then press *Retry loading* or restart."
+    "The built-in YAMNet (`assets/yamnet/yamnet.tflite`) needs no internet: unset `ANIMAL_AUDIO_YAMNET` "
+    "and restart to use it. A TF Hub handle (`{tfhub}`) needs the internet; a local SavedModel directory "
+    "or `yamnet.tflite` needs `yamnet_class_map.csv` beside it. Then press *Retry loading* or restart."
 )
+
+
+def not_run_markdown(unavailable: dict[str, str], *, short: bool = False) -> str:
+    """Chosen models that cannot run here, one line each ('HuBERT + linear probe: not run: why')."""
+    return "  \n".join(
+        f"⚠️ {not_run_line(name, first_sentence(why) if short else why)}" for name, why in unavailable.items()
+    )
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def fix_text(side: str) -> str:
     """How a person gets a usable model for this side."""
     if side == HUBERT:
         return HUBERT_FIX.format(default=settings.DEFAULT_HUBERT)
-    return YAMNET_FIX.format(default=settings.DEFAULT_YAMNET)
+    return YAMNET_FIX.format(tfhub=settings.TFHUB_YAMNET)
 
 
 def status_markdown(statuses: list[ModelStatus]) -> str:

@@ -20,9 +20,10 @@ from typing import Any, Callable, Iterator, Optional
 import pandas as pd
 
 from animal_audio import esc50, settings
+from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.models import chosen_source
-from animal_audio.demo.text import HUBERT, YAMNET
+from animal_audio.demo.text import HUBERT, YAMNET, first_sentence, not_run_markdown
 from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, model_title, percent
@@ -98,7 +99,8 @@ def estimate_text(config: CompareConfig) -> str:
     text = f"Expected time on this machine ({where}): **about {duration(seconds)}**."
     if seconds > LONG_RUN_SECONDS:
         text += " That is long: the quick mode (linear heads only) finishes in minutes."
-    return text
+    unavailable = unavailable_models(config)  # left out by the run, which compares the others
+    return f"{text}  \n{not_run_markdown(unavailable, short=True)}" if unavailable else text
 
 
 @dataclass(frozen=True)
@@ -307,21 +309,15 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     if run_dir is None:
         return None
     run = load_run(run_dir)
-    metrics = run.metrics
+    metrics, run_dir = run.metrics, Path(run.run_dir)
     models = list(metrics.get("models", {}))
     figures = {
         "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
         "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
         "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
     }
-    return RunView(
-        Path(run.run_dir),
-        run_summary(metrics, Path(run.run_dir)),
-        results_table(metrics),
-        figures,
-        models,
-        misclassified_table(run.predictions, models),
-    )
+    summary, table = run_summary(metrics, run_dir), results_table(metrics)
+    return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
 
 
 def _fit_width(figure: Any) -> Any:
@@ -346,7 +342,9 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
                 "ms per clip": f"{entry.get('inference_seconds_per_clip', 0.0) * 1000:.0f}",
             }
         )
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    for name, why in (metrics.get("unavailable") or {}).items():  # chosen, but could not run
+        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": first_sentence(why)})
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
 
 
 def _percent(entry: dict[str, Any], key: str) -> str:
@@ -365,10 +363,12 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
     created = str(metrics.get("created", ""))[:16].replace("T", " ")
     machine = metrics.get("machine", {})
     device = machine.get("device", "cpu") if isinstance(machine, dict) else "cpu"
-    return (
+    line = (
         f"**Run** `{run_dir.name}` · {created} UTC · {description} · device: {device} · "
         f"seed {metrics.get('seed', '-')}"
     )
+    unavailable = metrics.get("unavailable") or {}
+    return f"{line}  \n{not_run_markdown(unavailable)}" if unavailable else line
 
 
 def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:

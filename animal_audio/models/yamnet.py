@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import io
 import logging
 import os
@@ -42,10 +43,13 @@ TOP_K = 5
 REMOTE_PREFIXES = ("http://", "https://", "gs://")
 
 HOW_TO_FIX = (
-    "Connect to the internet so TF Hub can download it, or point ANIMAL_AUDIO_YAMNET "
-    "(or --yamnet) at a local YAMNet SavedModel directory or a yamnet.tflite file with "
-    f"{CLASS_MAP_FILE} beside it."
+    "To use the built-in YAMNet, leave ANIMAL_AUDIO_YAMNET (and --yamnet) unset; or point them at a "
+    f"local YAMNet SavedModel directory or a yamnet.tflite file with {CLASS_MAP_FILE} beside it. "
+    "A TF Hub handle needs the internet."
 )
+INSTALL = "Install the requirements: `pip install -r requirements.txt`."
+#: How the Models tab and reports name the built-in model.
+BUILT_IN_TITLE = "built-in YAMNet (TFLite, int8 weights)"
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ class YamnetModel:
         return np.stack([self.embed(w) for w in waveforms])
 
     def describe(self) -> str:
-        return f"YAMNet ({self.backend}) from {self.source}"
+        return describe_source(self.source)
 
 
 class YamnetZeroShot:
@@ -186,18 +190,73 @@ def _check_waveform(waveform: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- loading
 
 
+def describe_source(source: str) -> str:
+    """Which YAMNet a source is, in words for the Models tab and reports (reads nothing)."""
+    if source.startswith(REMOTE_PREFIXES):
+        return f"YAMNet from TF Hub (float): {source}"
+    path = Path(source).expanduser()
+    if path.suffix == ".tflite":
+        built_in = path.resolve() == settings.BUNDLED_YAMNET
+        return BUILT_IN_TITLE if built_in else f"YAMNet TFLite file {path}"
+    return f"YAMNet SavedModel (float) in {path}"
+
+
+def source_problem(source: str) -> str | None:
+    """Why `source` cannot load, told from local files alone (no weights read, no network); None: it may.
+
+    A TF Hub handle passes when TensorFlow is installed: only a download can tell more."""
+    if source.startswith(REMOTE_PREFIXES):
+        return _missing("tensorflow", "tensorflow_hub")
+    path = Path(source).expanduser()
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            if path.resolve() == settings.BUNDLED_YAMNET:
+                return (
+                    f"The built-in YAMNet is missing ({path}): the repository ships it. Restore it with "
+                    "`git checkout -- assets/yamnet`, or point ANIMAL_AUDIO_YAMNET at another YAMNet."
+                )
+            return f"No YAMNet TFLite file at {path}. {HOW_TO_FIX}"
+        if not path.with_name(CLASS_MAP_FILE).is_file():
+            return (
+                f"No {CLASS_MAP_FILE} next to {path}: YAMNet's class names are needed. "
+                f"Download it from {CLASS_MAP_URL} into {path.parent}."
+            )
+        if _importable("ai_edge_litert") or _importable("tensorflow"):
+            return None
+        return "Neither ai-edge-litert nor tensorflow is installed, so YAMNet cannot run. " + INSTALL
+    if not (path / "saved_model.pb").is_file():
+        return f"{path} is neither a .tflite file nor a SavedModel directory (no saved_model.pb there). {HOW_TO_FIX}"
+    return _missing("tensorflow", "tensorflow_hub")
+
+
+def _missing(*modules: str) -> str | None:
+    """The float model's frameworks that are not installed, as a message; None when all are."""
+    absent = [m for m in modules if not _importable(m)]
+    if not absent:
+        return None
+    verb = "is" if len(absent) == 1 else "are"
+    return (
+        f"{' and '.join(absent)} {verb} not installed, so this YAMNet cannot run. {INSTALL} "
+        "Or leave ANIMAL_AUDIO_YAMNET unset: the built-in YAMNet needs neither."
+    )
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _load(source: str) -> YamnetModel:
+    problem = source_problem(source)
+    if problem is not None:
+        raise ModelUnavailableError(problem)
     if source.startswith(REMOTE_PREFIXES):
         return _load_savedmodel(source, fingerprint=f"yamnet-hub-{_sha256(source.encode())[:16]}")
     path = Path(source).expanduser()
     if path.suffix == ".tflite":
-        if not path.is_file():
-            raise ModelUnavailableError(f"No YAMNet TFLite file at {path}. {HOW_TO_FIX}")
         return _load_tflite(path)
-    if not (path / "saved_model.pb").is_file():
-        raise ModelUnavailableError(
-            f"{path} is neither a .tflite file nor a SavedModel directory (no saved_model.pb there). {HOW_TO_FIX}"
-        )
     return _load_savedmodel(str(path), fingerprint=f"yamnet-savedmodel-{_savedmodel_digest(path)}")
 
 
@@ -225,11 +284,14 @@ def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
             "tensorflow_hub is missing (or fails to import: it needs setuptools<81). "
             "Install it with `pip install -r requirements.txt`."
         ) from error
+    remote = handle.startswith(REMOTE_PREFIXES)
     try:
         model = hub.load(handle)
     except Exception as error:  # network, HTTP, TF and file errors all mean "cannot load"
         raise ModelUnavailableError(
-            f"Could not load YAMNet from {handle} ({short_error(error)}). {HOW_TO_FIX}"
+            f"Could not load YAMNet from {handle} ({short_error(error)}). "
+            + ("Connect to the internet so TF Hub can download it. " if remote else "")
+            + HOW_TO_FIX
         ) from error
     try:
         class_map = model.class_map_path().numpy().decode("utf-8")
@@ -248,13 +310,7 @@ def _load_savedmodel(handle: str, *, fingerprint: str) -> YamnetModel:
 
 
 def _load_tflite(path: Path) -> YamnetModel:
-    class_map = path.with_name(CLASS_MAP_FILE)
-    if not class_map.is_file():
-        raise ModelUnavailableError(
-            f"No {CLASS_MAP_FILE} next to {path}: YAMNet's class names are needed. "
-            f"Download it from {CLASS_MAP_URL} into {path.parent}."
-        )
-    class_names = _read_class_map(class_map.read_text(encoding="utf-8"))
+    class_names = _read_class_map(path.with_name(CLASS_MAP_FILE).read_text(encoding="utf-8"))
     interpreter_class = _tflite_interpreter_class()
     try:
         with (

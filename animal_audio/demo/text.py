@@ -111,7 +111,8 @@ HUBERT_FIX = (
     "frozen HuBERT features) takes minutes on a CPU; full fine-tuning (*hubert-finetune*) takes hours "
     "on a CPU, minutes on a GPU. Both need the HuBERT base weights (`{default}`, downloaded once). "
     "Or set `ANIMAL_AUDIO_HUBERT` to a fine-tuned checkpoint directory (one written by "
-    "`python -m train finetune`) and restart."
+    "`python -m train finetune`) or a model published with `python -m train publish` (`USER/NAME`), "
+    "and restart."
 )
 #: How to get a working YAMNet ({tfhub}: the float model's TF Hub handle).
 YAMNET_FIX = (

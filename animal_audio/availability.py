@@ -7,19 +7,13 @@ by the run, which records a model that then fails as unavailable (pipeline.py).
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Optional
 
 from animal_audio import settings
 from animal_audio.compare_config import CompareConfig
+from animal_audio.settings import OFFLINE_VARIABLES, offline
 
-#: Either one set (to 1/true/yes/on) means transformers and huggingface_hub never download.
-OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-_TRUE = {"1", "true", "yes", "on"}
-#: A Hugging Face Hub id: "name" or "owner/name".
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 HUBERT_FIX = (
     "To fix: run once with the internet (HF_HUB_OFFLINE unset) so the weights are downloaded and "
     f"cached, or pass a local copy saved with save_pretrained with --hubert (or {settings.ENV_HUBERT})."
@@ -56,7 +50,7 @@ def hubert_source(config: CompareConfig, name: str) -> str:
 def hubert_problem(source: str) -> Optional[str]:
     """A local folder must hold config.json; a hub id must be cached when downloads are off."""
     folder = Path(source).expanduser()
-    if folder.exists() or not _HUB_ID.match(source):
+    if not settings.is_hub_id(source):
         if (folder / "config.json").is_file():
             return None
         what = "does not exist" if not folder.exists() else "has no config.json"
@@ -67,11 +61,6 @@ def hubert_problem(source: str) -> Optional[str]:
         f"The HuBERT base weights ({source}) cannot be downloaded here: downloads are off "
         f"({' / '.join(OFFLINE_VARIABLES)}) and they are not in the local Hugging Face cache. {HUBERT_FIX}"
     )
-
-
-def offline() -> bool:
-    """Whether the Hugging Face libraries are told never to download."""
-    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in OFFLINE_VARIABLES)
 
 
 def _in_hf_cache(repo_id: str) -> bool:

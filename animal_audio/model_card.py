@@ -68,7 +68,7 @@ def card_data(metrics: dict[str, Any], name: str, repo_id: str, base: Optional[s
             **common,
         ),
     ]
-    hub_base = base if base and _is_hub_id(base) else None
+    hub_base = base if base and settings.is_hub_id(base) else None
     return ModelCardData(
         model_name=repo_id.split("/")[-1],
         license=BASE_LICENCES.get(base or ""),
@@ -241,7 +241,3 @@ def _last_split(metrics: dict[str, Any]) -> str:
 
 def _is_cv(metrics: dict[str, Any]) -> bool:
     return metrics.get("protocol", {}).get("name") == "cv"
-
-
-def _is_hub_id(source: str) -> bool:
-    return source.count("/") == 1 and not source.startswith((".", "/", "~"))

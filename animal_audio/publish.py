@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from animal_audio import settings
 from animal_audio.errors import AnimalAudioError, CheckpointError, short_error
 from animal_audio.fileio import atomic_dir, read_json, write_json, write_text
 from animal_audio.labels import CLASSES, ID2LABEL
@@ -29,7 +29,6 @@ CARD_FILE = "README.md"
 #: What a fine-tuned checkpoint folder contributes (no optimizer state, no pickles).
 CHECKPOINT_FILES = ("config.json", "preprocessor_config.json", "*.safetensors", "*.safetensors.index.json")
 PROBE_FILES = ("probe.json", "probe-*.safetensors")
-REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 class PublishError(AnimalAudioError):
@@ -159,7 +158,7 @@ def _check_out(out: Path) -> None:
 
 
 def _check_repo_id(repo_id: str) -> None:
-    if not REPO_ID.match(repo_id or ""):
+    if not (settings.HUB_ID.match(repo_id or "") and "/" in repo_id):  # publishing needs the owner
         raise PublishError(f"--repo-id {repo_id!r} is not a Hub repository id: use USER/NAME.")
 
 

@@ -1,12 +1,14 @@
 """Where weights, data and runs live, and which device to use.
 
 Order of precedence everywhere: an explicit argument, then an environment
-variable, then the default below. Nothing here touches the network or the disk.
+variable, then the default below. Nothing here touches the network; only `is_hub_id`
+looks at the disk (an existing path is a folder, never a Hub id).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 DEFAULT_HUBERT = "facebook/hubert-base-ls960"
@@ -28,7 +30,27 @@ ENV_THREADS = "ANIMAL_AUDIO_THREADS"
 ENV_WARM_START = "ANIMAL_AUDIO_WARM_START"
 #: Set by Hugging Face Spaces: there nobody is at hand to train HuBERT, so the app does it at start-up.
 ENV_SPACE_ID = "SPACE_ID"
-_TRUE = {"1", "true", "yes", "on"}
+#: Either one set means transformers and huggingface_hub never download.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+#: What a yes/no environment variable counts as "yes".
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+#: A Hugging Face Hub repository id: "name" or "owner/name" (no path-like start: ".", "/", "~").
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+def env_flag(env: str) -> bool:
+    """Whether the yes/no environment variable `env` says yes."""
+    return os.environ.get(env, "").strip().lower() in TRUE_VALUES
+
+
+def offline() -> bool:
+    """Whether the Hugging Face libraries are told never to download."""
+    return any(env_flag(name) for name in OFFLINE_VARIABLES)
+
+
+def is_hub_id(source: str) -> bool:
+    """Whether `source` names a Hub repository rather than a folder: the one rule every loader shares."""
+    return bool(HUB_ID.match(source or "")) and not Path(source).expanduser().exists()
 
 
 def chosen(explicit: str | os.PathLike[str] | None, env: str) -> str | None:
@@ -81,7 +103,7 @@ def fast_mode(explicit: bool | None = None) -> bool:
     """int8 HuBERT inference: faster, may change predictions slightly (see README)."""
     if explicit is not None:
         return explicit
-    return os.environ.get(ENV_FAST, "").strip().lower() in _TRUE
+    return env_flag(ENV_FAST)
 
 
 def warm_start(explicit: bool | None = None) -> bool:
@@ -89,7 +111,7 @@ def warm_start(explicit: bool | None = None) -> bool:
     if explicit is not None:
         return explicit
     value = os.environ.get(ENV_WARM_START, "").strip().lower()
-    return value in _TRUE if value else bool(os.environ.get(ENV_SPACE_ID))
+    return value in TRUE_VALUES if value else bool(os.environ.get(ENV_SPACE_ID))
 
 
 def cpu_threads() -> int:

@@ -69,7 +69,7 @@ def load_classifier(spec: str, args: argparse.Namespace) -> Any:
             return ProbeClassifier(f"{embedder.name}-probe", embedder, probe)
     if (path / "config.json").is_file() or (path / "probe.json").is_file():
         return load_hubert(str(path), base=args.hubert, device=args.device, fast=args.fast)
-    if not path.exists() and spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+    if settings.is_hub_id(spec) and "/" in spec:
         return load_hubert(spec, base=args.hubert, device=args.device, fast=args.fast)  # a hub id
     raise CheckpointError(
         f"--model {spec}: not '{ZERO_SHOT}', and no fine-tuned checkpoint (config.json) or linear "

@@ -72,11 +72,11 @@ def marker(kind: str, base: Optional[str], **extra: Any) -> dict[str, Any]:
 
 def _probe_folder(source: str) -> Optional[Path]:
     """The folder holding the probe head that `source` names, or None (a checkpoint, or not found)."""
-    local = Path(source).expanduser()
-    if local.is_dir():
+    if not settings.is_hub_id(source):
+        local = Path(source).expanduser()
         return local if (local / PROBE_FILE).is_file() else None
-    if local.exists() or source == settings.DEFAULT_HUBERT or source.count("/") != 1:
-        return None  # not a hub id, or the base model (known to have no probe): HubertClassifier says why
+    if source == settings.DEFAULT_HUBERT or "/" not in source:
+        return None  # the base model (known to have no probe) or a legacy id: HubertClassifier says why
     return _hub_probe(source)
 
 

@@ -130,17 +130,24 @@ def make_api() -> Any:
 
 
 def upload(folder: Path, repo_id: str, *, private: bool = False) -> str:
-    """Create the model repository (if needed) and upload the folder in one commit; the repo's URL."""
+    """Create the model repository (if needed) and make it hold exactly the folder, in one commit; its URL.
+
+    Files of an earlier publish that this one lacks (a probe's, when a fine-tuned model replaces it) are
+    deleted, or loading would find them. `private` also makes an existing repository private."""
     api = make_api()
     try:
         repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        if private:  # create_repo leaves an existing repository's visibility as it was
+            api.update_repo_settings(repo_id, private=True, repo_type="model")
         api.upload_folder(
             repo_id=repo_id,
             folder_path=str(folder),
             repo_type="model",
             commit_message="Publish a HuBERT trained with animal-audio",
+            delete_patterns=["*"],  # the Hub keeps .gitattributes; files uploaded now are not deleted
         )
-    except (OSError, ValueError) as error:  # HfHubHTTPError, missing token, offline: all OSError here
+    # The Hub's errors, its HTTP client's (httpx2 in huggingface_hub 2: no network, not an OSError), no token.
+    except Exception as error:
         raise PublishError(
             f"Could not upload to the Hugging Face Hub repository {repo_id} ({short_error(error)}). "
             "Log in first (`hf auth login`, or set HF_TOKEN to a token with write access), check the "

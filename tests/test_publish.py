@@ -66,6 +66,18 @@ def front_matter(card: str) -> dict:
     return yaml.safe_load(card.split("---", 2)[1])
 
 
+def _http_client():
+    """The HTTP library huggingface_hub raises errors of: httpx2 (huggingface_hub 2.x), else httpx."""
+    try:
+        import httpx2
+
+        return httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+
+
 @pytest.mark.slow
 def test_dry_run_writes_the_repository_files(folders: dict[str, Path], tiny_hubert_dir: Path) -> None:
     finetuned, probe = folders["hubert-finetune"], folders["hubert-probe"]
@@ -193,6 +205,9 @@ def test_upload_creates_the_repo_and_uploads_the_folder(
             calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
             return f"https://huggingface.co/{repo_id}"
 
+        def update_repo_settings(self, repo_id: str, **kwargs) -> None:
+            calls.append(("update_repo_settings", {"repo_id": repo_id, **kwargs}))
+
         def upload_folder(self, **kwargs) -> None:
             files = sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())
             calls.append(("upload_folder", {**kwargs, "files": files}))
@@ -201,10 +216,14 @@ def test_upload_creates_the_repo_and_uploads_the_folder(
     argv = ["-q", "publish", str(hubert_run), "--model", "hubert-finetune", "--repo-id", "me/ft", "--private"]
     assert main(argv) == 0
     assert "https://huggingface.co/me/ft" in capsys.readouterr().out
-    (create, kwargs), (upload, uploaded) = calls
+    (create, kwargs), (settings_call, visibility), (upload, uploaded) = calls
     assert create == "create_repo" and kwargs["repo_id"] == "me/ft" and kwargs["private"] is True
     assert kwargs["exist_ok"] is True
+    # --private for a repository that existed already: create_repo alone would leave it public.
+    assert settings_call == "update_repo_settings" and visibility["private"] is True
     assert upload == "upload_folder" and uploaded["repo_id"] == "me/ft"
+    # The repository holds exactly the new folder: a probe published there before leaves no probe.json.
+    assert uploaded["delete_patterns"] == ["*"]
     assert {"config.json", "model.safetensors", "README.md", MARKER_FILE} <= set(uploaded["files"])
 
 
@@ -224,6 +243,34 @@ def test_upload_failure_and_local_base_are_messages(
     # A probe whose base is a folder on this machine cannot work on a Space: --base names the hub copy.
     assert main(["-q", "publish", str(hubert_run), "--model", "hubert-probe", "--repo-id", "me/p"]) == 2
     assert "--base" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["create_repo", "upload_folder"])
+def test_no_network_or_a_hub_error_during_upload_is_a_message(
+    tmp_path: Path, monkeypatch, where: str
+) -> None:
+    """huggingface_hub lets its HTTP client's errors through (not OSError): they were a traceback."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    httpx = _http_client()
+
+    class Failing:
+        def create_repo(self, *args, **kwargs) -> None:
+            if where == "create_repo":
+                raise httpx.ConnectError("[Errno -2] Name or service not known")
+
+        def upload_folder(self, **kwargs) -> None:
+            request = httpx.Request("POST", "https://huggingface.co/api/models/me/x/commit/main")
+            raise HfHubHTTPError(
+                "500 Server Error: Internal Server Error", response=httpx.Response(500, request=request)
+            )
+
+    monkeypatch.setattr(publish_module, "make_api", Failing)
+    (tmp_path / "README.md").write_text("card")
+    cause = "Name or service not known" if where == "create_repo" else "500 Server Error"
+    with pytest.raises(PublishError, match=cause) as caught:
+        publish_module.upload(tmp_path, "me/x")
+    assert "check the network" in str(caught.value) and "--dry-run" in str(caught.value)
 
 
 @pytest.mark.slow

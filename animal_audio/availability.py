@@ -12,6 +12,7 @@ from typing import Optional
 
 from animal_audio import settings
 from animal_audio.compare_config import CompareConfig
+from animal_audio.models.published import training_base
 from animal_audio.settings import OFFLINE_VARIABLES, offline
 
 HUBERT_FIX = (
@@ -36,19 +37,18 @@ def model_problem(config: CompareConfig, name: str) -> Optional[str]:
         from animal_audio.models.yamnet import source_problem
 
         return source_problem(settings.yamnet_source(config.yamnet))
-    return hubert_problem(hubert_source(config, name))
+    return hubert_problem(hubert_source(config))
 
 
-def hubert_source(config: CompareConfig, name: str) -> str:
-    """The HuBERT weights a model starts from: --hubert, else (fine-tuning only, as
-    finetune.resolve_base does) ANIMAL_AUDIO_HUBERT, else the base model."""
-    if name == "hubert-finetune":
-        return config.hubert or settings.hubert_source(None)
-    return config.hubert or settings.DEFAULT_HUBERT
+def hubert_source(config: CompareConfig) -> str:
+    """The HuBERT weights both HuBERT models train from: --hubert as given, else ANIMAL_AUDIO_HUBERT through
+    `training_base` (the app's classifier there is never trained on again), else the base model."""
+    return config.hubert or training_base(settings.hubert_source(None)) or settings.DEFAULT_HUBERT
 
 
 def hubert_problem(source: str) -> Optional[str]:
-    """A local folder must hold config.json; a hub id must be cached when downloads are off."""
+    """A local folder must hold config.json; a hub id must be cached when downloads are off. Local files
+    only: a caller that may download (warm start) tries that itself once this says None."""
     folder = Path(source).expanduser()
     if not settings.is_hub_id(source):
         if (folder / "config.json").is_file():

@@ -210,7 +210,7 @@ def _run_yamnet_probe(ctx: _Context, name: str) -> list[Part]:
 
 
 def _run_hubert_probe(ctx: _Context, name: str) -> list[Part]:
-    source = hubert_source(ctx.config, name)
+    source = hubert_source(ctx.config)
 
     def embedder() -> Any:
         from animal_audio.models.hubert import HubertEmbedder
@@ -302,7 +302,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         split.train,
         split.validation,
         out_dir,
-        base=ctx.config.hubert,
+        base=hubert_source(ctx.config),
         epochs=ctx.config.epochs,
         seed=ctx.config.seed,
         device=ctx.config.device,

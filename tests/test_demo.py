@@ -388,9 +388,13 @@ def test_training_without_data_says_what_to_press(tmp_path: Path, monkeypatch: p
 
 
 def test_a_long_run_starts_only_on_a_second_click_with_the_same_settings(
-    prepared_subset: Path, tiny_hubert_dir: Path, monkeypatch: pytest.MonkeyPatch
+    prepared_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(tiny_hubert_dir))  # one that loads here: its time counts
+    from random_hubert import TINY
+    from transformers import HubertConfig
+
+    HubertConfig(**TINY).save_pretrained(tmp_path / "base")  # a base that loads here: its time counts
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(tmp_path / "base"))
     long = make_config(["hubert-finetune"], "cv", 10, data_dir=prepared_subset)  # hours on a CPU
     first = check_start(long, "", busy=False)
     assert not first.start and "Press Start again" in first.warning and first.confirm_key

@@ -330,3 +330,71 @@ def test_evaluate_loads_a_published_probe_by_name(
 def test_write_folder_refuses_other_models(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match="yamnet-probe"):
         write_folder(tmp_path, "yamnet-probe", tmp_path / "out", repo_id="me/x")
+
+
+@pytest.mark.slow
+def test_a_published_or_trained_hubert_in_the_setting_is_never_trained_on(
+    folders: dict[str, Path],
+    tiny_hubert_dir: Path,
+    prepared_subset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ANIMAL_AUDIO_HUBERT naming a published model: a run trains on its base, never on the classifier
+    (quick mode dropped hubert-probe for a probe folder; a fine-tuned one had seen the test folds)."""
+    from random_hubert import TINY
+    from transformers import HubertConfig
+
+    from animal_audio import settings
+    from animal_audio.availability import unavailable_models
+    from animal_audio.demo.training import QUICK_MODELS, make_config
+    from animal_audio.models.published import training_base
+
+    HubertConfig(**TINY).save_pretrained(tmp_path / "base")
+    assert training_base(str(folders["hubert-probe"])) == str(tiny_hubert_dir), "the probe's recorded base"
+    assert training_base(str(folders["hubert-finetune"])) == settings.DEFAULT_HUBERT
+    assert training_base(str(tiny_hubert_dir)) == settings.DEFAULT_HUBERT, "a trained animal classifier"
+    assert training_base(str(tmp_path / "base")) == str(tmp_path / "base"), "a base is itself"
+    assert training_base("nobody/not-cached") == "nobody/not-cached", "nothing local tells more"
+    assert training_base(None) is None
+
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(folders["hubert-probe"]))
+    config = make_config(QUICK_MODELS, "folds", 1, data_dir=prepared_subset)
+    assert config.hubert == str(tiny_hubert_dir)
+    assert "hubert-probe" not in unavailable_models(config)
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(folders["hubert-finetune"]))
+    assert make_config(["hubert-finetune"], "cv", 1).hubert == settings.DEFAULT_HUBERT
+
+    # The command line follows the same rule (it ignored the variable for hubert-probe).
+    from train import compare
+
+    seen: list[CompareConfig] = []
+
+    def stop(config: CompareConfig, **kwargs) -> None:
+        seen.append(config)
+        raise aa.CancelledError("seen")
+
+    monkeypatch.setattr(compare, "run_comparison", stop)
+    monkeypatch.setenv("ANIMAL_AUDIO_HUBERT", str(folders["hubert-probe"]))
+    argv = ["-q", "compare", "--data", str(prepared_subset), "--models", "hubert-probe"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 130
+    assert seen[-1].hubert == str(tiny_hubert_dir)
+    assert main([*argv, "--out", str(tmp_path / "run"), "--hubert", str(tmp_path / "base")]) == 130
+    assert seen[-1].hubert == str(tmp_path / "base"), "--hubert wins, as given"
+
+
+@pytest.mark.slow
+def test_published_base_of_a_probe_in_the_hub_cache_is_found_by_repo_id(
+    folders: dict[str, Path], tiny_hubert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    from animal_audio.models.published import training_base
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--me--probe"
+    shutil.copytree(folders["hubert-probe"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert training_base("me/probe") == str(tiny_hubert_dir)

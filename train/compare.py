@@ -19,6 +19,7 @@ from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_line, percent
+from animal_audio.models.published import training_base
 from animal_audio.pipeline import run_comparison
 from animal_audio.report import headline
 from animal_audio.runs import REPORT_FILE, default_run_dir
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir=args.out,
         models=parse_models(args.models),
         protocol="cv" if args.cv else "folds",
-        hubert=args.hubert,
+        # The app's rule too (demo/training.make_config): --hubert, else ANIMAL_AUDIO_HUBERT, as a base to train.
+        hubert=args.hubert or training_base(settings.chosen(None, settings.ENV_HUBERT)),
         yamnet=args.yamnet,
         epochs=args.epochs,
         device=args.device,

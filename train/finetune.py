@@ -11,6 +11,7 @@ import argparse
 
 from animal_audio import esc50, settings
 from animal_audio.formatting import duration
+from animal_audio.models.published import training_base
 from train.common import add_command, add_data_argument, add_device_argument, progress_for
 
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             split.train,
             split.validation,
             out,
-            base=args.hubert,
+            base=args.hubert or training_base(settings.chosen(None, settings.ENV_HUBERT)),
             epochs=args.epochs,
             seed=args.seed,
             batch_size=args.batch_size,

@@ -28,6 +28,7 @@ from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import display
+from animal_audio.models.published import training_base
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent
 from animal_audio.runs import latest_run, load_run
 
@@ -60,7 +61,7 @@ def make_config(
         data_dir=settings.data_dir(data_dir),
         models=tuple(models),
         protocol=protocol,
-        hubert=chosen_source(HUBERT),
+        hubert=training_base(chosen_source(HUBERT)),
         yamnet=chosen_source(YAMNET),
         epochs=int(epochs),
         fast=fast,

@@ -14,6 +14,7 @@ from typing import Any, Optional, Union
 from animal_audio import settings
 from animal_audio.errors import CheckpointError, ModelUnavailableError, short_error
 from animal_audio.fileio import read_json
+from animal_audio.labels import CLASSES
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 from animal_audio.models.probe import META_FILE as PROBE_FILE
 from animal_audio.models.probe import WEIGHTS_GLOB as PROBE_WEIGHTS
@@ -63,6 +64,47 @@ def probe_base(folder: Path) -> str:
             "Publish the probe again with `python -m train publish`."
         )
     return base
+
+
+def training_base(source: Optional[str]) -> Optional[str]:
+    """The weights a run trains from when `source` (ANIMAL_AUDIO_HUBERT) names them: a published
+    probe gives its recorded base, a trained animal classifier the default base (training on it would reuse
+    what it learnt, test folds included), a base model itself. Local files only (a folder or the Hub cache);
+    None (nothing chosen) stays None."""
+    if not source:
+        return source
+    files = _local_files(source)
+    if files is None:
+        return source  # a Hub id not in the cache: only a download could tell, so it counts as a base
+    kind = (read_json(files / MARKER_FILE) or {}).get("kind")
+    if kind == PROBE or (files / PROBE_FILE).is_file():
+        try:
+            return probe_base(files)
+        except CheckpointError:
+            return source  # loading it says what is wrong
+    config = read_json(files / "config.json") or {}
+    id2label = config.get("id2label") or {}
+    labels = tuple(str(id2label.get(str(i), "")) for i in range(len(id2label)))
+    if kind == FINETUNED or labels == CLASSES:
+        log.info("%s is a trained classifier: training starts from %s", source, settings.DEFAULT_HUBERT)
+        return settings.DEFAULT_HUBERT
+    return source
+
+
+def _local_files(source: str) -> Optional[Path]:
+    """The folder `source` is, or its snapshot in the local Hugging Face cache; None if neither is here."""
+    if not settings.is_hub_id(source):
+        return Path(source).expanduser()
+    from huggingface_hub import try_to_load_from_cache
+
+    for name in (MARKER_FILE, PROBE_FILE, "config.json"):
+        try:
+            cached = try_to_load_from_cache(source, name)
+        except ValueError:  # an id the hub library refuses
+            return None
+        if isinstance(cached, str):
+            return Path(cached).parent
+    return None
 
 
 def marker(kind: str, base: Optional[str], **extra: Any) -> dict[str, Any]:

@@ -56,8 +56,9 @@ class Part:
 
 
 def start_run(run_dir: Path, config: CompareConfig) -> None:
-    """Create the run dir, or resume it; a finished run is never overwritten."""
-    if (run_dir / METRICS_FILE).is_file():
+    """Create the run dir, or resume it; a finished run is never overwritten, unless it left out models
+    (metrics.json "unavailable") and has these settings: then the re-run adds them."""
+    if (run_dir / METRICS_FILE).is_file() and not resumable(run_dir, config):
         raise AnimalAudioError(
             f"{run_dir} already holds a finished run. Choose another output folder "
             "(or leave --out away for a new one)."
@@ -67,6 +68,18 @@ def start_run(run_dir: Path, config: CompareConfig) -> None:
     if previous and previous.get("fingerprint") != config.fingerprint():
         log.info("%s was started with other settings: its finished parts are redone", run_dir)
     write_json(run_dir / RUN_CONFIG_FILE, {"fingerprint": config.fingerprint(), "config": config.to_dict()})
+
+
+def resumable(run_dir: Path, config: CompareConfig) -> bool:
+    """Whether a run of `config` may continue in `run_dir`: one started with the same settings that is
+    unfinished, or finished without some of the same chosen models (its finished parts are reused)."""
+    if (read_json(run_dir / RUN_CONFIG_FILE) or {}).get("fingerprint") != config.fingerprint():
+        return False
+    if not (run_dir / METRICS_FILE).is_file():
+        return True
+    metrics = read_json(run_dir / METRICS_FILE) or {}
+    chosen = (metrics.get("config") or {}).get("models")
+    return bool(metrics.get("unavailable")) and chosen == list(config.models)
 
 
 def load_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split) -> Optional[Part]:
@@ -207,18 +220,14 @@ def latest_run(runs_dir: str | os.PathLike[str] | None = None) -> Optional[Path]
 
 
 def default_run_dir(config: CompareConfig, runs_dir: Optional[Path] = None) -> Path:
-    """An unfinished run with the same settings (to resume it), else runs_dir/<timestamp>."""
+    """A run to continue (unfinished, or finished without some models, with the same settings: `resumable`),
+    else runs_dir/<timestamp>."""
     runs_dir = Path(runs_dir or config.runs_dir or settings.runs_dir())
     if runs_dir.is_dir():
-        unfinished = [
-            p.parent
-            for p in runs_dir.glob(f"*/{RUN_CONFIG_FILE}")
-            if not (p.parent / METRICS_FILE).is_file()
-            and (read_json(p) or {}).get("fingerprint") == config.fingerprint()
-        ]
+        unfinished = [p.parent for p in runs_dir.glob(f"*/{RUN_CONFIG_FILE}") if resumable(p.parent, config)]
         if unfinished:
             newest = max(unfinished, key=lambda p: (p / RUN_CONFIG_FILE).stat().st_mtime)
-            log.info("resuming the unfinished run in %s", newest)
+            log.info("resuming the run in %s", newest)
             return newest
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     candidate = runs_dir / stamp

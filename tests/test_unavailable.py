@@ -16,7 +16,7 @@ from animal_audio import pipeline
 from animal_audio.availability import hubert_problem, unavailable_models
 from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.training import estimate_text, load_run_view
-from animal_audio.errors import CancelledError, ModelUnavailableError
+from animal_audio.errors import AnimalAudioError, CancelledError, ModelUnavailableError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.pipeline import run_comparison
 from animal_audio.runs import PARTS_DIR, RUN_CONFIG_FILE
@@ -160,3 +160,43 @@ def test_nothing_to_compare_is_an_error_and_a_stop_is_not_a_failure(
         run_comparison(config)
     assert (tmp_path / "stopped" / RUN_CONFIG_FILE).is_file()
     assert not (tmp_path / "stopped" / "metrics.json").exists(), "a stopped run stays resumable"
+
+
+def test_a_run_that_left_a_model_out_is_completed_by_the_same_command(
+    tmp_path: Path,
+    prepared_subset: Path,
+    tiny_hubert_dir: Path,
+    yamnet_tflite: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Re-running after fixing the missing model continues the same run: only that model runs (it made a
+    new run and redid everything, and --out OLD was refused)."""
+    import shutil
+
+    from train.__main__ import main
+
+    hubert = tmp_path / "hubert"
+    shutil.copytree(tiny_hubert_dir, hubert)
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANIMAL_AUDIO_YAMNET", str(tmp_path / "missing" / "yamnet.tflite"))
+    argv = ["-q", "compare", "--data", str(prepared_subset), "--models", "hubert-probe,yamnet-zeroshot"]
+    argv += ["--hubert", str(hubert)]
+    assert main(argv) == 3
+    (run_dir,) = (tmp_path / "home" / "runs").glob("*/metrics.json")
+    run_dir = run_dir.parent
+    assert list(json.loads((run_dir / "metrics.json").read_text())["unavailable"]) == ["yamnet-zeroshot"]
+    hubert_part = run_dir / PARTS_DIR / "hubert-probe--test-fold-5.json"
+    before = hubert_part.stat().st_mtime_ns
+
+    monkeypatch.setenv("ANIMAL_AUDIO_YAMNET", str(yamnet_tflite))  # fixed
+    assert main(argv) == 0
+    assert [p.parent for p in (tmp_path / "home" / "runs").glob("*/metrics.json")] == [run_dir]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert list(metrics["models"]) == ["hubert-probe", "yamnet-zeroshot"] and metrics["unavailable"] == {}
+    assert hubert_part.stat().st_mtime_ns == before, "the finished model was not run again"
+    # Complete now: the same folder is a finished run that is not run over.
+    same = CompareConfig(
+        prepared_subset, out_dir=run_dir, models=metrics["config"]["models"], hubert=str(hubert)
+    )
+    with pytest.raises(AnimalAudioError, match="already holds a finished run"):
+        run_comparison(same)

@@ -1,8 +1,8 @@
 """`python -m train compare`: train and test the chosen models on the same ESC-50 test clips.
 
-A re-run with the same settings (and no --out) resumes the newest unfinished run:
-cached embeddings, finished fine-tuning checkpoints and finished model/fold results
-are reused.
+A re-run with the same settings (and no --out) resumes the newest unfinished run, or a finished
+one that left some of the same models out: cached embeddings, finished fine-tuning checkpoints and
+finished model/fold results are reused.
 
 A model that cannot load here (e.g. HuBERT offline) is left out: the others' results are written as
 usual, metrics.json lists it under "unavailable" with the reason, and the exit status is 3 (0: all ran).

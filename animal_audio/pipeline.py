@@ -47,6 +47,7 @@ from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
 from animal_audio.run_results import metrics_document, predictions_table
 from animal_audio.runs import (
+    PARTS_DIR,
     Part,
     RunResult,
     default_run_dir,
@@ -80,14 +81,18 @@ def run_comparison(
     run_dir = Path(config.out_dir) if config.out_dir is not None else default_run_dir(config)
     config = replace(config, out_dir=run_dir)
     unavailable = unavailable_models(config)
-    if len(unavailable) == len(config.models):
+    if len(unavailable) == len(config.models) and not (run_dir / PARTS_DIR).is_dir():
         raise ModelUnavailableError(nothing_to_compare(unavailable))
     table = _prepared_table(config, progress, cancel)
     splits = protocol_splits(table, config.protocol)
     report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
+    ctx = _Context(config, run_dir, table, splits, progress, cancel)
+    # A model whose every part this run finished before needs no weights: it is reused, even offline.
+    unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
+    if len(unavailable) == len(config.models):
+        raise ModelUnavailableError(nothing_to_compare(unavailable))
     start_run(run_dir, config)
 
-    ctx = _Context(config, run_dir, table, splits, progress, cancel)
     parts: dict[str, list[Part]] = {}
     for name in config.models:
         check_cancel(cancel, f"{name}")
@@ -165,6 +170,10 @@ class _Context:
 
     def load_part(self, name: str, split: esc50.Split) -> Optional[Part]:
         return load_part(self.run_dir, self.config.fingerprint(), name, split)
+
+    def finished(self, name: str) -> bool:
+        """Whether every split of `name` has a finished part to reuse."""
+        return all(self.load_part(name, split) is not None for split in self.splits)
 
     def save_part(self, name: str, split: esc50.Split, part: Part) -> Part:
         return save_part(self.run_dir, self.config.fingerprint(), name, split, part)

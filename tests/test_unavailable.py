@@ -170,7 +170,8 @@ def test_a_run_that_left_a_model_out_is_completed_by_the_same_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Re-running after fixing the missing model continues the same run: only that model runs (it made a
-    new run and redid everything, and --out OLD was refused)."""
+    new run and redid everything, and --out OLD was refused). A model whose parts are finished is reused
+    even when its weights cannot load any more (the pre-run check dropped it)."""
     import shutil
 
     from train.__main__ import main
@@ -189,6 +190,7 @@ def test_a_run_that_left_a_model_out_is_completed_by_the_same_command(
     before = hubert_part.stat().st_mtime_ns
 
     monkeypatch.setenv("ANIMAL_AUDIO_YAMNET", str(yamnet_tflite))  # fixed
+    shutil.rmtree(hubert)  # and HuBERT's weights gone: its finished part needs none
     assert main(argv) == 0
     assert [p.parent for p in (tmp_path / "home" / "runs").glob("*/metrics.json")] == [run_dir]
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -398,3 +398,32 @@ def test_published_base_of_a_probe_in_the_hub_cache_is_found_by_repo_id(
     (repo / "refs" / "main").write_text(commit)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     assert training_base("me/probe") == str(tiny_hubert_dir)
+
+
+def test_an_unreachable_hub_fails_at_once_when_downloads_are_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network, HF_HUB_OFFLINE unset: load_hubert("me/nothing") took ~53 s of retries (probe, then checkpoint)."""
+    import time
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from animal_audio.models.hubert import HubertClassifier
+
+    def unreachable(*args, **kwargs):
+        raise _http_client().ConnectError("[Errno -2] Name or service not known")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the checkpoint path would retry the unreachable Hub")
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", unreachable)
+    monkeypatch.setattr(HubertClassifier, "load", never)
+    started = time.perf_counter()
+    with pytest.raises(aa.ModelUnavailableError, match="Cannot reach the Hugging Face Hub") as caught:
+        load_hubert("me/nothing")
+    assert time.perf_counter() - started < 5
+    assert "Name or service not known" in str(caught.value) and "ANIMAL_AUDIO_HUBERT" in str(caught.value)

@@ -123,21 +123,56 @@ def _probe_folder(source: str) -> Optional[Path]:
 
 
 def _hub_probe(repo_id: str) -> Optional[Path]:
-    """A hub repository's probe files (downloaded, or from the cache offline); None if it holds no probe."""
-    from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.errors import EntryNotFoundError
+    """A hub repository's probe files (downloaded, or from the cache offline); None if it holds no probe.
 
+    Online, one request without retries asks first: with no network it fails in a fraction of a second
+    instead of huggingface_hub's retry cycles (twice: here and in the checkpoint's loader)."""
+    from huggingface_hub import snapshot_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, PROBE_FILE)
+    if settings.offline():
+        local_only = True
+        if not isinstance(cached, str):
+            return None  # not a probe, or not cached: loading it as a checkpoint gives the right message
+    else:
+        local_only = not _probe_on_hub(repo_id, cached)
+        if local_only and not isinstance(cached, str):
+            return None
     try:
-        hf_hub_download(repo_id, PROBE_FILE)
-    except (EntryNotFoundError, OSError, ValueError) as error:
-        # Not a probe, or not reachable: loading it as a checkpoint gives the right message.
-        log.debug("%s: no probe head (%s)", repo_id, error)
-        return None
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=[PROBE_FILE, PROBE_WEIGHTS, MARKER_FILE]))
+        files = snapshot_download(
+            repo_id, allow_patterns=[PROBE_FILE, PROBE_WEIGHTS, MARKER_FILE], local_files_only=local_only
+        )
     except (OSError, ValueError) as error:
         raise ModelUnavailableError(
             f"Cannot download the probe head '{repo_id}' from the Hugging Face Hub ({short_error(error)}). "
             f"Connect to the internet once (it is cached then), or set {settings.ENV_HUBERT} to a "
             "folder written by `python -m train publish --dry-run`."
         ) from error
+    return Path(files)
+
+
+def _probe_on_hub(repo_id: str, cached: Any) -> bool:
+    """Whether the Hub repository holds a probe head. With no connection: the cache decides when it knows
+    the repository, else ModelUnavailableError at once (the checkpoint path would only retry)."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, PROBE_FILE))  # one request, no retries
+    except EntryNotFoundError:
+        return False  # a fine-tuned checkpoint
+    except HfHubHTTPError as error:  # no such repository, no access: the checkpoint loader says why
+        log.debug("%s: no probe head (%s)", repo_id, error)
+        return False
+    except Exception as error:  # no network: an OSError, or the HTTP client's own error (httpx or httpx2)
+        if isinstance(cached, str) or isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+            log.info(
+                "the Hugging Face Hub is unreachable (%s): using the cached %s", short_error(error), repo_id
+            )
+            return False
+        raise ModelUnavailableError(
+            f"Cannot reach the Hugging Face Hub to load '{repo_id}' ({short_error(error)}), and it is not in "
+            f"the local cache. Check the network, or set {settings.ENV_HUBERT} to a local folder "
+            "(e.g. one written by `python -m train publish --dry-run`)."
+        ) from error
+    return True

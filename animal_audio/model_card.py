@@ -15,9 +15,15 @@ from animal_audio.labels import CLASSES, DISPLAY_NAMES
 TASK = "audio-classification"
 DATASET_TYPE = "esc50"
 DATASET_NAME = "ESC-50 (the 10 animal classes)"
-#: The licence of HuBERT-Base's weights as its Hub repository states it; a base model this program
-#: does not know leaves the licence to whoever publishes it.
+#: The licence of HuBERT-Base's weights as its Hub repository states it.
 BASE_LICENCES = {settings.DEFAULT_HUBERT: "apache-2.0"}
+#: The training data's terms, which no single SPDX id covers together with the base's: the card's
+#: metadata says `license: other` and names both, so nobody reads "apache-2.0" as free for any use.
+DATA_LICENCE = "cc-by-nc-3.0"
+DATA_LICENCE_LINK = "https://github.com/karolpiczak/ESC-50/blob/master/LICENSE"
+#: Stand-ins for paths of the publisher's machine in the training command of a public card.
+DATA_PLACEHOLDER = "DATA"
+FOLDER_PLACEHOLDER = "LOCAL_FOLDER"
 ESC50_CITATION = """@inproceedings{piczak2015dataset,
   title = {{ESC}: {Dataset} for {Environmental Sound Classification}},
   author = {Piczak, Karol J.},
@@ -71,7 +77,9 @@ def card_data(metrics: dict[str, Any], name: str, repo_id: str, base: Optional[s
     hub_base = base if base and settings.is_hub_id(base) else None
     return ModelCardData(
         model_name=repo_id.split("/")[-1],
-        license=BASE_LICENCES.get(base or ""),
+        license="other",
+        license_name=licence_name(base),
+        license_link=DATA_LICENCE_LINK,
         library_name="transformers" if name == "hubert-finetune" else None,
         pipeline_tag=TASK,
         base_model=hub_base,
@@ -81,16 +89,29 @@ def card_data(metrics: dict[str, Any], name: str, repo_id: str, base: Optional[s
     )
 
 
-def training_command(metrics: dict[str, Any]) -> str:
-    """The `python -m train compare` command that repeats the run, from its recorded config."""
+def licence_name(base: Optional[str]) -> str:
+    """The card's `license_name`: the base weights' licence (when known) and the data's."""
+    known = BASE_LICENCES.get(base or "")
+    return f"{known}-weights-{DATA_LICENCE}-data" if known else f"{DATA_LICENCE}-data"
+
+
+def training_command(metrics: dict[str, Any], base: Optional[str] = None) -> str:
+    """The `python -m train compare` command that repeats the run, from its recorded config. Paths of the
+    publisher's machine become placeholders; a local HuBERT becomes `base` when that is a Hub id."""
     config = metrics.get("config") or {}
-    parts = ["python -m train compare", f"--data {config.get('data_dir', 'DATA')}"]
+    parts = ["python -m train compare", f"--data {DATA_PLACEHOLDER}"]
     parts.append(f"--models {','.join(config.get('models') or [])}")
     if config.get("protocol") == "cv":
         parts.append("--cv")
-    for key in ("hubert", "yamnet", "device"):
-        if config.get(key):
-            parts.append(f"--{key} {config[key]}")
+    hubert = config.get("hubert")
+    if hubert and not settings.is_hub_id(hubert):
+        hubert = base if base and settings.is_hub_id(base) else FOLDER_PLACEHOLDER
+    yamnet = config.get("yamnet")
+    if yamnet and not str(yamnet).startswith(("http://", "https://")):
+        yamnet = None if str(yamnet) == settings.DEFAULT_YAMNET else FOLDER_PLACEHOLDER
+    for key, value in (("hubert", hubert), ("yamnet", yamnet), ("device", config.get("device"))):
+        if value:
+            parts.append(f"--{key} {value}")
     parts.append(f"--epochs {config.get('epochs', 10)}")
     if config.get("max_steps"):
         parts.append(f"--max-steps {config['max_steps']}")
@@ -114,6 +135,7 @@ def _text(
 ) -> list[str]:
     cv = _is_cv(metrics)
     finetuned = name == "hubert-finetune"
+    command = training_command(metrics, base)
     accuracy = percent(entry["accuracy"], entry.get("accuracy_std") if cv else None)
     macro_f1 = percent(entry["macro_f1"], entry.get("macro_f1_std") if cv else None)
     what = (
@@ -126,7 +148,7 @@ def _text(
         f"# {model_title(name)}: {repo_id}",
         "",
         f"Classifies 5-second sounds into ESC-50's 10 animal classes ({', '.join(CLASSES)}): {what}. "
-        f"Base model: `{base or 'unknown'}`. Made with animal-audio (`python -m train publish`).",
+        f"Base model: {_shown(base)}. Made with animal-audio (`python -m train publish`).",
         "",
         "## Results",
         "",
@@ -141,7 +163,7 @@ def _text(
     if cv:
         lines += [
             "Accuracy and macro-F1 are the mean ± sample standard deviation over the 5 test folds. "
-            f"The weights published here are those of the last split ({_last_split(metrics)}).",
+            f"The weights published here are those of the last split ({_last_split(metrics, finetuned)}).",
             "",
             "| Test fold | Accuracy | Macro-F1 |",
             "|---:|---:|---:|",
@@ -168,8 +190,15 @@ def _text(
         "## Training",
         "",
         "```bash",
-        training_command(metrics),
+        command,
         "```",
+        "",
+        f"`{DATA_PLACEHOLDER}`: ESC-50's animal clips, prepared by `python -m train prepare --download`"
+        + (
+            f"; `{FOLDER_PLACEHOLDER}`: a local copy of the weights."
+            if FOLDER_PLACEHOLDER in command
+            else "."
+        ),
         "",
         f"Seed {metrics.get('seed')}, created {metrics.get('created', '')}; "
         + ", ".join(f"{k} {v}" for k, v in (metrics.get("versions") or {}).items() if v)
@@ -177,11 +206,12 @@ def _text(
         "",
         "## Licence",
         "",
-        f"The weights derive from `{base or 'the base model'}`"
+        f"The weights derive from {_shown(base)}"
         + (" (HuBERT by Meta AI, Apache-2.0 licence)" if base == settings.DEFAULT_HUBERT else "")
         + ". They were trained on ESC-50 by Karol J. Piczak, licensed CC BY-NC 3.0 (attribution, "
         "non-commercial use only; per-clip credits in the dataset's LICENSE): "
-        "respect the data's terms when you use this model.",
+        "respect the data's terms when you use this model. Hence the metadata's `license: other`: "
+        "no single licence id covers base weights and training data together.",
         "",
         "## Citation",
         "",
@@ -230,13 +260,26 @@ def _test_folds(metrics: dict[str, Any]) -> str:
     return "fold " + ", ".join(str(f) for f in folds)
 
 
-def _last_split(metrics: dict[str, Any]) -> str:
+def _last_split(metrics: dict[str, Any], finetuned: bool) -> str:
+    """A probe trains on the train and validation folds together; fine-tuning keeps validation apart."""
     split = (metrics.get("protocol", {}).get("splits") or [{}])[-1]
-    return (
-        f"trained on folds {', '.join(map(str, split.get('train_folds', [])))}, "
-        f"validated on {', '.join(map(str, split.get('validation_folds', [])))}, "
-        f"tested on {', '.join(map(str, split.get('test_folds', [])))}"
-    )
+    train, validation = split.get("train_folds", []), split.get("validation_folds", [])
+    if finetuned:
+        trained = f"trained on folds {_folds(train)}, validated on {_folds(validation)} for early stopping"
+    else:
+        trained = f"trained on folds {_folds(sorted([*train, *validation]))}"
+    return f"{trained}, tested on {_folds(split.get('test_folds', []))}"
+
+
+def _folds(folds: list[int]) -> str:
+    return ", ".join(map(str, folds))
+
+
+def _shown(base: Optional[str]) -> str:
+    """The base model as a public card may name it: its Hub id, never a folder of the publisher's machine."""
+    if base and settings.is_hub_id(base):
+        return f"`{base}`"
+    return "a local copy of a HuBERT (publish with --base HUB_ID to name it)" if base else "unknown"
 
 
 def _is_cv(metrics: dict[str, Any]) -> bool:

@@ -125,8 +125,11 @@ def test_fine_tuned_folder_loads_in_transformers_pipeline(folders: dict[str, Pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
-def test_card_holds_the_run_numbers(folders: dict[str, Path], hubert_run: Path, name: str) -> None:
+def test_card_holds_the_run_numbers(
+    folders: dict[str, Path], hubert_run: Path, name: str, prepared_subset: Path, tiny_hubert_dir: Path
+) -> None:
     card = (folders[name] / "README.md").read_text()
+    assert str(prepared_subset) not in card and str(tiny_hubert_dir) not in card, "no local paths"
     entry = metrics_of(hubert_run)["models"][name]
     assert percent(entry["accuracy"]) in card and percent(entry["macro_f1"]) in card
     meta = front_matter(card)
@@ -164,14 +167,29 @@ def test_card_of_a_cross_validation_run_gives_mean_and_std() -> None:
     metrics = {
         "models": {"hubert-probe": entry},
         "protocol": {"name": "cv", "description": "5-fold cross-validation", "splits": [split]},
-        "config": {"data_dir": "data", "models": ["hubert-probe"], "protocol": "cv", "epochs": 10, "seed": 1},
+        "config": {
+            "data_dir": "/home/someone/data/esc50-animals",
+            "hubert": "/home/someone/models/hubert-base",
+            "models": ["hubert-probe"],
+            "protocol": "cv",
+            "epochs": 10,
+            "seed": 1,
+        },
         "seed": 1,
     }
     card = render_card(metrics, "hubert-probe", "me/probe", "facebook/hubert-base-ls960")
     assert "53.00% ± 1.58" in card and "43.00% ± 1.58" in card
-    assert "| 3 | 53.00% | 43.00% |" in card and "tested on 5" in card and "--cv" in card
+    assert "| 3 | 53.00% | 43.00% |" in card and "--cv" in card
+    # A probe trains on train + validation folds: the card must not say it was validated on one.
+    assert "trained on folds 1, 2, 3, 4, tested on 5" in card and "validated on" not in card
+    # No path of the publisher's machine in a public card: placeholders, or the base's Hub id.
+    assert "/home/someone" not in card
+    assert "--data DATA" in card and "--hubert facebook/hubert-base-ls960" in card
     meta = front_matter(card)
-    assert meta["license"] == "apache-2.0" and meta["base_model"] == "facebook/hubert-base-ls960"
+    assert meta["base_model"] == "facebook/hubert-base-ls960"
+    # Apache-2.0 weights trained on CC BY-NC 3.0 data: no single licence id says both.
+    assert meta["license"] == "other" and meta["license_name"] == "apache-2.0-weights-cc-by-nc-3.0-data"
+    assert "ESC-50" in meta["license_link"]
     assert "cross-validation" in meta["model-index"][0]["results"][0]["dataset"]["split"]
     assert f"| {DISPLAY_NAMES['dog']} | 1 | 0 |" in card
 

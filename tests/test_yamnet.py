@@ -24,6 +24,7 @@ from animal_audio.models.yamnet import (
     YamnetModel,
     YamnetZeroShot,
     animal_probabilities,
+    source_problem,
 )
 from animal_audio.runtime import configure_threads
 
@@ -152,6 +153,19 @@ def test_missing_or_wrong_files_say_how_to_fix(tmp_path, yamnet_tflite):
     shutil.copy(yamnet_tflite.with_name("yamnet_class_map.csv"), broken.parent)
     with pytest.raises(ModelUnavailableError, match="not a valid TFLite model"):
         YamnetModel.load(str(broken))
+
+
+def test_an_lfs_pointer_in_place_of_the_model_says_git_lfs_pull(tmp_path, yamnet_tflite):
+    """A clone made without Git LFS holds the pointer file, not the built-in model (.gitattributes)."""
+    pointer = tmp_path / "yamnet.tflite"
+    pointer.write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 3963312\n"
+    )
+    shutil.copy(yamnet_tflite.with_name("yamnet_class_map.csv"), tmp_path)
+    problem = source_problem(str(pointer))
+    assert problem is not None and "git lfs pull" in problem and "ANIMAL_AUDIO_YAMNET" not in problem
+    with pytest.raises(ModelUnavailableError, match="git lfs pull"):
+        YamnetModel.load(str(pointer))
 
 
 def test_unreachable_hub_handle_says_how_to_fix(tmp_path, monkeypatch):

@@ -47,6 +47,8 @@ HOW_TO_FIX = (
     f"local YAMNet SavedModel directory or a yamnet.tflite file with {CLASS_MAP_FILE} beside it. "
     "A TF Hub handle needs the internet."
 )
+#: How a Git LFS pointer file begins (git-lfs docs/spec.md): what a clone without LFS holds.
+LFS_POINTER = b"version https://git-lfs"
 INSTALL = "Install the requirements: `pip install -r requirements.txt`."
 #: How the Models tab and reports name the built-in model.
 BUILT_IN_TITLE = "built-in YAMNet (TFLite, int8 weights)"
@@ -216,6 +218,8 @@ def source_problem(source: str) -> str | None:
                     "`git checkout -- assets/yamnet`, or point ANIMAL_AUDIO_YAMNET at another YAMNet."
                 )
             return f"No YAMNet TFLite file at {path}. {HOW_TO_FIX}"
+        if _is_lfs_pointer(path):
+            return f"{path} is a Git LFS pointer, not the model: run `git lfs install && git lfs pull` in the repository."
         if not path.with_name(CLASS_MAP_FILE).is_file():
             return (
                 f"No {CLASS_MAP_FILE} next to {path}: YAMNet's class names are needed. "
@@ -239,6 +243,12 @@ def _missing(*modules: str) -> str | None:
         f"{' and '.join(absent)} {verb} not installed, so this YAMNet cannot run. {INSTALL} "
         "Or leave ANIMAL_AUDIO_YAMNET unset: the built-in YAMNet needs neither."
     )
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    """A clone made without Git LFS holds a small text file in place of the .tflite (marked for LFS)."""
+    with path.open("rb") as file:
+        return file.read(len(LFS_POINTER)) == LFS_POINTER
 
 
 def _importable(module: str) -> bool:
@@ -313,9 +323,8 @@ def _load_tflite(path: Path) -> YamnetModel:
     class_names = _read_class_map(path.with_name(CLASS_MAP_FILE).read_text(encoding="utf-8"))
     interpreter_class = _tflite_interpreter_class()
     try:
-        with (
-            warnings.catch_warnings()
-        ):  # tf.lite's notice that ai_edge_litert replaces it: not the user's concern
+        # tf.lite's notice that ai_edge_litert replaces it: not the user's concern.
+        with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             interpreter = interpreter_class(model_path=str(path), num_threads=settings.cpu_threads())
     except (ValueError, RuntimeError) as error:

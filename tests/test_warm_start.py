@@ -4,6 +4,8 @@ takes over without a restart; a HuBERT base named by ANIMAL_AUDIO_HUBERT uses th
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -103,6 +105,36 @@ def test_a_base_named_by_the_setting_uses_the_head_trained_on_it(
     registry = Registry(hubert=str(other), yamnet="unused", runs_dir=probe_runs)
     with pytest.raises(NotTrainedError):
         registry.get(HUBERT)
+
+
+def _finished_run(run_dir: Path, models: dict, unavailable: dict | None = None) -> Path:
+    """A finished run's metrics.json (what warm start and the registry read of it), no heads."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps({"models": models, "unavailable": unavailable or {}}))
+    return run_dir
+
+
+def test_a_later_run_that_could_not_run_hubert_keeps_the_earlier_head(
+    tiny_base: Path, probe_runs: Path, tmp_path: Path
+) -> None:
+    """Such a run became the latest and the app lost its HuBERT: the newest head trained on the base is used."""
+    runs = tmp_path / "runs"
+    shutil.copytree(probe_runs / "probe", runs / "probe")
+    why = {"hubert-probe": "HuBERT could not be loaded here (no internet)."}
+    later = _finished_run(runs / "later", {"yamnet-zeroshot": {"model_dir": None}}, why)
+    os.utime(later / "metrics.json", (time.time() + 60, time.time() + 60))
+    (runs / "latest.json").write_text(json.dumps({"run_dir": str(later)}))
+    for explicit in (str(tiny_base), None):
+        registry = Registry(hubert=explicit, yamnet="unused", runs_dir=runs)
+        assert registry.run_dir() == later
+        for switch in (False, True):  # the latest run at start-up, then one this app just finished
+            if switch:
+                registry.use_run(later)
+            model = registry.get(HUBERT)
+            assert model.name == "hubert-probe" and str(runs / "probe") in model.origin
+    other = build_base(tmp_path / "other-base", seed=1)  # the fallback is only to a head on the same base
+    with pytest.raises(NotTrainedError):
+        Registry(hubert=str(other), yamnet="unused", runs_dir=runs).get(HUBERT)
 
 
 def _wave(path: Path):

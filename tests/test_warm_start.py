@@ -265,6 +265,20 @@ def test_missing_clips_are_prepared_first_in_the_jobs_thread(
     assert {e.stage for e in events} == {"warm start"}
 
 
+def test_cancel_stops_the_data_step(esc50_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cancel during warm start's data step stopped nothing: the clips were prepared to the end."""
+    from animal_audio.demo.warm import _get_data
+    from animal_audio.errors import CancelledError
+
+    monkeypatch.setenv(settings.ENV_ESC50, str(esc50_dir))
+    monkeypatch.setenv(settings.ENV_DATA, str(tmp_path / "data"))
+    events = []
+    with pytest.raises(CancelledError, match="data preparation"):
+        _get_data(events.append, lambda: len(events) > 3)  # a few clips in
+    assert not (tmp_path / "data" / "animals.csv").exists()
+    assert len(list((tmp_path / "data" / "audio").glob("*.wav"))) < 10
+
+
 # --------------------------------------------------------------------------- the app, end to end
 
 

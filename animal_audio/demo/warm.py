@@ -154,7 +154,7 @@ def _get_data(progress: ProgressCallback, cancel: CancelCheck) -> None:
     when they are not here yet."""
     report(progress, "warm start", 0.0, "no trained HuBERT yet: training its quick head (hubert-probe)")
     if not (settings.data_dir() / esc50.MANIFEST).is_file():
-        fetch_examples(progress)
+        fetch_examples(progress, cancel)
 
 
 def _estimate(config: CompareConfig) -> Optional[float]:

@@ -279,6 +279,20 @@ def test_cancel_stops_the_data_step(esc50_dir: Path, tmp_path: Path, monkeypatch
     assert len(list((tmp_path / "data" / "audio").glob("*.wav"))) < 10
 
 
+def test_the_reason_is_there_before_failed_is_said() -> None:
+    """`_fail` set the state first: a page reading it in between saw FAILED with no reason."""
+    seen: list = []
+
+    class Watched(WarmStart):
+        def __setattr__(self, name: str, value) -> None:
+            super().__setattr__(name, value)
+            if name == "_state" and value == FAILED:
+                seen.append(self.failure())
+
+    Watched(TrainingJob(runner=GatedRunner()))._fail("the base is gone")
+    assert seen == ["the base is gone"]
+
+
 # --------------------------------------------------------------------------- the app, end to end
 
 

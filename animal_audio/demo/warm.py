@@ -129,7 +129,8 @@ class WarmStart:
         self._fail(error or "the run stopped before it finished (see *Train & compare*).")
 
     def _fail(self, reason: str) -> None:
-        self._state, self._reason = FAILED, reason
+        self._reason = reason  # first: a page that sees FAILED reads the reason
+        self._state = FAILED
         log.warning("warm start failed: %s", reason)
 
 

@@ -18,7 +18,7 @@ from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.classify import classify
 from animal_audio.demo.models import Registry
 from animal_audio.demo.text import HUBERT, LEARNING, NOT_TRAINED, status_line, status_markdown
-from animal_audio.demo.training import TrainingJob
+from animal_audio.demo.training import TrainingJob, make_config
 from animal_audio.demo.warm import DONE, FAILED, OFF, WarmStart
 from animal_audio.errors import DatasetError, NotTrainedError
 from animal_audio.labels import CLASSES
@@ -277,6 +277,44 @@ def test_cancel_stops_the_data_step(esc50_dir: Path, tmp_path: Path, monkeypatch
         _get_data(events.append, lambda: len(events) > 3)  # a few clips in
     assert not (tmp_path / "data" / "animals.csv").exists()
     assert len(list((tmp_path / "data" / "audio").glob("*.wav"))) < 10
+
+
+def test_warm_start_follows_its_own_run_not_a_visitors_that_came_right_after(
+    prepared_subset: Path, tiny_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its run ended at once and a visitor started another before warm start looked: it followed the
+    visitor's run (waiting for it, then telling its outcome as its own)."""
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    gate = threading.Event()
+
+    def runner(config: CompareConfig, progress=None, cancel=None):
+        if config.models == ("hubert-probe",):  # warm start's
+            raise DatasetError("The clips went missing.")
+        assert gate.wait(30)
+        raise DatasetError("The visitor's run failed.")
+
+    class RacedJob(TrainingJob):
+        """Between warm start's start() and its next look, its run ends and a visitor starts one."""
+
+        def start(self, config, on_done=None, *, before=None):
+            started = super().start(config, on_done, before=before)
+            if config.models == ("hubert-probe",):
+                self.wait(30)
+                self.visitors = super().start(make_config(["yamnet-zeroshot"], "folds", 1))
+            return started
+
+    job = RacedJob(runner=runner)
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    thread = warm.launch(registry, on_done=registry.use_run)
+    thread.join(30)
+    try:
+        assert not thread.is_alive() and job.running, "it waited for the visitor's run"
+        assert warm.state == FAILED and "visitor" not in (warm.failure() or "")
+        assert job.snapshot().started == job.visitors, "start() returns the start time its snapshots show"
+    finally:
+        gate.set()
+        job.wait(30)
 
 
 def test_the_reason_is_there_before_failed_is_said() -> None:

@@ -45,6 +45,8 @@ class WarmStart:
         self._state = OFF
         self._reason = ""
         self._expected: Optional[float] = None
+        #: Its own run's start time: a visitor's run started the moment it ends is not it.
+        self._started: Optional[float] = None
 
     @property
     def state(self) -> str:
@@ -65,6 +67,8 @@ class WarmStart:
         if self._state not in (PENDING, RUNNING):
             return None
         snap = self._job.snapshot() if self._state == RUNNING else None
+        if snap is not None and snap.started != self._started:
+            snap = None  # a later run: warm start's own has just ended
         if snap is not None and snap.stage in DATA_STAGES:
             return f"getting the ESC-50 clips first ({percent(snap.fraction, digits=0)})"
         elapsed = time.time() - snap.started if snap is not None and snap.started else 0.0
@@ -116,16 +120,16 @@ class WarmStart:
             on_done(run_dir)  # first: HuBERT is ready (or loading) before "learning" stops being said
             finished.set()
 
-        self._job.start(config, on_done=done, before=_get_data)
+        self._started = self._job.start(config, on_done=done, before=_get_data)
         self._state = RUNNING
         log.info("warm start: training %s on %s in the background", ", ".join(models), base)
-        started = self._job.snapshot().started
-        self._job.wait()
+        while self._job.snapshot().started == self._started and not self._job.wait(1.0):
+            pass  # its own run only: a visitor may start another the moment it ends
         if finished.is_set():
             self._state = DONE
             return
         snap = self._job.snapshot()
-        error = snap.error if snap.started == started else None
+        error = snap.error if snap.started == self._started else None
         self._fail(error or "the run stopped before it finished (see *Train & compare*).")
 
     def _fail(self, reason: str) -> None:

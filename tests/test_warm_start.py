@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from app_server import serve_app
@@ -147,20 +148,25 @@ def _wave(path: Path):
 
 
 class GatedRunner:
-    """Stands in for run_comparison: waits until released, then fails or returns a run folder."""
+    """Stands in for run_comparison: waits until released, then each call fails or returns a run folder,
+    as `outcomes` say in turn (an error, or the folder of a finished run)."""
 
-    def __init__(self, error: Exception | None = None) -> None:
+    def __init__(self, *outcomes: Exception | Path) -> None:
         self.release = threading.Event()
         self.configs: list[CompareConfig] = []
-        self.error = error
+        self.outcomes = list(outcomes)
+        self.progress = None
 
     def __call__(self, config: CompareConfig, progress=None, cancel=None):
         self.configs.append(config)
+        self.progress = progress
         progress_event(progress, "hubert-probe embeddings", 0.5)
         assert self.release.wait(30)
-        if self.error is not None:
-            raise self.error
-        raise AssertionError("not used")
+        assert self.outcomes, "not used"
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return SimpleNamespace(run_dir=outcome)
 
 
 def progress_event(progress, stage: str, fraction: float) -> None:
@@ -277,6 +283,40 @@ def test_cancel_stops_the_data_step(esc50_dir: Path, tmp_path: Path, monkeypatch
         _get_data(events.append, lambda: len(events) > 3)  # a few clips in
     assert not (tmp_path / "data" / "animals.csv").exists()
     assert len(list((tmp_path / "data" / "audio").glob("*.wav"))) < 10
+
+
+@pytest.mark.parametrize("visitor_trains_hubert", [True, False])
+def test_a_visitors_run_started_first_is_waited_for(
+    visitor_trains_hubert: bool,
+    tiny_base: Path,
+    probe_runs: Path,
+    prepared_subset: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Was "an unexpected JobBusyError" (and a traceback): a visitor's run had started during the warm-up.
+    Now warm start waits for it, then trains only if HuBERT still has no head."""
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    visitors = GatedRunner(probe_runs / "probe" if visitor_trains_hubert else DatasetError("no clips"))
+    job = TrainingJob(runner=visitors)
+    warm = WarmStart(job, enabled=True)
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    job.start(make_config(["hubert-probe"], "folds", 1), on_done=registry.use_run)  # the visitor's
+    with caplog.at_level("INFO", logger="animal_audio.demo.warm"):
+        thread = warm.launch(registry, on_done=registry.use_run)
+        deadline = time.monotonic() + 60
+        while "waiting for the run a visitor started" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "waiting for the run a visitor started" in caplog.text
+        assert registry.side_status(HUBERT).state in (LEARNING, "not loaded")
+        visitors.outcomes.append(probe_runs / "probe")  # warm start's own run, if it comes to one
+        visitors.release.set()
+        thread.join(60)
+    assert not thread.is_alive() and warm.failure() is None
+    assert "JobBusyError" not in caplog.text and not any(r.exc_info for r in caplog.records)
+    assert len(visitors.configs) == (1 if visitor_trains_hubert else 2)
+    assert warm.state == (OFF if visitor_trains_hubert else DONE)
+    assert registry.get(HUBERT).name == "hubert-probe"
 
 
 def test_warm_start_follows_its_own_run_not_a_visitors_that_came_right_after(

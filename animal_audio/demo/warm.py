@@ -20,7 +20,7 @@ from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.classify import fetch_examples
 from animal_audio.demo.models import ZEROSHOT, Registry
 from animal_audio.demo.text import HUBERT
-from animal_audio.demo.training import QUICK_MODELS, TrainingJob, make_config
+from animal_audio.demo.training import QUICK_MODELS, JobBusyError, TrainingJob, make_config
 from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_error
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
@@ -94,17 +94,7 @@ class WarmStart:
             self._fail(f"an unexpected {type(error).__name__} (details in the server log).")
 
     def _train(self, registry: Registry, on_done: Callable[[Path], None]) -> None:
-        try:
-            registry.get(HUBERT)
-        except NotTrainedError:
-            pass  # the one case warm start is for
-        except ModelUnavailableError as error:  # the Models tab already says why
-            self._state = OFF
-            log.info("warm start: HuBERT cannot be loaded, so no head is trained for it: %s", error)
-            return
-        else:
-            self._state = OFF
-            log.info("warm start not needed: a trained HuBERT is in use")
+        if not self._needed(registry):
             return
         base = registry.hubert_source() or settings.DEFAULT_HUBERT
         problem = base_problem(base)
@@ -120,7 +110,14 @@ class WarmStart:
             on_done(run_dir)  # first: HuBERT is ready (or loading) before "learning" stops being said
             finished.set()
 
-        self._started = self._job.start(config, on_done=done, before=_get_data)
+        while self._started is None:
+            try:
+                self._started = self._job.start(config, on_done=done, before=_get_data)
+            except JobBusyError:  # a visitor's run came first: it may give HuBERT a head itself
+                log.info("warm start: waiting for the run a visitor started")
+                self._job.wait()
+                if not self._needed(registry):
+                    return
         self._state = RUNNING
         log.info("warm start: training %s on %s in the background", ", ".join(models), base)
         while self._job.snapshot().started == self._started and not self._job.wait(1.0):
@@ -131,6 +128,19 @@ class WarmStart:
         snap = self._job.snapshot()
         error = snap.error if snap.started == self._started else None
         self._fail(error or "the run stopped before it finished (see *Train & compare*).")
+
+    def _needed(self, registry: Registry) -> bool:
+        """Whether HuBERT still has no head (else warm start turns off, saying why in the log)."""
+        try:
+            registry.get(HUBERT)
+        except NotTrainedError:
+            return True  # the one case warm start is for
+        except ModelUnavailableError as error:  # the Models tab already says why
+            log.info("warm start: HuBERT cannot be loaded, so no head is trained for it: %s", error)
+        else:
+            log.info("warm start not needed: a trained HuBERT is in use")
+        self._state = OFF
+        return False
 
     def _fail(self, reason: str) -> None:
         self._reason = reason  # first: a page that sees FAILED reads the reason

@@ -195,6 +195,13 @@ def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[Traine
     return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None, name)
 
 
+def unavailable_reason(run_dir: str | os.PathLike[str], name: str) -> Optional[str]:
+    """Why a finished run could not run model `name`, as its metrics.json records it; None if it says nothing."""
+    unavailable = (read_json(Path(run_dir) / METRICS_FILE) or {}).get("unavailable")
+    reason = unavailable.get(name) if isinstance(unavailable, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
 def newest_trained_model(
     runs: Iterable[Path], *names: str, base: Optional[str] = None
 ) -> Optional[TrainedModel]:

@@ -285,6 +285,25 @@ def test_cancel_stops_the_data_step(esc50_dir: Path, tmp_path: Path, monkeypatch
     assert len(list((tmp_path / "data" / "audio").glob("*.wav"))) < 10
 
 
+def test_a_run_that_could_not_run_hubert_fails_warm_start_with_the_reason(
+    tiny_base: Path, prepared_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was DONE with no reason: the Models tab said "No trained HuBERT yet" and nothing more."""
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    why = "HuBERT could not be loaded here (no internet)."
+    run = _finished_run(tmp_path / "run", {"yamnet-zeroshot": {"model_dir": None}}, {"hubert-probe": why})
+    runner = GatedRunner(run)
+    runner.release.set()
+    warm = WarmStart(TrainingJob(runner=runner), enabled=True)
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    warm.launch(registry, on_done=registry.use_run).join(60)
+    assert warm.state == FAILED and warm.failure() == why
+    with pytest.raises(NotTrainedError):
+        registry.get(HUBERT)
+    status = registry.side_status(HUBERT)
+    assert status.state == NOT_TRAINED and f"Warm start could not train it: {why}" in status.description
+
+
 @pytest.mark.parametrize("visitor_trains_hubert", [True, False])
 def test_a_visitors_run_started_first_is_waited_for(
     visitor_trains_hubert: bool,

@@ -25,6 +25,7 @@ from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_er
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
 from animal_audio.progress import CancelCheck, ProgressCallback, report
+from animal_audio.runs import trained_model, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +105,11 @@ class WarmStart:
         models = QUICK_MODELS if registry.loaded(ZEROSHOT) else ("hubert-probe",)
         config = replace(make_config(models, "folds", 1), hubert=registry.hubert_source())
         self._expected = _estimate(config)
-        finished = threading.Event()
+        finished: list[Path] = []
 
         def done(run_dir: Path) -> None:
             on_done(run_dir)  # first: HuBERT is ready (or loading) before "learning" stops being said
-            finished.set()
+            finished.append(run_dir)
 
         while self._started is None:
             try:
@@ -122,9 +123,12 @@ class WarmStart:
         log.info("warm start: training %s on %s in the background", ", ".join(models), base)
         while self._job.snapshot().started == self._started and not self._job.wait(1.0):
             pass  # its own run only: a visitor may start another the moment it ends
-        if finished.is_set():
+        if finished and trained_model(finished[0], "hubert-probe") is not None:
             self._state = DONE
             return
+        if finished:  # a finished run in which HuBERT could not run: its results say why
+            why = unavailable_reason(finished[0], "hubert-probe")
+            return self._fail(why or "the run finished without a HuBERT head (see *Train & compare*).")
         snap = self._job.snapshot()
         error = snap.error if snap.started == self._started else None
         self._fail(error or "the run stopped before it finished (see *Train & compare*).")

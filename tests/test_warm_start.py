@@ -390,6 +390,49 @@ def test_the_reason_is_there_before_failed_is_said() -> None:
     assert seen == ["the base is gone"]
 
 
+def test_time_left_counts_from_the_run_and_measures_the_embedding_pace(
+    tiny_base: Path, prepared_subset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Was measured from the job's start (download and model loading included): inflated after a
+    download, and "about 1 min left" once the estimate ran out."""
+    from animal_audio.demo import warm as warm_module
+
+    monkeypatch.setenv(settings.ENV_DATA, str(prepared_subset))
+    monkeypatch.setattr(warm_module, "_estimate", lambda config: 300.0)
+    clock = [1000.0]
+    downloading, downloaded = threading.Event(), threading.Event()
+
+    def get_data(progress, cancel) -> None:  # a 10-minute download
+        progress_event(progress, "download", 0.5)
+        downloading.set()
+        assert downloaded.wait(30)
+
+    monkeypatch.setattr(warm_module, "_get_data", get_data)
+    runner = GatedRunner(DatasetError("end of the test"))
+    job = TrainingJob(runner=runner)
+    warm = WarmStart(job, enabled=True, clock=lambda: clock[0])
+    registry = Registry(hubert=str(tiny_base), yamnet="missing.tflite", use_latest_run=False, trainer=warm)
+    thread = warm.launch(registry, on_done=registry.use_run)
+    try:
+        assert downloading.wait(60)
+        assert warm.learning() == "getting the ESC-50 clips first (50%)"
+        clock[0] += 600.0
+        downloaded.set()
+        deadline = time.monotonic() + 30
+        while runner.progress is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert warm.learning() == "about 5 min left", "the download does not count"  # embeddings at 50%
+        clock[0] += 300.0
+        assert warm.learning() == "a few minutes left", "the estimate ran out; no pace measured yet"
+        clock[0] += 60.0
+        progress_event(runner.progress, "hubert-probe embeddings", 0.65)  # 15 % in 360 s: 840 s left
+        assert warm.learning() == "about 14 min left"
+    finally:
+        runner.release.set()
+        thread.join(60)
+    assert warm.state == FAILED
+
+
 # --------------------------------------------------------------------------- the app, end to end
 
 

@@ -40,14 +40,20 @@ MEASURED_FROM = 0.1
 class WarmStart:
     """Owns warm start's state (the registry asks it through `learning` / `failure`); the job trains."""
 
-    def __init__(self, job: TrainingJob, *, enabled: Optional[bool] = None) -> None:
+    def __init__(
+        self, job: TrainingJob, *, enabled: Optional[bool] = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._job = job
         self._enabled = enabled
+        self._clock = clock
         self._state = OFF
         self._reason = ""
         self._expected: Optional[float] = None
-        #: Its own run's start time: a visitor's run started the moment it ends is not it.
+        #: Its own run: the job's start time (a visitor's later run is not it), when the data was there
+        #: (the estimate counts from then), and (time, fraction) when the embedding stage was first seen.
         self._started: Optional[float] = None
+        self._run_began: Optional[float] = None
+        self._pace_from: Optional[tuple[float, float]] = None
 
     @property
     def state(self) -> str:
@@ -72,13 +78,15 @@ class WarmStart:
             snap = None  # a later run: warm start's own has just ended
         if snap is not None and snap.stage in DATA_STAGES:
             return f"getting the ESC-50 clips first ({percent(snap.fraction, digits=0)})"
-        elapsed = time.time() - snap.started if snap is not None and snap.started else 0.0
         if self._expected is None:
             return "a few minutes left"
-        left = self._expected - elapsed
-        if snap is not None and snap.stage == EMBEDDING_STAGE and snap.fraction >= MEASURED_FROM:
-            left = elapsed * (1.0 - snap.fraction) / snap.fraction
-        return f"about {max(1, math.ceil(left / 60))} min left"
+        now = self._clock()
+        left = self._expected - (now - self._run_began if self._run_began is not None else 0.0)
+        if snap is not None and snap.stage == EMBEDDING_STAGE:
+            since, first = self._pace_from = self._pace_from or (now, snap.fraction)
+            if snap.fraction - first >= MEASURED_FROM:  # its own pace, model loading left out
+                left = max(1.0, (now - since) * (1.0 - snap.fraction) / (snap.fraction - first))
+        return f"about {math.ceil(left / 60)} min left" if left > 0 else "a few minutes left"
 
     def failure(self) -> Optional[str]:
         """Why warm start could not train HuBERT's head; None unless it failed."""
@@ -113,7 +121,7 @@ class WarmStart:
 
         while self._started is None:
             try:
-                self._started = self._job.start(config, on_done=done, before=_get_data)
+                self._started = self._job.start(config, on_done=done, before=self._before)
             except JobBusyError:  # a visitor's run came first: it may give HuBERT a head itself
                 log.info("warm start: waiting for the run a visitor started")
                 self._job.wait()
@@ -145,6 +153,11 @@ class WarmStart:
             log.info("warm start not needed: a trained HuBERT is in use")
         self._state = OFF
         return False
+
+    def _before(self, progress: ProgressCallback, cancel: CancelCheck) -> None:
+        """The job's first step: the data; the run proper (what the estimate covers) begins after it."""
+        _get_data(progress, cancel)
+        self._run_began = self._clock()
 
     def _fail(self, reason: str) -> None:
         self._reason = reason  # first: a page that sees FAILED reads the reason

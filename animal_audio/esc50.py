@@ -49,10 +49,11 @@ def download(
     sha256: Optional[str] = None,
     progress: Optional[ProgressCallback] = None,
     timeout: float = 60.0,
+    cancel: Optional[CancelCheck] = None,
 ) -> Path:
     """Fetch and extract the ESC-50 release into `dest`; returns the folder with meta/ and audio/.
 
-    An interrupted download resumes from the `.part` file (HTTP Range); the archive
+    An interrupted (or cancelled) download resumes from the `.part` file (HTTP Range); the archive
     is verified (zip CRCs, expected layout, optional sha256) before anything is
     extracted, and extraction happens in a temp folder moved into place at the end.
     """
@@ -63,12 +64,13 @@ def download(
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / "ESC-50.zip"
     if not archive.is_file():
-        _fetch(url, archive, progress=progress, timeout=timeout)
+        _fetch(url, archive, progress=progress, timeout=timeout, cancel=cancel)
     try:
         root = verify_archive(archive, sha256=sha256)
     except DatasetError:
         archive.unlink(missing_ok=True)  # a bad archive must not be reused on the next try
         raise
+    check_cancel(cancel, "the ESC-50 download")
     report(progress, "extract", 0.0, "extracting ESC-50")
     with atomic_dir(target) as tmp, zipfile.ZipFile(archive) as zf:
         _extract_folder(zf, root, tmp)
@@ -86,8 +88,16 @@ def _extract_folder(zf: zipfile.ZipFile, root: str, into: Path) -> None:
             zf.extract(member, into)
 
 
-def _fetch(url: str, archive: Path, *, progress: Optional[ProgressCallback], timeout: float) -> None:
-    """Download to `archive.part`, resuming what a previous try left."""
+def _fetch(
+    url: str,
+    archive: Path,
+    *,
+    progress: Optional[ProgressCallback],
+    timeout: float,
+    cancel: Optional[CancelCheck],
+) -> None:
+    """Download to `archive.part`, resuming what a previous try left; a cancel keeps the chunks written."""
+    check_cancel(cancel, "the ESC-50 download")
     part = archive.with_name(archive.name + ".part")
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
@@ -105,6 +115,7 @@ def _fetch(url: str, archive: Path, *, progress: Optional[ProgressCallback], tim
                     done += len(chunk)
                     message = f"{done / 1e6:.0f} MB" + (f" of {total / 1e6:.0f} MB" if total else "")
                     report(progress, "download", done / total if total else 0.0, message)
+                    check_cancel(cancel, "the ESC-50 download")
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # range past the end: the .part is complete
             os.replace(part, archive)

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 import pandas as pd
@@ -187,6 +187,7 @@ class TrainedModel:
     run_dir: Path
     directory: Path
     base: Optional[str]
+    name: str = ""
 
 
 def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[TrainedModel]:
@@ -204,7 +205,46 @@ def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[Traine
     if not isinstance(base, str):  # a run from before `base` was recorded: its family's setting
         config = metrics.get("config") if isinstance(metrics.get("config"), dict) else {}
         base = config.get(name.split("-", 1)[0])
-    return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None)
+    return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None, name)
+
+
+def unavailable_reason(run_dir: str | os.PathLike[str], name: str) -> Optional[str]:
+    """Why a finished run could not run model `name`, as its metrics.json records it; None if it says nothing."""
+    unavailable = (read_json(Path(run_dir) / METRICS_FILE) or {}).get("unavailable")
+    reason = unavailable.get(name) if isinstance(unavailable, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+def newest_trained_model(
+    runs: Iterable[Path], *names: str, base: Optional[str] = None
+) -> Optional[TrainedModel]:
+    """The first of `names` trained (on `base` when given) by the first of `runs` that has one. Given the run
+    in use, then `finished_runs()`: a run that could not train it (offline, say) hides no earlier one."""
+    for run_dir in runs:
+        for name in names:
+            found = trained_model(run_dir, name)
+            if found is not None and (base is None or same_source(found.base, base)):
+                return found
+    return None
+
+
+def finished_runs(runs_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The finished runs in `runs_dir` (default: settings.runs_dir()), newest first; [] when it is unreadable."""
+    runs_dir = Path(runs_dir) if runs_dir is not None else settings.runs_dir()
+    try:
+        found = {p.parent: p.stat().st_mtime for p in runs_dir.glob(f"*/{METRICS_FILE}")}
+    except OSError as error:  # a run deleted meanwhile, a folder without permission
+        log.warning("could not look through the runs in %s: %s", runs_dir, error)
+        return []
+    return sorted(found, key=found.__getitem__, reverse=True)
+
+
+def same_source(recorded: Optional[str], source: str) -> bool:
+    """Whether a run's recorded base is these weights: the same hub id, or the same folder however written."""
+    if recorded is None or recorded == source:
+        return recorded is not None
+    a, b = Path(recorded).expanduser(), Path(source).expanduser()
+    return a.exists() and b.exists() and a.samefile(b)
 
 
 def latest_run(runs_dir: str | os.PathLike[str] | None = None) -> Optional[Path]:

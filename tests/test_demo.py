@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ from animal_audio.errors import (
 from animal_audio.labels import CLASSES, COLORS
 from animal_audio.models.hubert import HubertClassifier
 from animal_audio.models.yamnet import YamnetModel
-from animal_audio.runs import trained_model
+from animal_audio.runs import finished_runs, newest_trained_model, trained_model
 
 
 @pytest.fixture(scope="module")
@@ -480,6 +481,34 @@ def test_trained_model_is_found_where_metrics_json_says(tmp_path: Path) -> None:
     assert trained_model(run, "yamnet-zeroshot") is None
     assert trained_model(run, "yamnet-probe") is None, "a recorded folder that is gone"
     assert trained_model(tmp_path / "unfinished", "hubert-probe") is None
+
+
+def test_the_newest_run_that_trained_a_model_is_found(tmp_path: Path) -> None:
+    """A run in which a model could not run does not hide the one an earlier run trained (the YAMNet
+    probe too: a later run without it left the app on zero-shot)."""
+    runs = tmp_path / "runs"
+    for i, name in enumerate(("old", "mid", "new")):
+        models = {"yamnet-zeroshot": {"model_dir": None}}
+        if name != "new":
+            (runs / name / "models" / "yamnet-probe").mkdir(parents=True)
+            models["yamnet-probe"] = {"model_dir": "models/yamnet-probe", "base": f"yamnet-{name}"}
+        (runs / name).mkdir(parents=True, exist_ok=True)
+        (runs / name / "metrics.json").write_text(json.dumps({"models": models}))
+        os.utime(runs / name / "metrics.json", (1000 + i, 1000 + i))
+    assert finished_runs(runs) == [runs / "new", runs / "mid", runs / "old"]
+    assert finished_runs(tmp_path / "nowhere") == []
+    found = newest_trained_model(finished_runs(runs), "yamnet-probe")
+    assert found is not None and found.run_dir == runs / "mid" and found.name == "yamnet-probe"
+    found = newest_trained_model(finished_runs(runs), "yamnet-probe", base="yamnet-old")
+    assert found is not None and found.run_dir == runs / "old"
+    assert newest_trained_model([runs / "new"], "yamnet-probe") is None
+
+    registry = Registry(yamnet="unused", runs_dir=runs)
+    assert registry.run_dir() == runs / "new"
+    assert "linear head trained in run mid" in registry.side_status(YAMNET).origin
+    registry = Registry(yamnet="unused", runs_dir=runs, use_latest_run=False)
+    registry.use_run(runs / "new")  # told not to look at the runs folder: only the run in use counts
+    assert "zero-shot" in registry.side_status(YAMNET).origin
 
 
 def test_trained_run_is_shown_and_its_models_are_used(

@@ -178,6 +178,26 @@ def test_download_resumes_verifies_and_extracts(esc50_dir: Path, tmp_path: Path,
     assert len(esc50.prepare(root, tmp_path / "out").table) == 3
 
 
+def test_a_cancelled_download_stops_between_chunks_and_resumes(esc50_dir: Path, tmp_path: Path) -> None:
+    """Cancel (warm start's job) did nothing until the whole archive was in; the chunks it kept resume."""
+    payload = build_archive(esc50_dir, tmp_path / "src.zip")
+    assert len(payload) > 1 << 20, "at least two chunks"
+    server = RangeServer(payload)
+    try:
+        events = []
+        with pytest.raises(CancelledError, match="ESC-50 download"):
+            esc50.download(tmp_path, url=server.url, progress=events.append, cancel=lambda: bool(events))
+        assert [e.stage for e in events] == ["download"]
+        assert (tmp_path / "ESC-50.zip.part").stat().st_size == 1 << 20
+        with pytest.raises(CancelledError):  # asked before it starts: nothing is fetched
+            esc50.download(tmp_path, url=server.url, cancel=lambda: True)
+        root = esc50.download(tmp_path, url=server.url)
+    finally:
+        server.close()
+    assert server.ranges == [None, f"bytes={1 << 20}-"]
+    assert len(list((root / "audio").glob("*.wav"))) == 3
+
+
 def test_download_rejects_a_corrupt_or_wrong_archive(esc50_dir: Path, tmp_path: Path) -> None:
     payload = build_archive(esc50_dir, tmp_path / "src.zip")
     server = RangeServer(payload[:-100])  # truncated in transit

@@ -42,7 +42,7 @@ from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableEr
 from animal_audio.formatting import model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
-from animal_audio.progress import ProgressCallback
+from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 
 log = logging.getLogger(__name__)
 
@@ -296,15 +296,22 @@ def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> 
     return found
 
 
-def fetch_examples(progress: Optional[ProgressCallback] = None) -> list[Example]:
+def fetch_examples(
+    progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None
+) -> list[Example]:
     """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache.
 
-    One at a time: the buttons and warm start would otherwise write the same download and folder."""
-    with _FETCH_LOCK:
+    One at a time: the buttons and warm start would otherwise write the same download and folder.
+    `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn."""
+    while not _FETCH_LOCK.acquire(timeout=1.0):
+        check_cancel(cancel, "the wait for the ESC-50 download")
+    try:
         source = settings.esc50_dir()
         if not (source / esc50.META).is_file():
-            source = esc50.download(source.parent, progress=progress)
-        esc50.prepare(source, settings.data_dir(), progress=progress)
+            source = esc50.download(source.parent, progress=progress, cancel=cancel)
+        esc50.prepare(source, settings.data_dir(), progress=progress, cancel=cancel)
+    finally:
+        _FETCH_LOCK.release()
     return example_clips()
 
 

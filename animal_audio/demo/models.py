@@ -1,9 +1,9 @@
 """The app's models: which weights each side uses, loaded lazily, once, and kept alive here only.
 
 HuBERT: a model trained in this app session, else ANIMAL_AUDIO_HUBERT (a base without a head: the
-latest run's head on it), else the latest run's, else none ("not trained yet"; warm start may train one).
-YAMNet: the linear probe from that run when there is one, else zero-shot. The library
-caches nothing, so this registry is the one owner of every model the app holds.
+newest head on it), else the latest run's, else none ("not trained yet"; warm start may train one).
+YAMNet: that run's linear probe, else zero-shot. A run lacking one (it could not run) falls back on the
+newest earlier run's. The library caches nothing: this registry is the one owner of the app's models.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from animal_audio.demo.text import HUBERT, YAMNET, ModelStatus
 from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.yamnet import describe_source
-from animal_audio.runs import TrainedModel, latest_run, trained_model
+from animal_audio.runs import TrainedModel, finished_runs, latest_run, newest_trained_model
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,16 @@ class Registry:
             log.warning("could not look for the latest run: %s", error)
             return None
 
-    def _run_model(self, name: str) -> Optional[TrainedModel]:
+    def _run_model(self, *names: str, base: Optional[str] = None) -> Optional[TrainedModel]:
+        """The first of `names` the run in use trained, else the newest earlier run's (a run in which it could not
+        run must not take it away); on `base` unless this app trained it. Without `use_latest_run`: the former."""
         run_dir = self.run_dir()
-        return trained_model(run_dir, name) if run_dir is not None else None
+        if run_dir is None:
+            return None
+        found = newest_trained_model([run_dir], *names, base=None if run_dir == self._trained_run else base)
+        if found is not None or not self._use_latest_run:
+            return found
+        return newest_trained_model(finished_runs(self._runs_dir), *names, base=base)
 
     # ---- loading
 
@@ -285,12 +292,12 @@ class Registry:
         if explicit and self._trained_run is None:
             try:
                 return self._explicit_hubert(explicit)
-            except NotTrainedError:  # a base model: the head trained on it in the run in use, if any
+            except NotTrainedError:  # a base model: the newest head trained on it, if any
                 found = self._hubert_from_run(base=explicit)
                 if found is None:
                     raise
                 return found
-        found = self._hubert_from_run()
+        found = self._hubert_from_run(base=explicit)
         if found is not None:
             return found
         if explicit:
@@ -307,25 +314,23 @@ class Registry:
         return LoadedModel(load_hubert(source), self._origin_of(HUBERT, source))
 
     def _hubert_from_run(self, base: Optional[str] = None) -> Optional[LoadedModel]:
-        """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use; with `base`,
-        only one trained from those weights (a head is useless on another base)."""
+        """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use (or the newest that has
+        one); with `base`, only one trained from those weights (a head is useless on another base)."""
         from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
         from animal_audio.models.probe import ProbeClassifier
 
-        finetuned, probe = (self._run_model(name) for name in ("hubert-finetune", "hubert-probe"))
-        if base is not None:
-            finetuned, probe = (m if m and _same_source(m.base, base) else None for m in (finetuned, probe))
-        if finetuned is not None:
-            return LoadedModel(
-                HubertClassifier.load(str(finetuned.directory)),
-                f"fine-tuned in run {finetuned.run_dir.name} ({finetuned.directory})",
-            )
-        if probe is None:
+        trained = self._run_model("hubert-finetune", "hubert-probe", base=base)
+        if trained is None:
             return None
-        base = probe.base or settings.DEFAULT_HUBERT
+        if trained.name == "hubert-finetune":
+            return LoadedModel(
+                HubertClassifier.load(str(trained.directory)),
+                f"fine-tuned in run {trained.run_dir.name} ({trained.directory})",
+            )
+        base = trained.base or settings.DEFAULT_HUBERT
         return LoadedModel(
-            ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), probe.directory),
-            f"linear head trained in run {probe.run_dir.name} ({probe.directory}) on {base}",
+            ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), trained.directory),
+            f"linear head trained in run {trained.run_dir.name} ({trained.directory}) on {base}",
         )
 
     def _origin_of(self, side: str, source: str) -> str:
@@ -380,18 +385,10 @@ class Registry:
         explicit = self.hubert_source()
         if explicit and self._trained_run is None:
             return explicit
-        trained = self._run_model("hubert-finetune") or self._run_model("hubert-probe")
+        trained = self._run_model("hubert-finetune", "hubert-probe", base=explicit)
         if trained is not None:
             return f"trained in run {trained.run_dir.name}"
         return explicit or f"{settings.DEFAULT_HUBERT} (base model: no animal head yet)"
-
-
-def _same_source(recorded: Optional[str], source: str) -> bool:
-    """Whether a run's recorded base is these weights: the same hub id, or the same folder however written."""
-    if recorded is None or recorded == source:
-        return recorded is not None
-    a, b = Path(recorded).expanduser(), Path(source).expanduser()
-    return a.exists() and b.exists() and a.samefile(b)
 
 
 def _unavailable(message: str, cause: BaseException) -> ModelUnavailableError:

@@ -185,24 +185,27 @@ class TrainingJob:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def start(self, config: CompareConfig, on_done: OnDone = None, *, before: Before = None) -> None:
-        """Start `before`, then `run_comparison(config)`, in a thread; JobBusyError when one already runs."""
+    def start(self, config: CompareConfig, on_done: OnDone = None, *, before: Before = None) -> float:
+        """Start `before`, then `run_comparison(config)`, in a thread; JobBusyError when one already runs.
+        Returns its start time (its snapshots' `started`): who follows this run tells it from a later one."""
         with self._lock:
-            if self.running:
+            if self.running:  # so it has a start time
+                since = datetime.fromtimestamp(self._started or time.time()).strftime("%H:%M")
                 raise JobBusyError(
-                    f"A comparison is already running (started {self._started_text()}, now at "
-                    f"{self._stage or 'start'}). Only one runs at a time: wait for it to finish, "
-                    "or stop it with Cancel."
+                    f"A comparison is already running (started at {since}, now at "
+                    f"{self._stage or 'start'}). Only one runs at a time: wait for it, or stop it with Cancel."
                 )
             self._cancel.clear()
             self._log.clear()
             self._stage, self._fraction, self._last_line = "starting", 0.0, ""
-            self._started, self._finished = time.time(), None
+            started = time.time()
+            self._started, self._finished = started, None
             self._run_dir, self._error, self._cancelled = None, None, False
             self._thread = threading.Thread(
                 target=self._work, args=(config, on_done, before), name="training", daemon=True
             )
             self._thread.start()
+        return started
 
     def cancel(self) -> bool:
         """Ask the running job to stop at its next check; False when nothing runs."""
@@ -284,10 +287,6 @@ class TrainingJob:
             self._append(self._error)
         finally:
             self._finished = time.time()
-
-    def _started_text(self) -> str:
-        started = self._started
-        return "just now" if started is None else datetime.fromtimestamp(started).strftime("at %H:%M")
 
 
 @dataclass

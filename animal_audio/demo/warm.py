@@ -20,11 +20,12 @@ from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.classify import fetch_examples
 from animal_audio.demo.models import ZEROSHOT, Registry
 from animal_audio.demo.text import HUBERT
-from animal_audio.demo.training import QUICK_MODELS, TrainingJob, make_config
+from animal_audio.demo.training import QUICK_MODELS, JobBusyError, TrainingJob, make_config
 from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_error
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
 from animal_audio.progress import CancelCheck, ProgressCallback, report
+from animal_audio.runs import trained_model, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,20 @@ MEASURED_FROM = 0.1
 class WarmStart:
     """Owns warm start's state (the registry asks it through `learning` / `failure`); the job trains."""
 
-    def __init__(self, job: TrainingJob, *, enabled: Optional[bool] = None) -> None:
+    def __init__(
+        self, job: TrainingJob, *, enabled: Optional[bool] = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self._job = job
         self._enabled = enabled
+        self._clock = clock
         self._state = OFF
         self._reason = ""
         self._expected: Optional[float] = None
+        #: Its own run: the job's start time (a visitor's later run is not it), when the data was there
+        #: (the estimate counts from then), and (time, fraction) when the embedding stage was first seen.
+        self._started: Optional[float] = None
+        self._run_began: Optional[float] = None
+        self._pace_from: Optional[tuple[float, float]] = None
 
     @property
     def state(self) -> str:
@@ -65,15 +74,19 @@ class WarmStart:
         if self._state not in (PENDING, RUNNING):
             return None
         snap = self._job.snapshot() if self._state == RUNNING else None
+        if snap is not None and snap.started != self._started:
+            snap = None  # a later run: warm start's own has just ended
         if snap is not None and snap.stage in DATA_STAGES:
             return f"getting the ESC-50 clips first ({percent(snap.fraction, digits=0)})"
-        elapsed = time.time() - snap.started if snap is not None and snap.started else 0.0
         if self._expected is None:
             return "a few minutes left"
-        left = self._expected - elapsed
-        if snap is not None and snap.stage == EMBEDDING_STAGE and snap.fraction >= MEASURED_FROM:
-            left = elapsed * (1.0 - snap.fraction) / snap.fraction
-        return f"about {max(1, math.ceil(left / 60))} min left"
+        now = self._clock()
+        left = self._expected - (now - self._run_began if self._run_began is not None else 0.0)
+        if snap is not None and snap.stage == EMBEDDING_STAGE:
+            since, first = self._pace_from = self._pace_from or (now, snap.fraction)
+            if snap.fraction - first >= MEASURED_FROM:  # its own pace, model loading left out
+                left = max(1.0, (now - since) * (1.0 - snap.fraction) / (snap.fraction - first))
+        return f"about {math.ceil(left / 60)} min left" if left > 0 else "a few minutes left"
 
     def failure(self) -> Optional[str]:
         """Why warm start could not train HuBERT's head; None unless it failed."""
@@ -90,17 +103,7 @@ class WarmStart:
             self._fail(f"an unexpected {type(error).__name__} (details in the server log).")
 
     def _train(self, registry: Registry, on_done: Callable[[Path], None]) -> None:
-        try:
-            registry.get(HUBERT)
-        except NotTrainedError:
-            pass  # the one case warm start is for
-        except ModelUnavailableError as error:  # the Models tab already says why
-            self._state = OFF
-            log.info("warm start: HuBERT cannot be loaded, so no head is trained for it: %s", error)
-            return
-        else:
-            self._state = OFF
-            log.info("warm start not needed: a trained HuBERT is in use")
+        if not self._needed(registry):
             return
         base = registry.hubert_source() or settings.DEFAULT_HUBERT
         problem = base_problem(base)
@@ -110,26 +113,55 @@ class WarmStart:
         models = QUICK_MODELS if registry.loaded(ZEROSHOT) else ("hubert-probe",)
         config = replace(make_config(models, "folds", 1), hubert=registry.hubert_source())
         self._expected = _estimate(config)
-        finished = threading.Event()
+        finished: list[Path] = []
 
         def done(run_dir: Path) -> None:
             on_done(run_dir)  # first: HuBERT is ready (or loading) before "learning" stops being said
-            finished.set()
+            finished.append(run_dir)
 
-        self._job.start(config, on_done=done, before=_get_data)
+        while self._started is None:
+            try:
+                self._started = self._job.start(config, on_done=done, before=self._before)
+            except JobBusyError:  # a visitor's run came first: it may give HuBERT a head itself
+                log.info("warm start: waiting for the run a visitor started")
+                self._job.wait()
+                if not self._needed(registry):
+                    return
         self._state = RUNNING
         log.info("warm start: training %s on %s in the background", ", ".join(models), base)
-        started = self._job.snapshot().started
-        self._job.wait()
-        if finished.is_set():
+        while self._job.snapshot().started == self._started and not self._job.wait(1.0):
+            pass  # its own run only: a visitor may start another the moment it ends
+        if finished and trained_model(finished[0], "hubert-probe") is not None:
             self._state = DONE
             return
+        if finished:  # a finished run in which HuBERT could not run: its results say why
+            why = unavailable_reason(finished[0], "hubert-probe")
+            return self._fail(why or "the run finished without a HuBERT head (see *Train & compare*).")
         snap = self._job.snapshot()
-        error = snap.error if snap.started == started else None
+        error = snap.error if snap.started == self._started else None
         self._fail(error or "the run stopped before it finished (see *Train & compare*).")
 
+    def _needed(self, registry: Registry) -> bool:
+        """Whether HuBERT still has no head (else warm start turns off, saying why in the log)."""
+        try:
+            registry.get(HUBERT)
+        except NotTrainedError:
+            return True  # the one case warm start is for
+        except ModelUnavailableError as error:  # the Models tab already says why
+            log.info("warm start: HuBERT cannot be loaded, so no head is trained for it: %s", error)
+        else:
+            log.info("warm start not needed: a trained HuBERT is in use")
+        self._state = OFF
+        return False
+
+    def _before(self, progress: ProgressCallback, cancel: CancelCheck) -> None:
+        """The job's first step: the data; the run proper (what the estimate covers) begins after it."""
+        _get_data(progress, cancel)
+        self._run_began = self._clock()
+
     def _fail(self, reason: str) -> None:
-        self._state, self._reason = FAILED, reason
+        self._reason = reason  # first: a page that sees FAILED reads the reason
+        self._state = FAILED
         log.warning("warm start failed: %s", reason)
 
 
@@ -154,7 +186,7 @@ def _get_data(progress: ProgressCallback, cancel: CancelCheck) -> None:
     when they are not here yet."""
     report(progress, "warm start", 0.0, "no trained HuBERT yet: training its quick head (hubert-probe)")
     if not (settings.data_dir() / esc50.MANIFEST).is_file():
-        fetch_examples(progress)
+        fetch_examples(progress, cancel)
 
 
 def _estimate(config: CompareConfig) -> Optional[float]:

@@ -36,6 +36,13 @@ log = logging.getLogger("app_cold_start")
 
 RESULT = REPO / "benchmarks" / "results" / "app_cold_start.json"
 START_TIMEOUT = 300.0
+#: A framework counts as loaded in the app when its shared library is mapped into the process.
+FRAMEWORK_LIBRARIES = {
+    "torch": "libtorch_cpu",
+    "tensorflow": "libtensorflow_framework",
+    "onnxruntime": "onnxruntime_pybind11_state",
+    "litert": "ai_edge_litert",
+}
 #: What one cold start measures; over several starts, each is reported as their median.
 STARTUP_KEYS = ("seconds_to_server_up", "seconds_to_first_answer", "peak_memory_mb", "resident_memory_mb")
 
@@ -126,7 +133,7 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
             warm_models.append(client.predict(handle_file(str(clip)), api_name="/classify")["models"])
             warm.append(time.perf_counter() - began)
         client_cpu = (_cpu_seconds() - client_cpu) / max(repeats, 1)
-        memory = _memory_mb(process.pid)
+        memory, frameworks = _memory_mb(process.pid), _frameworks(process.pid)
     finally:
         stop_app(process)
     from animal_audio.run_results import machine, versions
@@ -140,6 +147,7 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
         # The app process, read from /proc after the warm answers: its peak and its current resident set.
         "peak_memory_mb": memory.get("VmHWM"),
         "resident_memory_mb": memory.get("VmRSS"),
+        "frameworks_loaded": frameworks,
         # Inside the app, per model, warm answers (the first includes loading).
         "model_seconds": {side: _median([m[side].get("seconds") for m in warm_models]) for side in models},
         # This client runs on the same cores as the app: what it takes from them per call.
@@ -169,6 +177,15 @@ def _memory_mb(pid: int) -> dict[str, float]:
         return {}
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
     return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmHWM", "VmRSS") if key in fields}
+
+
+def _frameworks(pid: int) -> list[str]:
+    """Which heavy frameworks the app process has loaded (their shared libraries in /proc/<pid>/maps)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return []
+    return [name for name, library in FRAMEWORK_LIBRARIES.items() if library in maps]
 
 
 def _cpu_seconds() -> float:

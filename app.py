@@ -1,8 +1,8 @@
 """Gradio app: which animal is that? HuBERT and YAMNet side by side on ESC-50's ten animals.
 
 UI only: one builder per tab and its wiring; what a click does lives in `animal_audio.demo`. Models
-load in a warm-up thread started at launch, so the page is usable before they are ready; warm start
-(`demo/warm.py`) may then train HuBERT's head in the Train tab's job.
+load in a warm-up thread started before gradio is imported, so they are ready about when the page is;
+warm start (`demo/warm.py`) may then train HuBERT's head in the Train tab's job.
 """
 
 from __future__ import annotations
@@ -12,11 +12,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from animal_audio.demo import training, warm
+from animal_audio.demo.models import Registry
+
+#: The app's shared state: its one training job, warm start (which may use it) and its models.
+JOB = training.TrainingJob()
+WARM = warm.WarmStart(JOB)
+REGISTRY = Registry(trainer=WARM)
+
+
+def _use_trained_models(run_dir: Path) -> None:
+    """Runs in the training thread: switch the Classify tab to the new models and load them."""
+    REGISTRY.use_run(run_dir)
+    REGISTRY.warm_up()
+
+
+if __name__ == "__main__":  # the models load while gradio imports and the page is built (README "Speed")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    WARM.launch(REGISTRY, on_done=_use_trained_models)
+
 import gradio as gr
 
 from animal_audio import settings
 from animal_audio.compare_config import MODEL_NAMES
-from animal_audio.demo import text, training, warm
+from animal_audio.demo import text
 from animal_audio.demo.classify import (
     classify,
     clip_path,
@@ -25,7 +44,6 @@ from animal_audio.demo.classify import (
     example_clips,
     fetch_examples,
 )
-from animal_audio.demo.models import Registry
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title
 
@@ -48,11 +66,6 @@ PROTOCOLS = [("Folds: train 1-3, validate 4, test 5", "folds"), ("5-fold cross-v
 MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
 MODE_MODELS = {MODES[0]: training.QUICK_MODELS, MODES[1]: MODEL_NAMES}
 PRIVATE = {"api_visibility": "private"}
-
-#: The app's shared state: its one training job, warm start (which may use it) and its models.
-JOB = training.TrainingJob()
-WARM = warm.WarmStart(JOB)
-REGISTRY = Registry(trainer=WARM)
 
 
 @dataclass(frozen=True)
@@ -171,12 +184,6 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     return examples
 
 
-def _use_trained_models(run_dir: Path) -> None:
-    """Runs in the training thread: switch the Classify tab to the new models and load them."""
-    REGISTRY.use_run(run_dir)
-    REGISTRY.warm_up()
-
-
 def _run_view(run_dir: Optional[Path] = None) -> Optional[training.RunView]:
     try:
         return training.load_run_view(run_dir)
@@ -270,13 +277,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     def show_job(snap: training.JobSnapshot) -> dict[Any, str]:
         return {train_log: "\n".join(snap.log), job_md: text.job_line(snap)}
 
-    def run_training(
-        models: list[str],
-        protocol: str,
-        epochs: float,
-        confirmed: str,
-        progress=gr.Progress(),  # noqa: B008
-    ):
+    def run_training(models: list[str], protocol: str, epochs: float, confirmed: str, progress=gr.Progress()):  # noqa: B008
         """Start a comparison (or follow the one already running) and stream its log until it ends."""
         if not models:
             raise gr.Error("Choose at least one model to train and compare.", print_exception=False)
@@ -382,10 +383,8 @@ def build() -> gr.Blocks:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build()
     app.queue(default_concurrency_limit=CLASSIFY_CONCURRENCY, max_size=QUEUE_SIZE)
-    WARM.launch(REGISTRY, on_done=_use_trained_models)
     app.launch(
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[str(settings.data_dir())],  # example and misclassified clips; nothing else outside

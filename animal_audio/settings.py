@@ -1,14 +1,15 @@
 """Where weights, data and runs live, and which device to use.
 
 Order of precedence everywhere: an explicit argument, then an environment
-variable, then the default below. Nothing here touches the network; only `is_hub_id`
-looks at the disk (an existing path is a folder, never a Hub id).
+variable, then the default below. Nothing here touches the network; the disk only to
+tell a folder from a Hub id (`is_hub_id`) and to look for GPU device files.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 DEFAULT_HUBERT = "facebook/hubert-base-ls960"
@@ -132,6 +133,8 @@ def torch_device(explicit: str | None = None) -> str:
     choice = _pick(explicit, ENV_DEVICE, "auto")
     if choice != "auto":
         return choice
+    if "torch" not in sys.modules and not _may_have_accelerator():
+        return "cpu"  # without importing torch (~2 s): the cached ONNX graph may need none of it
     import torch
 
     if torch.cuda.is_available():
@@ -139,3 +142,12 @@ def torch_device(explicit: str | None = None) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def _may_have_accelerator() -> bool:
+    """False only where torch cannot see a GPU: Linux without NVIDIA (/dev/nvidia*), ROCm (/dev/kfd) or
+    WSL (/dev/dxg) device files. Elsewhere (macOS: mps, Windows) torch is asked."""
+    if not sys.platform.startswith("linux"):
+        return True
+    dev = Path("/dev")
+    return any(dev.glob("nvidia*")) or (dev / "kfd").exists() or (dev / "dxg").exists()

@@ -36,6 +36,15 @@ log = logging.getLogger("app_cold_start")
 
 RESULT = REPO / "benchmarks" / "results" / "app_cold_start.json"
 START_TIMEOUT = 300.0
+#: A framework counts as loaded in the app when its shared library is mapped into the process.
+FRAMEWORK_LIBRARIES = {
+    "torch": "libtorch_cpu",
+    "tensorflow": "libtensorflow_framework",
+    "onnxruntime": "onnxruntime_pybind11_state",
+    "litert": "ai_edge_litert",
+}
+#: What one cold start measures; over several starts, each is reported as their median.
+STARTUP_KEYS = ("seconds_to_server_up", "seconds_to_first_answer", "peak_memory_mb", "resident_memory_mb")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hubert", help="HuBERT source for the app (hub id or fine-tuned checkpoint dir)")
     parser.add_argument(
         "--repeats", type=int, default=10, help="warm classify calls after the first (default 10)"
+    )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=1,
+        help="cold starts to measure (default 1); with more, the start-up figures are their medians",
     )
     parser.add_argument(
         "--empty-cache",
@@ -68,19 +83,34 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[settings.ENV_HUBERT] = args.hubert
     with tempfile.TemporaryDirectory(prefix="app-cold-start-") as tmp:
         clip = args.clip or _default_clip(Path(tmp), args.esc50_dir)
-        if args.empty_cache:
-            os.environ[settings.ENV_HOME] = str(Path(tmp) / "home")
-        result = measure(clip, repeats=args.repeats, log_path=Path(tmp) / "app.log")
-        result["cache"] = "empty" if args.empty_cache else "as found"
+        starts = []
+        for index in range(max(args.starts, 1)):
+            if args.empty_cache:
+                os.environ[settings.ENV_HOME] = str(Path(tmp) / f"home-{index}")
+            starts.append(measure(clip, repeats=args.repeats, log_path=Path(tmp) / "app.log"))
+            log.info("start %d: %s", index + 1, {k: starts[-1][k] for k in STARTUP_KEYS})
+    result = {**starts[-1], **_medians(starts), "cache": "empty" if args.empty_cache else "as found"}
     write_json(args.out, result)
     log.info(
-        "server up %.1f s, first answer %.1f s, warm classify %.3f s -> %s",
+        "server up %.1f s, first answer %.1f s, peak memory %s MB, warm classify %.3f s -> %s",
         result["seconds_to_server_up"],
         result["seconds_to_first_answer"],
+        result["peak_memory_mb"],
         result["warm_classify_seconds_median"],
         args.out,
     )
     return 0
+
+
+def _medians(starts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each start-up figure as the median over the cold starts, with every start's value beside it."""
+    out: dict[str, Any] = {"starts": len(starts)}
+    for key in STARTUP_KEYS:
+        values = [s[key] for s in starts]
+        out[key] = _median(values)
+        if len(starts) > 1:
+            out[f"{key}_each"] = values
+    return out
 
 
 def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
@@ -103,6 +133,7 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
             warm_models.append(client.predict(handle_file(str(clip)), api_name="/classify")["models"])
             warm.append(time.perf_counter() - began)
         client_cpu = (_cpu_seconds() - client_cpu) / max(repeats, 1)
+        memory, frameworks = _memory_mb(process.pid), _frameworks(process.pid)
     finally:
         stop_app(process)
     from animal_audio.run_results import machine, versions
@@ -113,6 +144,10 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
         "seconds_to_first_answer": round(first, 2),
         "warm_classify_seconds": [round(s, 4) for s in warm],
         "warm_classify_seconds_median": _median(warm),
+        # The app process, read from /proc after the warm answers: its peak and its current resident set.
+        "peak_memory_mb": memory.get("VmHWM"),
+        "resident_memory_mb": memory.get("VmRSS"),
+        "frameworks_loaded": frameworks,
         # Inside the app, per model, warm answers (the first includes loading).
         "model_seconds": {side: _median([m[side].get("seconds") for m in warm_models]) for side in models},
         # This client runs on the same cores as the app: what it takes from them per call.
@@ -132,6 +167,25 @@ def measure(clip: Path, *, repeats: int, log_path: Path) -> dict[str, Any]:
 def _median(values: list[Any]) -> float | None:
     numbers = [float(v) for v in values if v is not None]
     return round(statistics.median(numbers), 4) if numbers else None
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """VmHWM (peak resident) and VmRSS of a process in MB, from /proc (Linux); {} elsewhere."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {key: round(int(fields[key].split()[0]) / 1024, 1) for key in ("VmHWM", "VmRSS") if key in fields}
+
+
+def _frameworks(pid: int) -> list[str]:
+    """Which heavy frameworks the app process has loaded (their shared libraries in /proc/<pid>/maps)."""
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return []
+    return [name for name, library in FRAMEWORK_LIBRARIES.items() if library in maps]
 
 
 def _cpu_seconds() -> float:

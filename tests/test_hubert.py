@@ -349,3 +349,44 @@ def test_damaged_checkpoint_gives_a_clear_error(tiny_hubert_dir, tmp_path, damag
         weights.unlink()
     with pytest.raises(CheckpointError, match="incomplete or damaged.*Train it again"):
         HubertClassifier.load(str(broken))
+
+
+@pytest.mark.parametrize("do_normalize", [True, False])
+def test_numpy_normalizer_gives_the_feature_extractors_numbers(waveforms, do_normalize):
+    """The cached-graph path skips transformers (~1 s to import): its numpy stand-in must be exact."""
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from animal_audio.models.hubert_files import Normalizer
+
+    reference = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16_000, do_normalize=do_normalize)
+    ours = Normalizer(sampling_rate=16_000, do_normalize=do_normalize)
+    for batch in ([waveforms[0]], waveforms[:3], [waveforms[3]]):
+        expected = reference(batch, sampling_rate=16_000, return_tensors="np")["input_values"]
+        got = ours(batch, sampling_rate=16_000, return_tensors="np")["input_values"]
+        assert got.dtype == expected.dtype and got.shape == expected.shape
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_cached_graph_loads_without_importing_torch_or_transformers(
+    tiny_hubert_dir, waveforms, monkeypatch, tmp_path: Path
+):
+    """The app's start: once a graph is exported, neither framework is imported (~3.5 s, ~200 MB)."""
+    from animal_audio import settings
+
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))
+    expected = HubertEmbedder.load(str(tiny_hubert_dir)).embed_batch(waveforms[:1])
+    np.save(tmp_path / "clip.npy", waveforms[0])
+    code = (
+        "import sys, numpy as np\n"
+        "from animal_audio.models.hubert import HubertEmbedder\n"
+        f"e = HubertEmbedder.load({str(tiny_hubert_dir)!r})\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, e.embed_batch([np.load({str(tmp_path / 'clip.npy')!r})]))\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+
+    imported = done.stdout.split("\n")[-2]
+    assert "transformers" not in imported
+    if not settings._may_have_accelerator():  # elsewhere torch is asked which device to use
+        assert "torch" not in imported
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)

@@ -28,6 +28,7 @@ from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models import backends
 from animal_audio.models.backends import Layer, Runner
 from animal_audio.models.base import Prediction, softmax
+from animal_audio.models.hubert_files import CONFIG_FILE, ConfigFacts, config_facts, local_file, normalizer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ class _Hubert:
 
     name = NAME
 
-    def __init__(self, config: Any, extractor: Any, *, source: str, device: str, fast: bool, runner: Runner):
+    def __init__(
+        self, config: ConfigFacts, extractor: Any, *, source: str, device: str, fast: bool, runner: Runner
+    ):
         self.config = config
         self.feature_extractor = extractor
         self.source = source
@@ -89,7 +92,7 @@ class HubertClassifier(_Hubert):
         ModelUnavailableError if it cannot be loaded; NotTrainedError if it has no head for the 10 animals."""
         backends.check_backend(backend)
         source = settings.hubert_source(source)
-        config = _load_config(source)
+        config = _config_facts(source)
 
         def checked(model: Any, info: dict) -> Any:
             _require_trained_head(model, info, source)
@@ -124,7 +127,9 @@ class HubertClassifier(_Hubert):
 class HubertEmbedder(_Hubert):
     """Frozen HuBERT: the mean over time of one hidden layer (Embedder protocol, name "hubert")."""
 
-    def __init__(self, config: Any, extractor: Any, *, layer: Layer, fingerprint: str, **common: Any) -> None:
+    def __init__(
+        self, config: ConfigFacts, extractor: Any, *, layer: Layer, fingerprint: str, **common: Any
+    ) -> None:
         super().__init__(config, extractor, **common)
         self.layer = layer
         self.fingerprint = fingerprint
@@ -225,8 +230,14 @@ def _canonical(source: str) -> str:
     return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
 
 
+def _config_facts(source: str, *, local_only: bool = False) -> ConfigFacts:
+    """What the loaders need from the config; without transformers (nor torch) when read before."""
+    _checked_source(source)
+    return config_facts(source, lambda s: _load_config(s, local_only=local_only))
+
+
 def _load_config(source: str, *, local_only: bool = False) -> Any:
-    """The checkpoint's config alone (milliseconds, no torch); `local_only`: never download."""
+    """The checkpoint's config (transformers imports torch for it: seconds); `local_only`: never download."""
     from transformers import AutoConfig
 
     source = _checked_source(source)
@@ -316,13 +327,16 @@ def _require_trained_head(model: Any, info: dict, source: str) -> None:
 
 
 def _feature_extractor(source: str) -> Any:
-    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+    """HuBERT's own (Wav2Vec2FeatureExtractor) in numpy, without importing transformers; others from it."""
+    extractor = normalizer(source, FALLBACK_EXTRACTOR)
+    if extractor is None:
+        from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
 
-    try:
-        extractor = AutoFeatureExtractor.from_pretrained(source)
-    except (OSError, ValueError):
-        log.warning("%s has no preprocessor_config.json; using HuBERT-Base's settings", source)
-        extractor = Wav2Vec2FeatureExtractor(**FALLBACK_EXTRACTOR)
+        try:
+            extractor = AutoFeatureExtractor.from_pretrained(source)
+        except (OSError, ValueError):
+            log.warning("%s has no preprocessor_config.json; using HuBERT-Base's settings", source)
+            extractor = Wav2Vec2FeatureExtractor(**FALLBACK_EXTRACTOR)
     if int(extractor.sampling_rate) != SAMPLE_RATE:
         raise ModelUnavailableError(
             f"HuBERT '{source}' expects {extractor.sampling_rate} Hz audio; this project feeds "
@@ -346,29 +360,24 @@ def _weights_signature(source: str) -> str:
 
 def _hub_snapshot(repo_id: str) -> str:
     """The cached snapshot (commit) of a hub model, so an upstream update re-exports its graph."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(repo_id, "config.json")
-    except Exception:  # not a valid repo id, no cache yet: nothing to tell apart
-        return ""
-    return Path(found).parent.name if isinstance(found, str) else ""
+    found = local_file(repo_id, CONFIG_FILE)  # None: not a valid repo id, or no cache yet
+    return found.parent.name if found is not None else ""
 
 
-def _identity(source: str, config: Any) -> dict[str, str]:
+def _identity(source: str, config: ConfigFacts) -> dict[str, str]:
     """What determines a model's outputs: where it came from, its config, its weight files."""
     return {
         "source": _canonical(source),
-        "config": _digest(config.to_diff_dict())[:16],
+        "config": config.digest[:16],
         "weights": _weights_signature(source),
     }
 
 
 def _embedder_identity(
     source: str, layer: Layer | None, fast: bool, *, local_only: bool = False
-) -> tuple[Any, Layer, dict[str, str], str]:
+) -> tuple[ConfigFacts, Layer, dict[str, str], str]:
     """(config, resolved layer, identity, embedding fingerprint) from the config alone."""
-    config = _load_config(source, local_only=local_only)
+    config = _config_facts(source, local_only=local_only)
     layer = _resolve_layer(layer, int(config.num_hidden_layers))
     identity = _identity(source, config)
     return config, layer, identity, "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]

@@ -156,6 +156,8 @@ class WarmStart:
 
     def _before(self, progress: ProgressCallback, cancel: CancelCheck) -> None:
         """The job's first step: the data; the run proper (what the estimate covers) begins after it."""
+        # Said here, in the job's thread: it may get this far before `start` has returned.
+        self._started, self._state = self._job.snapshot().started, RUNNING
         _get_data(progress, cancel)
         self._run_began = self._clock()
 

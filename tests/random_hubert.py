@@ -18,23 +18,32 @@ TINY = {
 }
 
 
-def build_random_hubert(out: Path, *, full_size: bool = False, num_labels: int = 10, seed: int = 0) -> Path:
+def build_random_hubert(
+    out: Path, *, full_size: bool = False, num_labels: int = 10, seed: int = 0, head: bool = True
+) -> Path:
     """A randomly initialised classifier over the first `num_labels` classes; `full_size`: HuBERT-Base's
-    architecture (the real model's compute), else the tiny one."""
+    architecture (the real model's compute), else the tiny one; `head=False`: a base model without a
+    classification head, saved like facebook/hubert-base-ls960."""
     import torch
-    from transformers import AutoModelForAudioClassification, HubertConfig, Wav2Vec2FeatureExtractor
+    from transformers import (
+        AutoModelForAudioClassification,
+        HubertConfig,
+        HubertModel,
+        Wav2Vec2FeatureExtractor,
+    )
 
     from animal_audio.labels import CLASSES
 
     torch.manual_seed(seed)
     labels = CLASSES[:num_labels]
-    config = HubertConfig(
-        **({} if full_size else TINY),
-        num_labels=num_labels,
-        id2label=dict(enumerate(labels)),
-        label2id={c: i for i, c in enumerate(labels)},
-    )
-    AutoModelForAudioClassification.from_config(config).save_pretrained(out)
+    labelled = {
+        "num_labels": num_labels,
+        "id2label": dict(enumerate(labels)),
+        "label2id": {c: i for i, c in enumerate(labels)},
+    }
+    config = HubertConfig(**({} if full_size else TINY), **(labelled if head else {}))
+    model = AutoModelForAudioClassification.from_config(config) if head else HubertModel(config)
+    model.save_pretrained(out)
     Wav2Vec2FeatureExtractor(
         feature_size=1,
         sampling_rate=16_000,

@@ -325,10 +325,9 @@ def test_bad_inputs_are_messages_not_tracebacks(
 
 
 def test_base_model_without_head_is_not_trained(tmp_path: Path) -> None:
-    from random_hubert import TINY
-    from transformers import HubertConfig, HubertModel
+    from random_hubert import build_random_hubert
 
-    HubertModel(HubertConfig(**TINY)).save_pretrained(tmp_path / "bare")
+    build_random_hubert(tmp_path / "bare", head=False)
     with pytest.raises(aa.NotTrainedError):
         load_hubert(str(tmp_path / "bare"))
 

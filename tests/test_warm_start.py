@@ -31,20 +31,9 @@ RUN_SECONDS = 120.0
 
 def build_base(out: Path, seed: int = 0) -> Path:
     """A tiny HuBERT *base* (no classification head), saved like facebook/hubert-base-ls960."""
-    import torch
-    from random_hubert import TINY
-    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
+    from random_hubert import build_random_hubert
 
-    torch.manual_seed(seed)
-    HubertModel(HubertConfig(**TINY)).save_pretrained(out)
-    Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=16_000,
-        padding_value=0.0,
-        do_normalize=True,
-        return_attention_mask=False,
-    ).save_pretrained(out)
-    return out
+    return build_random_hubert(out, seed=seed, head=False)
 
 
 @pytest.fixture(scope="module")

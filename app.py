@@ -46,6 +46,7 @@ from animal_audio.demo.classify import (
 )
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title
+from animal_audio.run_view import RunView, load_run_view
 
 log = logging.getLogger("app")
 
@@ -184,9 +185,9 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     return examples
 
 
-def _run_view(run_dir: Optional[Path] = None) -> Optional[training.RunView]:
+def _run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     try:
-        return training.load_run_view(run_dir)
+        return load_run_view(run_dir)
     except AnimalAudioError as error:
         gr.Warning(str(error), title="Could not show the last results")
     except Exception:
@@ -207,7 +208,7 @@ def play_misclassified(table: Any, event: gr.SelectData) -> Any:
     return gr.Audio(value=str(path), label=filename)
 
 
-def redraw_confusion(model: Optional[str], view: Optional[training.RunView]) -> Any:
+def redraw_confusion(model: Optional[str], view: Optional[RunView]) -> Any:
     """The confusion dropdown redraws from the run view kept in the page, without reading the run again."""
     return view.figures["confusion"].get(model) if view and model else gr.skip()
 
@@ -256,7 +257,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
     settings_in = [models, protocol, epochs]
 
-    def show_results(view: Optional[training.RunView]) -> dict[Any, Any]:
+    def show_results(view: Optional[RunView]) -> dict[Any, Any]:
         if view is None:  # nothing to show: only the line that says so
             return {**{c: gr.update(visible=False) for c in results[1:]}, run_md: text.NO_RUN_YET}
         first = view.models[0] if view.models else None

@@ -20,6 +20,20 @@ def not_run_line(model: str, reason: str) -> str:
     return f"{model_title(model)}: not run: {reason}"
 
 
+def first_sentence(text: str) -> str:
+    """Error messages say what happened first and how to fix it after; short places show only the first part."""
+    text = str(text).strip()
+    cut = text.find(". ")
+    return text if cut < 0 else text[: cut + 1]
+
+
+def not_run_markdown(unavailable: dict[str, str], *, short: bool = False) -> str:
+    """Chosen models that cannot run here, one line each ('HuBERT + linear probe: not run: why')."""
+    return "  \n".join(
+        f"⚠️ {not_run_line(name, first_sentence(why) if short else why)}" for name, why in unavailable.items()
+    )
+
+
 def percent(value: float, std: float | None = None, *, digits: int = 2) -> str:
     """0.8611 -> '86.11%'; with a std, '86.11% ± 2.30'."""
     text = f"{100 * value:.{digits}f}%"

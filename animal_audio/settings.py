@@ -29,6 +29,9 @@ ENV_FAST = "ANIMAL_AUDIO_FAST"
 ENV_DEVICE = "ANIMAL_AUDIO_DEVICE"
 ENV_THREADS = "ANIMAL_AUDIO_THREADS"
 ENV_WARM_START = "ANIMAL_AUDIO_WARM_START"
+#: Public mode (a web page open to anyone): training needs the operator, uploads and runs are bounded.
+ENV_PUBLIC = "ANIMAL_AUDIO_PUBLIC"
+ENV_KEEP_RUNS = "ANIMAL_AUDIO_KEEP_RUNS"
 #: Set by Hugging Face Spaces: there nobody is at hand to train HuBERT, so the app does it at start-up.
 ENV_SPACE_ID = "SPACE_ID"
 #: Either one set means transformers and huggingface_hub never download.
@@ -113,6 +116,22 @@ def warm_start(explicit: bool | None = None) -> bool:
         return explicit
     value = os.environ.get(ENV_WARM_START, "").strip().lower()
     return value in TRUE_VALUES if value else bool(os.environ.get(ENV_SPACE_ID))
+
+
+def public_mode(explicit: bool | None = None) -> bool:
+    """Whether the app is open to anyone: ANIMAL_AUDIO_PUBLIC, else on when running on Hugging Face Spaces."""
+    if explicit is not None:
+        return explicit
+    value = os.environ.get(ENV_PUBLIC, "").strip().lower()
+    return value in TRUE_VALUES if value else bool(os.environ.get(ENV_SPACE_ID))
+
+
+def keep_runs(explicit: int | None = None) -> int:
+    """How many finished runs the app keeps (besides the one in use): 10, or 5 in public mode."""
+    value = explicit if explicit is not None else os.environ.get(ENV_KEEP_RUNS, "").strip()
+    if isinstance(value, int) or str(value).isdigit():
+        return max(1, int(value))
+    return 5 if public_mode() else 10
 
 
 def cpu_threads() -> int:

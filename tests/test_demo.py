@@ -30,7 +30,6 @@ from animal_audio.demo.training import (
     TrainingJob,
     check_start,
     estimate_text,
-    load_run_view,
     make_config,
     require_data,
 )
@@ -44,6 +43,7 @@ from animal_audio.errors import (
 from animal_audio.labels import CLASSES, COLORS
 from animal_audio.models.hubert import HubertClassifier
 from animal_audio.models.yamnet import YamnetModel
+from animal_audio.run_view import load_run_view
 from animal_audio.runs import finished_runs, newest_trained_model, trained_model
 
 

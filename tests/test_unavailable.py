@@ -15,10 +15,11 @@ import pytest
 from animal_audio import pipeline
 from animal_audio.availability import hubert_problem, unavailable_models
 from animal_audio.compare_config import CompareConfig
-from animal_audio.demo.training import estimate_text, load_run_view
+from animal_audio.demo.training import estimate_text
 from animal_audio.errors import AnimalAudioError, CancelledError, ModelUnavailableError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.pipeline import run_comparison
+from animal_audio.run_view import load_run_view
 from animal_audio.runs import PARTS_DIR, RUN_CONFIG_FILE
 
 REPO = Path(__file__).resolve().parents[1]

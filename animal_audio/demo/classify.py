@@ -35,11 +35,10 @@ from animal_audio.demo.text import (
     SIDES,
     UNAVAILABLE,
     YAMNET,
-    first_sentence,
     fix_text,
 )
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
-from animal_audio.formatting import model_title, percent
+from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
-from animal_audio.formatting import model_title, not_run_line, percent
+from animal_audio.formatting import model_title, percent
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -122,13 +122,6 @@ YAMNET_FIX = (
 )
 
 
-def not_run_markdown(unavailable: dict[str, str], *, short: bool = False) -> str:
-    """Chosen models that cannot run here, one line each ('HuBERT + linear probe: not run: why')."""
-    return "  \n".join(
-        f"⚠️ {not_run_line(name, first_sentence(why) if short else why)}" for name, why in unavailable.items()
-    )
-
-
 @dataclass(frozen=True)
 class ModelStatus:
     """One side of the comparison as the Models panel shows it."""
@@ -139,13 +132,6 @@ class ModelStatus:
     origin: str
     description: str
     fix: str = ""
-
-
-def first_sentence(text: str) -> str:
-    """Error messages say what happened first and how to fix it after; short places show only the first part."""
-    text = str(text).strip()
-    cut = text.find(". ")
-    return text if cut < 0 else text[: cut + 1]
 
 
 def fix_text(side: str) -> str:

@@ -1,0 +1,126 @@
+"""A finished run as the Train & compare tab shows it: summary line, results table, figures, mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pandas as pd
+
+from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
+from animal_audio.labels import display
+from animal_audio.runs import latest_run, load_run
+
+RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
+MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
+
+
+@dataclass
+class RunView:
+    """A finished run, ready for the Train & compare tab."""
+
+    run_dir: Path
+    summary: str
+    table: pd.DataFrame
+    figures: dict[str, Any]
+    models: list[str]
+    misclassified: pd.DataFrame
+
+
+def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
+    """The given run, or the latest finished one; None when there is none yet."""
+    from animal_audio.plots import results as result_plots
+
+    run_dir = run_dir or latest_run()
+    if run_dir is None:
+        return None
+    run = load_run(run_dir)
+    metrics, run_dir = run.metrics, Path(run.run_dir)
+    models = list(metrics.get("models", {}))
+    figures = {
+        "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
+        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
+        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
+    }
+    summary, table = run_summary(metrics, run_dir), results_table(metrics)
+    return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
+
+
+def _fit_width(figure: Any) -> Any:
+    """Report figures have a fixed width for HTML files; in the app they follow the column's width."""
+    figure.update_layout(width=None, autosize=True)
+    return figure
+
+
+def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
+    """One row per model: accuracy, macro-F1 (mean ± std in CV), training and inference time."""
+    rows = []
+    for name, entry in metrics.get("models", {}).items():
+        rows.append(
+            {
+                "model": model_title(name),
+                "accuracy": _percent(entry, "accuracy"),
+                "macro-F1": _percent(entry, "macro_f1"),
+                "trained on": entry.get("trained_on", ""),
+                "training time": duration(entry.get("train_seconds", 0.0))
+                if entry.get("train_seconds")
+                else "none",
+                "ms per clip": f"{entry.get('inference_seconds_per_clip', 0.0) * 1000:.0f}",
+            }
+        )
+    for name, why in (metrics.get("unavailable") or {}).items():  # chosen, but could not run
+        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": first_sentence(why)})
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
+
+
+def _percent(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    if value is None:
+        return "-"
+    return percent(value, entry.get(f"{key}_std"), digits=1)
+
+
+def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
+    """One line naming the run: when, which protocol, on which device, which seed."""
+    protocol = metrics.get("protocol", {})
+    description = (
+        protocol.get("description", protocol.get("name", "")) if isinstance(protocol, dict) else str(protocol)
+    )
+    created = str(metrics.get("created", ""))[:16].replace("T", " ")
+    machine = metrics.get("machine", {})
+    device = machine.get("device", "cpu") if isinstance(machine, dict) else "cpu"
+    line = (
+        f"**Run** `{run_dir.name}` · {created} UTC · {description} · device: {device} · "
+        f"seed {metrics.get('seed', '-')}"
+    )
+    unavailable = metrics.get("unavailable") or {}
+    return f"{line}  \n{not_run_markdown(unavailable)}" if unavailable else line
+
+
+def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """Every (model, clip) the model got wrong, with what it said and how sure it was."""
+    # Here, not at the top: run_results imports scikit-learn, ~0.8 s more before the page is up.
+    from animal_audio.run_results import prediction_column, probability_column
+
+    rows = []
+    for name in models:
+        column = prediction_column(name)
+        if column not in predictions.columns:
+            continue
+        wrong = predictions[predictions[column] != predictions["true_label"]]
+        for row in wrong.itertuples(index=False):
+            record = dict(zip(predictions.columns, row))
+            predicted = record[column]
+            confidence = record.get(probability_column(name, predicted))
+            rows.append(
+                {
+                    "model": model_title(name),
+                    "clip": record["filename"],
+                    "true": display(record["true_label"]),
+                    "predicted": display(predicted),
+                    "confidence": percent(float(confidence), digits=0) if confidence is not None else "",
+                    "fold": int(record.get("fold", 0)),
+                }
+            )
+    return pd.DataFrame(rows, columns=MISCLASSIFIED_COLUMNS)

@@ -1,8 +1,7 @@
 """Gradio app: which animal is that? HuBERT and YAMNet side by side on ESC-50's ten animals.
 
-UI only: one builder per tab and its wiring; what a click does lives in `animal_audio.demo`. Models
-load in a warm-up thread started before gradio is imported, so they are ready about when the page is;
-warm start (`demo/warm.py`) may then train HuBERT's head in the Train tab's job.
+UI only: one builder per tab and its wiring; what a click does lives in `animal_audio.demo`. Models load
+in a warm-up thread started before gradio's import; warm start (`demo/warm.py`) may train HuBERT's head.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ if __name__ == "__main__":  # the models load while gradio imports and the page 
 
 import gradio as gr
 
-from animal_audio import settings
+from animal_audio import access, settings
 from animal_audio.compare_config import MODEL_NAMES
 from animal_audio.demo import text
 from animal_audio.demo.classify import (
@@ -46,7 +45,7 @@ from animal_audio.demo.classify import (
 )
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title
-from animal_audio.run_view import RunView, load_run_view
+from animal_audio.run_view import RunView, clip_in_row, try_run_view
 
 log = logging.getLogger("app")
 
@@ -56,17 +55,18 @@ TITLE = "Which animal is that? HuBERT vs YAMNet"
 MAX_FILE_SIZE = "20mb"
 #: 2 CPU cores: two clips at a time, each model's predictions serialised by the registry.
 CLASSIFY_CONCURRENCY = 2
-#: Followers of the training job mostly sleep between log refreshes.
-TRAIN_WATCHERS = 8
+CLASSIFY_QUEUE = {"concurrency_id": "classify", "concurrency_limit": CLASSIFY_CONCURRENCY}
 QUEUE_SIZE = 64
-LOG_REFRESH_SECONDS = 1.0
-WATCH_EVERY_SECONDS = 3.0
+#: Open pages poll the training job (outside the queue: no worker is held while a run goes on).
+WATCH_EVERY_SECONDS = 2.0
 WATCH_AFTER_FINISH_SECONDS = 10.0
-DEFAULT_EPOCHS = 10
-PROTOCOLS = [("Folds: train 1-3, validate 4, test 5", "folds"), ("5-fold cross-validation (5x longer)", "cv")]
-MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
-MODE_MODELS = {MODES[0]: training.QUICK_MODELS, MODES[1]: MODEL_NAMES}
+STATUS_EVERY_SECONDS = 2.0
+#: Uploaded clips are deleted hourly once an hour old (gradio's cache): (every, older than) in seconds.
+DELETE_UPLOADS = (3600, 3600)
 PRIVATE = {"api_visibility": "private"}
+LIMITER = access.RateLimiter(access.rate_limit())
+#: Public mode offers sign-in for training where it works (on Spaces; locally with a Hugging Face login).
+SIGN_IN = access.sign_in_wanted() and access.sign_in_works()
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,20 @@ class StatusViews:
 
     line: gr.Markdown
     panel: gr.Markdown
+    timer: gr.Timer  # asks again while a model loads or HuBERT learns: no request waits for a load
 
-    def show(self, *, load: bool = False, retry: bool = False) -> dict[Any, str]:
-        """Each side's state; `load` loads what is not loaded yet, `retry` forgets earlier failures first."""
+    def show(self, *, retry: bool = False) -> dict[Any, Any]:
+        """Each side's state without waiting for a load; `retry` forgets earlier failures and loads again."""
         if retry:
             REGISTRY.retry_failed()
-        statuses = REGISTRY.status(load=load or retry)
-        return {self.line: text.status_line(statuses), self.panel: text.status_markdown(statuses)}
+        statuses = REGISTRY.status(load=retry)
+        changing = any(s.state in (text.NOT_LOADED, text.LOADING, text.LEARNING) for s in statuses)
+        shown = {self.line: text.status_line(statuses), self.panel: text.status_markdown(statuses)}
+        return {**shown, self.timer: gr.Timer(active=changing)}
+
+    @property
+    def views(self) -> list[Any]:
+        return [self.line, self.panel, self.timer]
 
 
 @dataclass(frozen=True)
@@ -101,20 +108,22 @@ class ExampleViews:
         }
 
 
-def _classify_or_error(audio: Any, *, figures: bool = True) -> Any:
+def _classify_or_error(audio: Any, request: Optional[gr.Request], *, figures: bool = True) -> Any:
     try:
+        LIMITER.check(access.client_address(request.headers, request.client) if request else "")
         return classify(audio, REGISTRY, figures=figures)
     except AnimalAudioError as error:
-        title = "This audio cannot be used" if isinstance(error, AudioError) else "Error"
+        titles = {AudioError: "This audio cannot be used", access.AccessError: "Too many requests"}
+        title = next((t for kind, t in titles.items() if isinstance(error, kind)), "Error")
         raise gr.Error(str(error), title=title, print_exception=False) from None
     except Exception:
         log.exception("classify failed")
         raise gr.Error(text.CLASSIFY_FAILED, print_exception=False) from None
 
 
-def classify_api(audio: Any) -> dict[str, Any]:
+def classify_api(audio: Any, request: gr.Request) -> dict[str, Any]:
     """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
-    return _classify_or_error(audio, figures=False).payload
+    return _classify_or_error(audio, request, figures=False).payload
 
 
 def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
@@ -152,8 +161,8 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
             answer = gr.JSON(show_label=False)
         api_btn = gr.Button(visible=False)  # carries the /classify API endpoint
 
-    def classify_clip(clip: Any) -> dict[Any, Any]:
-        result = _classify_or_error(clip)
+    def classify_clip(clip: Any, request: gr.Request) -> dict[Any, Any]:
+        result = _classify_or_error(clip, request)
         for note in result.notes:
             gr.Warning(note, title="About your clip")
         shown = {verdict: result.summary, audioset: result.audioset, answer: result.payload}
@@ -163,9 +172,8 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     classify_event = dict(
         fn=classify_clip,
         inputs=audio,
-        outputs=[verdict, *plots.values(), audioset, answer, status.line, status.panel],
-        concurrency_id="classify",
-        concurrency_limit=CLASSIFY_CONCURRENCY,
+        outputs=[verdict, *plots.values(), audioset, answer, *status.views],
+        **CLASSIFY_QUEUE,
         **PRIVATE,
     )
     for trigger in (classify_btn.click, audio.stop_recording, audio.upload):
@@ -176,8 +184,7 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
         outputs=answer,
         api_name="classify",
         api_description="Audio file in; both models' class probabilities, labels and latencies out (JSON).",
-        concurrency_id="classify",
-        concurrency_limit=CLASSIFY_CONCURRENCY,
+        **CLASSIFY_QUEUE,
     )
     picked = examples.picker.input(lambda path: path, inputs=examples.picker, outputs=audio, **PRIVATE)
     picked.then(**classify_event)
@@ -186,51 +193,49 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
 
 
 def _run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
-    try:
-        return load_run_view(run_dir)
-    except AnimalAudioError as error:
-        gr.Warning(str(error), title="Could not show the last results")
-    except Exception:
-        log.exception("could not load the run %s", run_dir)
-    return None
+    view, problem = try_run_view(run_dir)
+    if problem:
+        gr.Warning(problem, title="Could not show the last results")
+    return view
 
 
 def play_misclassified(table: Any, event: gr.SelectData) -> Any:
     """Clicking a row of the misclassified table plays that clip (when it is on this machine)."""
-    try:
-        filename = str(table.iloc[event.index[0]]["clip"])
-    except (TypeError, IndexError, KeyError, AttributeError):
-        return gr.skip()
-    path = clip_path(filename)
-    if path is None:
+    filename = clip_in_row(table, event.index)
+    path = clip_path(filename) if filename else None
+    if filename and path is None:
         gr.Warning(f"{filename} is not on this machine: get the ESC-50 clips first.")
-        return None
-    return gr.Audio(value=str(path), label=filename)
-
-
-def redraw_confusion(model: Optional[str], view: Optional[RunView]) -> Any:
-    """The confusion dropdown redraws from the run view kept in the page, without reading the run again."""
-    return view.figures["confusion"].get(model) if view and model else gr.skip()
+    return gr.Audio(value=str(path), label=filename) if path else gr.skip()
 
 
 def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     """Train and test the models on ESC-50, follow the one running job, and show a finished run."""
     with gr.Tab("🏋️ Train & compare", id="train"):
         gr.Markdown(text.TRAIN_INTRO)
+        if SIGN_IN:
+            gr.LoginButton()
         data_status = gr.Markdown()
         fetch_btn = gr.Button("Get the ESC-50 clips", visible=False)
         with gr.Row():
             with gr.Column(min_width=300):
-                mode = gr.Radio(MODES, value=MODES[0], label="Mode")
+                mode = gr.Radio(training.MODES, value=training.MODES[0], label="Mode")
                 choices = [(model_title(m), m) for m in MODEL_NAMES]
                 models = gr.CheckboxGroup(choices=choices, value=list(training.QUICK_MODELS), label="Models")
             with gr.Column(min_width=300):
-                protocol = gr.Radio(PROTOCOLS, value="folds", label="Evaluation", info=text.PROTOCOL_INFO)
-                epochs = gr.Slider(1, 30, value=DEFAULT_EPOCHS, step=1, label="Epochs (fine-tuning only)")
+                protocol = gr.Radio(
+                    training.PROTOCOL_CHOICES, value="folds", label="Evaluation", info=text.PROTOCOL_INFO
+                )
+                epochs = gr.Slider(
+                    *training.EPOCH_RANGE,
+                    value=training.DEFAULT_EPOCHS,
+                    step=1,
+                    label="Epochs (fine-tuning only)",
+                )
         estimate_md = gr.Markdown()
         with gr.Row():
-            start_btn = gr.Button("Start training & comparison", variant="primary")
-            cancel_btn = gr.Button("Cancel", variant="stop")
+            start_btn = gr.Button("Start training & comparison", variant="primary", elem_id="start-btn")
+            cancel_btn = gr.Button("Cancel", variant="stop", elem_id="cancel-btn")
+        access_md = gr.Markdown(elem_id="train-access")
         job_md = gr.Markdown()
         train_log = gr.Textbox(
             label="Log", lines=10, max_lines=10, autoscroll=True, interactive=False, elem_id="train-log"
@@ -252,6 +257,9 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
             wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
         shown_run = gr.State(None)  # the RunView on screen: the confusion dropdown redraws from it
+        shown_end = gr.State(
+            None
+        )  # when the job whose results are on screen ended; a newer end shows its run
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
         watcher = gr.Timer(WATCH_EVERY_SECONDS)
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
@@ -262,12 +270,13 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             return {**{c: gr.update(visible=False) for c in results[1:]}, run_md: text.NO_RUN_YET}
         first = view.models[0] if view.models else None
         wrong = not view.misclassified.empty
-        named = [(model_title(m), m) for m in view.models]
         return {
             run_md: view.summary,
             table: gr.Dataframe(value=view.table, visible=True),
             accuracy_plot: gr.Plot(value=view.figures["accuracy"], visible=True),
-            confusion_model: gr.Dropdown(choices=named, value=first, visible=bool(first)),
+            confusion_model: gr.Dropdown(
+                choices=[(model_title(m), m) for m in view.models], value=first, visible=bool(first)
+            ),
             confusion_plot: gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
             f1_plot: gr.Plot(value=view.figures["per_class_f1"], visible=True),
             wrong_table: gr.Dataframe(value=view.misclassified, visible=wrong),
@@ -278,44 +287,44 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     def show_job(snap: training.JobSnapshot) -> dict[Any, str]:
         return {train_log: "\n".join(snap.log), job_md: text.job_line(snap)}
 
-    def run_training(models: list[str], protocol: str, epochs: float, confirmed: str, progress=gr.Progress()):  # noqa: B008
-        """Start a comparison (or follow the one already running) and stream its log until it ends."""
-        if not models:
-            raise gr.Error("Choose at least one model to train and compare.", print_exception=False)
-        try:
-            config = training.make_config(models, protocol, int(epochs))
-            check = training.check_start(config, confirmed, busy=JOB.running)
-            if not check.start:
-                gr.Warning(check.warning, title="A long run", duration=None)
-                yield {confirmed_for: check.confirm_key}
-                return
-            JOB.start(config, on_done=_use_trained_models)
-            gr.Info(training.estimate_text(config).replace("**", ""), title="Training started")
-        except training.JobBusyError as error:
-            gr.Warning(str(error), title="Busy")
-        except AnimalAudioError as error:
-            raise gr.Error(str(error), print_exception=False) from None
-        for snap in JOB.follow(LOG_REFRESH_SECONDS):
-            progress(snap.fraction, desc=snap.stage or "starting")
-            if snap.running:
-                yield {**show_job(snap), confirmed_for: ""}
-        if snap.error:
-            gr.Warning(snap.error, title="Stopped" if snap.cancelled else "The comparison failed")
-        view = _run_view(snap.run_dir) if snap.run_dir else None
-        yield {**show_job(snap), **(show_results(view) if view else {}), confirmed_for: ""}
+    def who(profile: Optional[gr.OAuthProfile], request: Optional[gr.Request] = None) -> access.Access:
+        session = (request.session_hash if request else None) or ""
+        return access.training_access(profile and profile.username, session, sign_in_available=SIGN_IN)
 
-    def watch_job() -> Any:
-        """Timer tick: every open page sees a running comparison's log, whoever started it."""
+    def show_access(profile: gr.OAuthProfile | None) -> dict[Any, Any]:
+        allowed = who(profile)
+        buttons = {b: gr.Button(interactive=allowed.allowed) for b in (start_btn, cancel_btn)}
+        return {**buttons, access_md: "" if allowed.allowed else f"🔒 {allowed.reason}"}
+
+    def start(models, protocol, epochs, confirmed: str, profile: gr.OAuthProfile | None, request: gr.Request):
+        """Start a comparison and return at once (checked on the server): every open page follows it on its timer."""
+        try:
+            form, visitor = (models, protocol, epochs), who(profile, request)
+            done = training.start_run(JOB, form, confirmed, visitor, on_done=_use_trained_models)
+        except AnimalAudioError as error:
+            raise gr.Error(str(error), title="Not started", print_exception=False) from None
+        (gr.Info if done.started else gr.Warning)(done.message, title=done.title)
+        return {**show_job(JOB.snapshot()), confirmed_for: done.confirm_key}
+
+    def cancel(profile: gr.OAuthProfile | None, request: gr.Request) -> str:
+        try:
+            allowed = who(profile, request).require()
+            return text.cancel_line(JOB.cancel(by=allowed.who, admin=allowed.admin))
+        except access.AccessError as error:
+            raise gr.Error(str(error), title="Not allowed", print_exception=False) from None
+
+    def watch_job(shown: Optional[float], page: bool = False) -> Any:
+        """Timer tick (and page load): every open page sees the job's log, and the latest results once it ends."""
         snap = JOB.snapshot()
+        if page or (snap.finished and snap.finished != shown):
+            return {**show_job(snap), **show_results(_run_view(snap.run_dir)), shown_end: snap.finished}
         return show_job(snap) if snap.recent(WATCH_AFTER_FINISH_SECONDS) else gr.skip()
 
     def fetch(progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
         try:
             fetch_examples(lambda e: progress(e.fraction, desc=f"{e.stage}: {e.message}"[:80]))
         except AnimalAudioError as error:
-            raise gr.Error(
-                str(error), title="Could not get the ESC-50 clips", print_exception=False
-            ) from None
+            raise gr.Error(str(error), title="No ESC-50 clips", print_exception=False) from None
         gr.Info("The ESC-50 animal clips are ready.")
         return {**examples.show(), **show_data()}
 
@@ -323,35 +332,29 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         return {data_status: data_status_markdown(), fetch_btn: gr.Button(visible=not example_clips())}
 
     def pick_mode(mode_name: str) -> Any:
-        chosen = MODE_MODELS.get(mode_name)
+        chosen = training.MODE_MODELS.get(mode_name)
         return gr.CheckboxGroup(value=list(chosen)) if chosen else gr.skip()
 
     fetched = [examples.picker, examples.fetch_note, examples.fetch_btn, data_status, fetch_btn]
     for button in (examples.fetch_btn, fetch_btn):
         button.click(fetch, outputs=fetched, concurrency_id="fetch", concurrency_limit=1, **PRIVATE)
     mode.input(pick_mode, inputs=mode, outputs=models, **PRIVATE)
-    models.input(lambda _: MODES[2], inputs=models, outputs=mode, **PRIVATE)
+    models.input(lambda _: training.MODES[2], inputs=models, outputs=mode, **PRIVATE)
     for control in (mode, models, protocol, epochs):
         control.change(training.estimate_markdown, inputs=settings_in, outputs=estimate_md, **PRIVATE)
     start_btn.click(
-        run_training,
-        inputs=[*settings_in, confirmed_for],
-        outputs=[train_log, job_md, *results, shown_run, confirmed_for],
-        show_progress_on=[job_md],  # the log stays readable while the bar moves
-        concurrency_id="train-watch",
-        concurrency_limit=TRAIN_WATCHERS,
-        **PRIVATE,
+        start, inputs=[*settings_in, confirmed_for], outputs=[train_log, job_md, confirmed_for], **PRIVATE
     )
-    watcher.tick(watch_job, outputs=[train_log, job_md], queue=False, show_progress="hidden", **PRIVATE)
-    cancel_btn.click(lambda: text.cancel_line(JOB.cancel()), outputs=job_md, queue=False, **PRIVATE)
-    confusion_model.change(
-        redraw_confusion, inputs=[confusion_model, shown_run], outputs=confusion_plot, **PRIVATE
-    )
+    watched = [train_log, job_md, *results, shown_run, shown_end]
+    watcher.tick(watch_job, inputs=shown_end, outputs=watched, queue=False, show_progress="hidden", **PRIVATE)
+    cancel_btn.click(cancel, outputs=job_md, queue=False, **PRIVATE)
+    app.load(show_access, outputs=[start_btn, cancel_btn, access_md], **PRIVATE)
+    redraw = lambda model, view: view.figures["confusion"].get(model) if view and model else gr.skip()  # noqa: E731
+    confusion_model.change(redraw, inputs=[confusion_model, shown_run], outputs=confusion_plot, **PRIVATE)
     wrong_table.select(play_misclassified, inputs=wrong_table, outputs=wrong_audio, **PRIVATE)
     app.load(show_data, outputs=[data_status, fetch_btn], **PRIVATE)
     app.load(training.estimate_markdown, inputs=settings_in, outputs=estimate_md, **PRIVATE)
-    app.load(lambda: show_job(JOB.snapshot()), outputs=[train_log, job_md], **PRIVATE)
-    app.load(lambda: show_results(_run_view()), outputs=[*results, shown_run], **PRIVATE)
+    app.load(lambda: watch_job(None, page=True), outputs=watched, **PRIVATE)
 
 
 def models_tab(app: gr.Blocks, status: StatusViews) -> None:
@@ -359,23 +362,19 @@ def models_tab(app: gr.Blocks, status: StatusViews) -> None:
     with gr.Tab("🩺 Models", id="status"):
         gr.Markdown(text.MODELS_INTRO)
         status.panel.render()
-        with gr.Row():
-            check_btn = gr.Button("Load the models now")
-            retry_btn = gr.Button("Retry loading (after fixing)")
+        retry_btn = gr.Button("Retry loading (after fixing)")
         gr.Markdown(text.SETTINGS_HELP)
-    views = [status.line, status.panel]
-    check_btn.click(lambda: status.show(load=True), outputs=views, **PRIVATE)
-    retry_btn.click(lambda: status.show(retry=True), outputs=views, **PRIVATE)
-    shown = app.load(status.show, outputs=views, **PRIVATE)  # at once, then again once the models load
-    loading = dict(show_progress="hidden", concurrency_id="status", concurrency_limit=None)
-    shown.then(lambda: status.show(load=True), outputs=views, **loading, **PRIVATE)
+    retry_btn.click(lambda: status.show(retry=True), outputs=status.views, concurrency_id="status", **PRIVATE)
+    app.load(status.show, outputs=status.views, **PRIVATE)
+    status.timer.tick(status.show, outputs=status.views, queue=False, show_progress="hidden", **PRIVATE)
 
 
 def build() -> gr.Blocks:
     """The whole UI. Builds components only: no model is loaded here."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_UPLOADS) as app:
         gr.HTML(text.HEADER.format(logo=(ASSETS / "logo.svg").read_text(encoding="utf-8"), title=TITLE))
-        status = StatusViews(gr.Markdown(elem_id="status-line", render=False), gr.Markdown(render=False))
+        line, panel = gr.Markdown(elem_id="status-line", render=False), gr.Markdown(render=False)
+        status = StatusViews(line, panel, gr.Timer(STATUS_EVERY_SECONDS))
         with gr.Tabs():
             examples = classify_tab(app, status)
             train_tab(app, examples)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import pandas as pd
 
+from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
 from animal_audio.labels import display
 from animal_audio.runs import latest_run, load_run
+
+log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
@@ -45,6 +49,17 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     }
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
     return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
+
+
+def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
+    """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged."""
+    try:
+        return load_run_view(run_dir), None
+    except AnimalAudioError as error:
+        return None, str(error)
+    except Exception:
+        log.exception("could not load the run %s", run_dir)
+        return None, None
 
 
 def _fit_width(figure: Any) -> Any:
@@ -96,6 +111,14 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
     )
     unavailable = metrics.get("unavailable") or {}
     return f"{line}  \n{not_run_markdown(unavailable)}" if unavailable else line
+
+
+def clip_in_row(table: Any, row: Any) -> Optional[str]:
+    """The clip named in row `row` (a selection's index) of a misclassified table sent back by a page."""
+    try:
+        return str(table.iloc[row[0] if isinstance(row, (list, tuple)) else row]["clip"])
+    except (TypeError, IndexError, KeyError, AttributeError, ValueError):
+        return None
 
 
 def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:

@@ -39,11 +39,6 @@ LOAD_WAIT_SECONDS = 20.0
 _ENV = {HUBERT: settings.ENV_HUBERT, YAMNET: settings.ENV_YAMNET}
 
 
-def chosen_source(side: str, explicit: Optional[str] = None) -> Optional[str]:
-    """The weights a person chose for `side`; None: the default. The registry loads them, the app's runs train them."""
-    return settings.chosen(explicit, _ENV[side])
-
-
 @dataclass
 class LoadedModel:
     """A classifier and where its weights came from; `lock` serialises the predictions of its network."""
@@ -120,7 +115,7 @@ class Registry:
 
     def hubert_source(self) -> Optional[str]:
         """The explicit HuBERT source (argument or ANIMAL_AUDIO_HUBERT), None when only defaults are left."""
-        return chosen_source(HUBERT, self._hubert_arg)
+        return settings.chosen(self._hubert_arg, settings.ENV_HUBERT)
 
     def yamnet_source(self) -> str:
         return settings.yamnet_source(self._yamnet_arg)
@@ -211,9 +206,10 @@ class Registry:
 
     def use_run(self, run_dir: str | os.PathLike[str]) -> None:
         """Use the models a newly finished comparison run trained (HuBERT and the YAMNet probe)."""
+        pinned = self.hubert_pinned()
         with self._slots_lock:
             self._trained_run = Path(run_dir)
-            self._drop((HUBERT, YAMNET))
+            self._drop((YAMNET,) if pinned else (HUBERT, YAMNET))
 
     def _drop(self, keys: Iterable[str]) -> None:
         """Forget these keys' results and outdate their loads in flight (call with the slots lock held)."""
@@ -287,9 +283,15 @@ class Registry:
         origin = f"linear head trained in run {probe.run_dir.name} ({probe.directory})"
         return LoadedModel(classifier, origin, zeroshot.lock)
 
+    def hubert_pinned(self) -> bool:
+        """Whether the operator named a trained HuBERT classifier: then no run of the app replaces it."""
+        from animal_audio.models.published import has_head
+
+        return has_head(self.hubert_source())
+
     def _load_hubert(self) -> LoadedModel:
         explicit = self.hubert_source()
-        if explicit and self._trained_run is None:
+        if explicit and (self._trained_run is None or self.hubert_pinned()):
             try:
                 return self._explicit_hubert(explicit)
             except NotTrainedError:  # a base model: the newest head trained on it, if any
@@ -338,7 +340,7 @@ class Registry:
         explicit = self._hubert_arg if side == HUBERT else self._yamnet_arg
         if explicit:
             return f"{source} (set by the app)"
-        if chosen_source(side):
+        if settings.chosen(None, _ENV[side]):
             return f"{source} (from {_ENV[side]})"
         return f"{source} (default)"
 
@@ -383,7 +385,7 @@ class Registry:
                 return f"linear head trained in run {probe.run_dir.name} on {describe_source(self.yamnet_source())}"
             return f"{describe_source(self.yamnet_source())} (zero-shot)"
         explicit = self.hubert_source()
-        if explicit and self._trained_run is None:
+        if explicit and (self._trained_run is None or self.hubert_pinned()):
             return explicit
         trained = self._run_model("hubert-finetune", "hubert-probe", base=explicit)
         if trained is not None:

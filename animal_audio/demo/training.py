@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from animal_audio import esc50, settings
+from animal_audio.access import ENV_MAX_RUN_MINUTES, Access, AccessError, max_run_seconds
 from animal_audio.availability import unavailable_models
-from animal_audio.compare_config import CompareConfig
-from animal_audio.demo.models import chosen_source
-from animal_audio.demo.text import HUBERT, YAMNET
+from animal_audio.compare_config import MODEL_NAMES, PROTOCOLS, CompareConfig
 from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_markdown, percent
@@ -34,8 +33,20 @@ log = logging.getLogger(__name__)
 LOG_LINES = 300
 #: Runs expected to take longer than this need a second click on Start.
 LONG_RUN_SECONDS = 3600.0
+#: The epochs a page may ask for (the slider's range, checked again on the server).
+EPOCH_RANGE = (1, 30)
+DEFAULT_EPOCHS = 10
+PROTOCOL_CHOICES = [
+    ("Folds: train 1-3, validate 4, test 5", "folds"),
+    ("5-fold cross-validation (5x longer)", "cv"),
+]
+MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on CPU)", "Custom"]
 #: The quick mode: linear heads only (minutes on a CPU); warm start's run too.
 QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
+MODE_MODELS = {MODES[0]: QUICK_MODELS, MODES[1]: MODEL_NAMES}
+TIME_LIMIT_NOTE = (
+    f"Stopped: the run reached this app's time limit ({ENV_MAX_RUN_MINUTES}). Finished steps are kept."
+)
 OnDone = Optional[Callable[[Path], None]]
 #: Work done in the job's thread before the comparison (warm start gets the data there: pages see it busy).
 Before = Optional[Callable[[ProgressCallback, CancelCheck], None]]
@@ -55,20 +66,30 @@ def make_config(
         data_dir=settings.data_dir(data_dir),
         models=tuple(models),
         protocol=protocol,
-        hubert=training_base(chosen_source(HUBERT)),
-        yamnet=chosen_source(YAMNET),
+        hubert=training_base(settings.chosen(None, settings.ENV_HUBERT)),
+        yamnet=settings.chosen(None, settings.ENV_YAMNET),
         epochs=int(epochs),
         fast=fast,
         esc50_dir=esc if (esc / esc50.META).is_file() else None,
     )
 
 
+def checked_request(models: Any, protocol: Any, epochs: Any) -> tuple[list[str], str, int]:
+    """The Train tab's settings checked on the server: a script can send anything, not only the form's values."""
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) for m in models):
+        raise AnimalAudioError("Choose at least one model to train and compare.")
+    if protocol not in PROTOCOLS:
+        raise AnimalAudioError(f"Unknown evaluation protocol: choose one of {', '.join(PROTOCOLS)}.")
+    low, high = EPOCH_RANGE
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not low <= epochs <= high:
+        raise AnimalAudioError(f"Epochs must be a number from {low} to {high}.")
+    return list(models), protocol, int(epochs)
+
+
 def estimate_markdown(models: list[str], protocol: str, epochs: int) -> str:
     """The Train tab's line under the settings: the expected time, or what is wrong with them."""
-    if not models:
-        return "Choose at least one model."
     try:
-        return estimate_text(make_config(models, protocol, int(epochs)))
+        return estimate_text(make_config(*checked_request(models, protocol, epochs)))
     except AnimalAudioError as error:
         return f"⚠️ {error}"
 
@@ -116,7 +137,12 @@ def check_start(config: CompareConfig, confirmed_key: str, *, busy: bool) -> Sta
     if busy:
         return StartCheck(True)
     require_data(config)
-    seconds = estimate_seconds(config)
+    seconds, limit = estimate_seconds(config), max_run_seconds()
+    if limit is not None and seconds > limit:
+        raise AnimalAudioError(
+            f"This comparison takes about {duration(seconds)} on this machine, more than the {duration(limit)} "
+            f"a run may take here ({ENV_MAX_RUN_MINUTES}). Choose fewer models or the quick mode."
+        )
     key = f"{sorted(config.models)}|{config.protocol}|{config.epochs}"
     if seconds <= LONG_RUN_SECONDS or confirmed_key == key:
         return StartCheck(True)
@@ -125,6 +151,33 @@ def check_start(config: CompareConfig, confirmed_key: str, *, busy: bool) -> Sta
         "Press Start again to begin anyway, or choose the quick mode (minutes)."
     )
     return StartCheck(False, warning, key)
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """What a click on Start did, as the page tells it; `confirm_key` as in StartCheck."""
+
+    started: bool
+    title: str
+    message: str
+    confirm_key: str = ""
+
+
+def start_run(
+    job: TrainingJob, form: tuple[Any, Any, Any], confirmed: str, who: Access, on_done: OnDone
+) -> StartOutcome:
+    """A click on Start, checked on the server (who clicked, what they sent, how long it takes): start the run
+    in `job` and return at once, or say why not. AccessError (AnimalAudioError) when it may not start."""
+    who.require()
+    config = make_config(*checked_request(*form))
+    check = check_start(config, confirmed, busy=job.running)
+    if not check.start:
+        return StartOutcome(False, "A long run", check.warning, check.confirm_key)
+    try:
+        job.start(config, on_done, owner=who.who, time_limit=max_run_seconds())
+    except JobBusyError as error:
+        return StartOutcome(False, "Busy", str(error))
+    return StartOutcome(True, "Training started", estimate_text(config).replace("**", ""))
 
 
 def _gpu_name() -> Optional[str]:
@@ -173,14 +226,25 @@ class TrainingJob:
         self._finished: Optional[float] = None
         self._run_dir: Optional[Path] = None
         self._error: Optional[str] = None
+        self._owner = ""
+        self._deadline: Optional[float] = None
 
     @property
     def running(self) -> bool:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def start(self, config: CompareConfig, on_done: OnDone = None, *, before: Before = None) -> float:
+    def start(
+        self,
+        config: CompareConfig,
+        on_done: OnDone = None,
+        *,
+        before: Before = None,
+        owner: str = "",
+        time_limit: Optional[float] = None,
+    ) -> float:
         """Start `before`, then `run_comparison(config)`, in a thread; JobBusyError when one already runs.
+        `owner` may cancel it (besides admins); past `time_limit` seconds it stops as if cancelled.
         Returns its start time (its snapshots' `started`): who follows this run tells it from a later one."""
         with self._lock:
             if self.running:  # so it has a start time
@@ -195,16 +259,21 @@ class TrainingJob:
             started = time.time()
             self._started, self._finished = started, None
             self._run_dir, self._error, self._cancelled = None, None, False
+            self._owner = owner
+            self._deadline = time.monotonic() + time_limit if time_limit else None
             self._thread = threading.Thread(
                 target=self._work, args=(config, on_done, before), name="training", daemon=True
             )
             self._thread.start()
         return started
 
-    def cancel(self) -> bool:
-        """Ask the running job to stop at its next check; False when nothing runs."""
+    def cancel(self, *, by: str = "", admin: bool = True) -> bool:
+        """Ask the running job to stop at its next check; False when nothing runs. Only an admin or
+        whoever started it may (AccessError otherwise)."""
         if not self.running:
             return False
+        if not admin and (not by or by != self._owner):
+            raise AccessError("Only whoever started this run, or an admin, can cancel it.")
         self._cancel.set()
         self._append("Stopping at the next safe point (finished steps are kept)...")
         return True
@@ -249,6 +318,13 @@ class TrainingJob:
             self._last_line = key
             self._append(f"{line} ({percent(event.fraction, digits=0)})")
 
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() > self._deadline
+
+    def _stop_now(self) -> bool:
+        """The run's cancel check: Cancel was pressed, or the run has used up its time."""
+        return self._cancel.is_set() or self._past_deadline()
+
     def _append(self, line: str) -> None:
         self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {line}")
 
@@ -261,16 +337,16 @@ class TrainingJob:
         )
         try:
             if before is not None:
-                before(self._progress, self._cancel.is_set)
-            result = runner(config, progress=self._progress, cancel=self._cancel.is_set)
+                before(self._progress, self._stop_now)
+            result = runner(config, progress=self._progress, cancel=self._stop_now)
             self._run_dir = Path(result.run_dir)
             self._append(f"Finished: results in {self._run_dir}")
             if on_done is not None:
                 on_done(self._run_dir)
         except CancelledError as error:
             self._cancelled = True
-            self._error = str(error)
-            self._append(str(error))
+            self._error = TIME_LIMIT_NOTE if self._past_deadline() else str(error)
+            self._append(self._error)
         except AnimalAudioError as error:
             self._error = str(error)
             self._append(f"Stopped: {error}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from animal_audio import esc50, settings
+from animal_audio.access import max_run_seconds
 from animal_audio.compare_config import CompareConfig
 from animal_audio.demo.classify import fetch_examples
 from animal_audio.demo.models import ZEROSHOT, Registry
@@ -121,7 +122,9 @@ class WarmStart:
 
         while self._started is None:
             try:
-                self._started = self._job.start(config, on_done=done, before=self._before)
+                self._started = self._job.start(
+                    config, on_done=done, before=self._before, time_limit=max_run_seconds()
+                )
             except JobBusyError:  # a visitor's run came first: it may give HuBERT a head itself
                 log.info("warm start: waiting for the run a visitor started")
                 self._job.wait()

@@ -91,6 +91,12 @@ def training_base(source: Optional[str]) -> Optional[str]:
     return source
 
 
+def has_head(source: Optional[str]) -> bool:
+    """Whether `source` is a trained animal classifier (a probe or a fine-tuned checkpoint), not a base model:
+    an operator who names one pins it, and the app's runs never replace it. Local files only."""
+    return bool(source) and training_base(source) != source
+
+
 def _local_files(source: str) -> Optional[Path]:
     """The folder `source` is, or its snapshot in the local Hugging Face cache; None if neither is here."""
     if not settings.is_hub_id(source):

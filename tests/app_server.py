@@ -4,12 +4,14 @@ benchmarks/app_cold_start.py both start it here."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -87,3 +89,24 @@ def serve_app(env_extra: dict[str, str], log_path: Path) -> Iterator[str]:
         yield url
     finally:
         stop_app(process)
+
+
+def call_event(url: str, elem_id: str, data: list, *, cookie: str = "", timeout: float = 60.0) -> dict:
+    """Send the click event of the button `elem_id` the way a script would (the page's own protocol, even for
+    events hidden from the API); returns the server's last message: {"success": ..., "output": ...}."""
+    import httpx
+
+    config = httpx.get(url + "config", timeout=timeout).json()
+    button = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
+    event = next(d for d in config["dependencies"] if [button, "click"] in d["targets"])
+    session = uuid.uuid4().hex[:12]
+    headers = {"cookie": cookie} if cookie else {}
+    body = {"data": data, "fn_index": event["id"], "session_hash": session, "trigger_id": button}
+    httpx.post(url + "gradio_api/queue/join", json=body, headers=headers, timeout=timeout).raise_for_status()
+    stream = f"{url}gradio_api/queue/data?session_hash={session}"
+    with httpx.stream("GET", stream, headers=headers, timeout=timeout) as answer:
+        for line in answer.iter_lines():
+            message = json.loads(line[5:]) if line.startswith("data:") else {}
+            if message.get("msg") == "process_completed":
+                return message
+    raise RuntimeError(f"no answer to the {elem_id} event")

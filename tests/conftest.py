@@ -80,6 +80,27 @@ def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_random_hubert(tmp_path_factory.mktemp("tiny-hubert"))
 
 
+# --------------------------------------------------------------------------- a browser for the app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium driven by Playwright (its own browser download does not work here)."""
+    from chromium import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).is_file():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (make chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # .ci/run installs it: on CI a missing browser is a failure
+        pytest.skip(message)
+    import playwright.sync_api as playwright_api
+
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 # --------------------------------------------------------------------------- the app as a server
 # (test_app_api.py, test_app_browser.py)
 

@@ -8,40 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from chromium import TIMEOUT_MS, VIEWPORTS
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    # A fake microphone (a beeping tone) that needs no permission prompt: lets the test record.
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
-TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).is_file():
-        message = f"{CHROMIUM} is missing: install Debian's chromium (make chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # .ci/run installs it: on CI a missing browser is a failure
-        pytest.skip(message)
-    import playwright.sync_api as playwright_api
-
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("screen", list(VIEWPORTS))

@@ -344,8 +344,8 @@ def test_warm_start_follows_its_own_run_not_a_visitors_that_came_right_after(
     class RacedJob(TrainingJob):
         """Between warm start's start() and its next look, its run ends and a visitor starts one."""
 
-        def start(self, config, on_done=None, *, before=None):
-            started = super().start(config, on_done, before=before)
+        def start(self, config, on_done=None, **options):
+            started = super().start(config, on_done, **options)
             if config.models == ("hubert-probe",):
                 self.wait(30)
                 self.visitors = super().start(make_config(["yamnet-zeroshot"], "folds", 1))

@@ -46,6 +46,7 @@ from animal_audio.demo.classify import (
 )
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title
+from animal_audio.public_text import unexpected, visible
 from animal_audio.run_view import RunView, load_run_view
 
 log = logging.getLogger("app")
@@ -106,10 +107,9 @@ def _classify_or_error(audio: Any, *, figures: bool = True) -> Any:
         return classify(audio, REGISTRY, figures=figures)
     except AnimalAudioError as error:
         title = "This audio cannot be used" if isinstance(error, AudioError) else "Error"
-        raise gr.Error(str(error), title=title, print_exception=False) from None
-    except Exception:
-        log.exception("classify failed")
-        raise gr.Error(text.CLASSIFY_FAILED, print_exception=False) from None
+        raise gr.Error(visible(error), title=title, print_exception=False) from None
+    except Exception as error:
+        raise gr.Error(unexpected(error, text.CLASSIFY_FAILED, logger=log), print_exception=False) from None
 
 
 def classify_api(audio: Any) -> dict[str, Any]:
@@ -189,7 +189,7 @@ def _run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     try:
         return load_run_view(run_dir)
     except AnimalAudioError as error:
-        gr.Warning(str(error), title="Could not show the last results")
+        gr.Warning(visible(error), title="Could not show the last results")
     except Exception:
         log.exception("could not load the run %s", run_dir)
     return None
@@ -292,9 +292,9 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             JOB.start(config, on_done=_use_trained_models)
             gr.Info(training.estimate_text(config).replace("**", ""), title="Training started")
         except training.JobBusyError as error:
-            gr.Warning(str(error), title="Busy")
+            gr.Warning(visible(error), title="Busy")
         except AnimalAudioError as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            raise gr.Error(visible(error), print_exception=False) from None
         for snap in JOB.follow(LOG_REFRESH_SECONDS):
             progress(snap.fraction, desc=snap.stage or "starting")
             if snap.running:
@@ -314,7 +314,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             fetch_examples(lambda e: progress(e.fraction, desc=f"{e.stage}: {e.message}"[:80]))
         except AnimalAudioError as error:
             raise gr.Error(
-                str(error), title="Could not get the ESC-50 clips", print_exception=False
+                visible(error), title="Could not get the ESC-50 clips", print_exception=False
             ) from None
         gr.Info("The ESC-50 animal clips are ready.")
         return {**examples.show(), **show_data()}

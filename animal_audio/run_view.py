@@ -1,4 +1,6 @@
-"""A finished run as the Train & compare tab shows it: summary line, results table, figures, mistakes."""
+"""A finished run as the Train & compare tab shows it: summary line, results table, figures, mistakes.
+
+Every visitor sees it: the reasons a model did not run are shown without server folders or raw causes."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pandas as pd
 
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
 from animal_audio.labels import display
+from animal_audio.public_text import redact
 from animal_audio.runs import latest_run, load_run
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
@@ -70,7 +73,8 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
             }
         )
     for name, why in (metrics.get("unavailable") or {}).items():  # chosen, but could not run
-        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": first_sentence(why)})
+        why = first_sentence(redact(why))  # a path or an unexpected failure's cause: not for visitors
+        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": why})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
 
 
@@ -95,7 +99,7 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
         f"seed {metrics.get('seed', '-')}"
     )
     unavailable = metrics.get("unavailable") or {}
-    return f"{line}  \n{not_run_markdown(unavailable)}" if unavailable else line
+    return redact(f"{line}  \n{not_run_markdown(unavailable)}") if unavailable else line
 
 
 def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.DataFrame:

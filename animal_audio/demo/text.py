@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
 from animal_audio.formatting import model_title, percent
+from animal_audio.public_text import redact
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -87,13 +88,24 @@ SETTINGS_HELP = (
 )
 
 CLASSIFY_FAILED = (
-    "Something went wrong while classifying this clip. Try another clip; "
-    "if it keeps happening, the server log has the details."
+    "Something went wrong while classifying this clip (error id {error_id}). Try another clip; "
+    "if it keeps happening, the server log has the details under that id."
 )
+#: One model failing on a clip for a reason nobody foresaw ({model}: its side's title).
+SIDE_FAILED = "{model} failed on this clip (an unexpected error, id {error_id}). The other model's answer is still shown."
 #: A model that failed to load for a reason nobody foresaw; the details (paths, trace) stay in the server log.
 LOAD_FAILED = (
-    "{model} could not be loaded (an unexpected {kind}). The server log has the details: "
-    "fix the cause, then press *Retry loading*."
+    "{model} could not be loaded (an unexpected error, id {error_id}). The server log has the details "
+    "under that id: fix the cause, then press *Retry loading*."
+)
+#: A framework missing from this install ({module}: the module that could not be imported).
+IMPORT_FAILED = (
+    "The code for this model could not be imported (`{module}` is missing or broken). "
+    "Install the requirements: `pip install -r requirements.txt`."
+)
+#: A comparison run (or warm start) that failed for a reason nobody foresaw.
+RUN_FAILED = (
+    "The run failed unexpectedly (error id {error_id}). The server log has the details under that id."
 )
 #: HuBERT while warm start trains its head ({left}: "about 3 min left").
 LEARNING_NOTE = (
@@ -164,15 +176,17 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
                 )
             body.append(f"- **How to fix:** {status.fix}")
         parts.append("\n".join([head, *body]))
-    return "\n\n".join(parts)
+    return redact("\n\n".join(parts))  # weights, descriptions and reasons name server folders
 
 
 def status_line(statuses: list[ModelStatus]) -> str:
     """One short line for the top of the Classify tab ("⏳ HuBERT: learning the ten animals, about 3 min left")."""
-    return " · ".join(
-        f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
-        + (f", {s.description}" if s.state == LEARNING else "")
-        for s in statuses
+    return redact(
+        " · ".join(
+            f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
+            + (f", {s.description}" if s.state == LEARNING else "")
+            for s in statuses
+        )
     )
 
 
@@ -190,7 +204,7 @@ def job_line(snap: JobSnapshot) -> str:
     if snap.cancelled:
         return "⏹️ Stopped. Start the same comparison again to resume it."
     if snap.error:
-        return f"❌ {snap.error}"
+        return f"❌ {redact(snap.error)}"
     if snap.run_dir:
         return "✅ Finished. The Classify tab now uses the models trained in this run."
     return "No comparison is running."

@@ -88,7 +88,9 @@ def path_name(path: str | os.PathLike[str]) -> str:
     ("assets/yamnet/yamnet.tflite"), else only its last part ("…/my-hubert")."""
     raw = str(path)
     pure: PurePath = PureWindowsPath(raw) if re.match(r"[A-Za-z]:\\", raw) else PurePosixPath(raw)
-    if not pure.is_absolute() and not raw.startswith("~"):
+    if raw.startswith("~"):
+        pure = PurePosixPath(os.path.expanduser(raw))
+    if not pure.is_absolute():
         return raw
     for root, shown in ((settings.home(), HIDDEN), (REPO, "")):
         inside = _relative(pure, root)

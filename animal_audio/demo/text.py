@@ -136,7 +136,8 @@ YAMNET_FIX = (
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """One side of the comparison as the Models panel shows it."""
+    """One side of the comparison as the Models panel shows it: every visitor sees it, so its words name
+    no server folder (the loaded models' origins, descriptions and reasons may: the log has them in full)."""
 
     side: str
     state: str
@@ -144,6 +145,10 @@ class ModelStatus:
     origin: str
     description: str
     fix: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("origin", "description", "fix"):
+            object.__setattr__(self, name, redact(getattr(self, name)))
 
 
 def fix_text(side: str) -> str:
@@ -176,17 +181,15 @@ def status_markdown(statuses: list[ModelStatus]) -> str:
                 )
             body.append(f"- **How to fix:** {status.fix}")
         parts.append("\n".join([head, *body]))
-    return redact("\n\n".join(parts))  # weights, descriptions and reasons name server folders
+    return "\n\n".join(parts)
 
 
 def status_line(statuses: list[ModelStatus]) -> str:
     """One short line for the top of the Classify tab ("⏳ HuBERT: learning the ten animals, about 3 min left")."""
-    return redact(
-        " · ".join(
-            f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
-            + (f", {s.description}" if s.state == LEARNING else "")
-            for s in statuses
-        )
+    return " · ".join(
+        f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
+        + (f", {s.description}" if s.state == LEARNING else "")
+        for s in statuses
     )
 
 

@@ -253,14 +253,12 @@ class Registry:
             log.warning("%s unavailable: %s", key, error)
             message = text.IMPORT_FAILED.format(module=error.name or "a package")
             return _Slot(error=_unavailable(message, error))
-        except (
-            Exception
-        ) as error:  # a bug or a broken file: remembered like the others, trace logged by its id
+        except Exception as error:  # a bug or a broken file: remembered like the others, trace logged by id
             title = text.SIDE_TITLES.get(key, "YAMNet")
-            return _Slot(
-                error=_unavailable(unexpected(error, text.LOAD_FAILED, logger=log, model=title), error)
-            )
-        log.info("%s ready in %.1f s: %s", key, time.perf_counter() - started, loaded.describe())
+            message = unexpected(error, text.LOAD_FAILED, logger=log, model=title)
+            return _Slot(error=_unavailable(message, error))
+        seconds = time.perf_counter() - started  # the full origin (its folder) is for the operator's log only
+        log.info("%s ready in %.1f s: %s; weights: %s", key, seconds, loaded.describe(), loaded.origin)
         return _Slot(loaded=loaded)
 
     def _load_zeroshot(self) -> LoadedModel:

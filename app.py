@@ -45,6 +45,7 @@ from animal_audio.demo.classify import (
 )
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title
+from animal_audio.public_text import unexpected, visible
 from animal_audio.run_view import RunView, clip_in_row, try_run_view
 
 log = logging.getLogger("app")
@@ -100,7 +101,9 @@ class ExampleViews:
     fetch_btn: gr.Button
 
     def show(self) -> dict[Any, Any]:
-        choices = [(e.title, str(e.path)) for e in example_clips()]
+        choices = [
+            (e.title, e.path.name) for e in example_clips()
+        ]  # names only: no server folder in the page
         return {
             self.picker: gr.Radio(choices=choices, value=None, visible=bool(choices)),
             self.fetch_note: gr.Markdown(visible=not choices),
@@ -115,10 +118,9 @@ def _classify_or_error(audio: Any, request: Optional[gr.Request], *, figures: bo
     except AnimalAudioError as error:
         titles = {AudioError: "This audio cannot be used", access.AccessError: "Too many requests"}
         title = next((t for kind, t in titles.items() if isinstance(error, kind)), "Error")
-        raise gr.Error(str(error), title=title, print_exception=False) from None
-    except Exception:
-        log.exception("classify failed")
-        raise gr.Error(text.CLASSIFY_FAILED, print_exception=False) from None
+        raise gr.Error(visible(error), title=title, print_exception=False) from None
+    except Exception as error:
+        raise gr.Error(unexpected(error, text.CLASSIFY_FAILED, logger=log), print_exception=False) from None
 
 
 def classify_api(audio: Any, request: gr.Request) -> dict[str, Any]:
@@ -186,7 +188,7 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
         api_description="Audio file in; both models' class probabilities, labels and latencies out (JSON).",
         **CLASSIFY_QUEUE,
     )
-    picked = examples.picker.input(lambda path: path, inputs=examples.picker, outputs=audio, **PRIVATE)
+    picked = examples.picker.input(clip_path, inputs=examples.picker, outputs=audio, **PRIVATE)
     picked.then(**classify_event)
     app.load(examples.show, outputs=[examples.picker, examples.fetch_note, examples.fetch_btn], **PRIVATE)
     return examples
@@ -302,7 +304,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             form, visitor = (models, protocol, epochs), who(profile, request)
             done = training.start_run(JOB, form, confirmed, visitor, on_done=_use_trained_models)
         except AnimalAudioError as error:
-            raise gr.Error(str(error), title="Not started", print_exception=False) from None
+            raise gr.Error(visible(error), title="Not started", print_exception=False) from None
         (gr.Info if done.started else gr.Warning)(done.message, title=done.title)
         return {**show_job(JOB.snapshot()), confirmed_for: done.confirm_key}
 
@@ -324,7 +326,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         try:
             fetch_examples(lambda e: progress(e.fraction, desc=f"{e.stage}: {e.message}"[:80]))
         except AnimalAudioError as error:
-            raise gr.Error(str(error), title="No ESC-50 clips", print_exception=False) from None
+            raise gr.Error(visible(error), title="No ESC-50 clips", print_exception=False) from None
         gr.Info("The ESC-50 animal clips are ready.")
         return {**examples.show(), **show_data()}
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 #: Longest cause quoted inside one of our messages: a TensorFlow or ONNX error can run to pages.
 CAUSE_LIMIT = 300
+#: How a failure nobody foresaw is recorded (a run's models that could not run); its trace is logged under
+#: the same id. The app shows it without the cause (`public_text.redact`).
+UNEXPECTED_FAILURE = "It failed unexpectedly ({kind}: {cause}; error id {error_id}); the log has the details."
 
 
 class AnimalAudioError(Exception):

@@ -33,6 +33,7 @@ from animal_audio import esc50, settings
 from animal_audio.availability import hubert_source, unavailable_models
 from animal_audio.compare_config import CompareConfig, protocol_splits
 from animal_audio.errors import (
+    UNEXPECTED_FAILURE,
     AnimalAudioError,
     AudioError,
     CancelledError,
@@ -45,6 +46,7 @@ from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.formatting import not_run_line
 from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
+from animal_audio.public_text import log_unexpected
 from animal_audio.run_results import metrics_document, predictions_table
 from animal_audio.runs import (
     PARTS_DIR,
@@ -61,8 +63,6 @@ from animal_audio.runs import (
 
 log = logging.getLogger(__name__)
 
-#: What a model that failed for a reason nobody foresaw is recorded with (its trace is in the log).
-UNEXPECTED_FAILURE = "It failed unexpectedly ({kind}: {cause}); the log has the details."
 #: In models/hubert-finetune[/fold]/: the checkpoint this run finished and its settings' fingerprint,
 #: so a stopped run resumes without training again (the checkpoint folder records no settings).
 FINETUNE_MARKER = "finished-finetune.json"
@@ -128,8 +128,10 @@ def _run_model(ctx: _Context, name: str, parts: dict[str, list[Part]]) -> Option
     except AnimalAudioError as error:  # cannot load (offline, missing weights) or a damaged file
         return str(error)
     except Exception as error:  # a bug or a framework failure: the trace goes to the log, not the results
-        log.exception("%s failed", name)
-        return UNEXPECTED_FAILURE.format(kind=type(error).__name__, cause=short_error(error))
+        error_id = log_unexpected(error, f"{name} failed", log)
+        return UNEXPECTED_FAILURE.format(
+            kind=type(error).__name__, cause=short_error(error), error_id=error_id
+        )
     return None
 
 

@@ -1,4 +1,6 @@
-"""A finished run as the Train & compare tab shows it: summary line, results table, figures, mistakes."""
+"""A finished run as the Train & compare tab shows it: summary line, results table, figures, mistakes.
+
+Every visitor sees it: the reasons a model did not run are shown without server folders or raw causes."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pandas as pd
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
 from animal_audio.labels import display
+from animal_audio.public_text import redact, visible
 from animal_audio.runs import latest_run, load_run
 
 log = logging.getLogger(__name__)
@@ -56,7 +59,7 @@ def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Opt
     try:
         return load_run_view(run_dir), None
     except AnimalAudioError as error:
-        return None, str(error)
+        return None, visible(error)
     except Exception:
         log.exception("could not load the run %s", run_dir)
         return None, None
@@ -85,7 +88,8 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
             }
         )
     for name, why in (metrics.get("unavailable") or {}).items():  # chosen, but could not run
-        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": first_sentence(why)})
+        why = first_sentence(redact(why))  # a path or an unexpected failure's cause: not for visitors
+        rows.append({"model": model_title(name), "accuracy": "not run", "trained on": why})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
 
 
@@ -110,7 +114,7 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
         f"seed {metrics.get('seed', '-')}"
     )
     unavailable = metrics.get("unavailable") or {}
-    return f"{line}  \n{not_run_markdown(unavailable)}" if unavailable else line
+    return redact(f"{line}  \n{not_run_markdown(unavailable)}") if unavailable else line
 
 
 def clip_in_row(table: Any, row: Any) -> Optional[str]:

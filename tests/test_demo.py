@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -324,7 +325,9 @@ def test_an_unexpected_load_error_is_remembered_and_told_without_details(
         for _ in range(2):
             result = classify(str(clip_of("dog", 5, 0)), registry, figures=False)
             hubert = result.payload["models"][HUBERT]
-            assert hubert["state"] == UNAVAILABLE and "OSError" in hubert["error"]
+            assert hubert["state"] == UNAVAILABLE and "OSError" not in hubert["error"]
+            error_id = re.search(r"\bid ([0-9a-f]{8})\b", hubert["error"])
+            assert error_id and error_id.group(1) in caplog.text, "the same id names its trace in the log"
             assert result.payload["models"][YAMNET]["label"] == "dog", "the other side still answers"
     assert len(calls) == 1, "remembered: the next request does not load again"
     panel = status_markdown(registry.status(load=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,6 +31,7 @@ from animal_audio.demo.text import (
     LOADING,
     NOT_TRAINED,
     READY,
+    SIDE_FAILED,
     SIDE_TITLES,
     SIDES,
     UNAVAILABLE,
@@ -42,6 +43,7 @@ from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
+from animal_audio.public_text import path_name, redact, unexpected, visible
 
 log = logging.getLogger(__name__)
 
@@ -116,30 +118,26 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
     try:
         model = registry.get(side, wait=LOAD_WAIT_SECONDS)
     except ModelLoadingError as error:
-        return {"available": False, "state": LOADING, "error": str(error), "fix": "Wait a moment."}, None
+        return {"available": False, "state": LOADING, "error": visible(error), "fix": "Wait a moment."}, None
     except HubertLearningError as error:  # warm start trains its head: it takes over by itself
         return {
             "available": False,
             "state": LEARNING,
-            "error": str(error),
+            "error": visible(error),
             "fix": "Wait a few minutes.",
         }, None
     except ModelUnavailableError as error:
         state = NOT_TRAINED if isinstance(error, NotTrainedError) else UNAVAILABLE
-        return {"available": False, "state": state, "error": str(error), "fix": fix_text(side)}, None
+        return {"available": False, "state": state, "error": visible(error), "fix": fix_text(side)}, None
     started = time.perf_counter()
     try:
         prediction = model.predict(wave)
     except AnimalAudioError as error:
-        return {"available": False, "state": FAILED, "error": str(error), "model": model.name}, None
+        log.warning("%s failed on a clip: %s", model.name, error)
+        return {"available": False, "state": FAILED, "error": visible(error), "model": model.name}, None
     except Exception as error:  # a model bug must not hide the other model's answer
-        log.exception("%s failed", model.name)
-        return {
-            "available": False,
-            "state": FAILED,
-            "error": f"{SIDE_TITLES[side]} failed on this clip ({type(error).__name__}). The other model's answer is still shown.",
-            "model": model.name,
-        }, None
+        message = unexpected(error, SIDE_FAILED, logger=log, model=SIDE_TITLES[side])
+        return {"available": False, "state": FAILED, "error": message, "model": model.name}, None
     wall = time.perf_counter() - started
     entry = prediction.as_dict()
     entry.pop("extras", None)
@@ -151,7 +149,7 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
             "display": display(prediction.label),
             "seconds": round(wall, 4),
             "model_seconds": round(float(prediction.seconds), 4),
-            "source": model.origin,
+            "source": redact(model.origin),  # the API answer: no server folders
         }
     )
     return entry, prediction
@@ -302,6 +300,8 @@ def fetch_examples(
 
     One at a time: the buttons and warm start would otherwise write the same download and folder.
     `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn."""
+    if progress is not None:
+        progress = _redacted(progress)
     while not _FETCH_LOCK.acquire(timeout=1.0):
         check_cancel(cancel, "the wait for the ESC-50 download")
     try:
@@ -314,6 +314,11 @@ def fetch_examples(
     return example_clips()
 
 
+def _redacted(progress: ProgressCallback) -> ProgressCallback:
+    """`progress` without server folders in its messages: they reach the page ("ESC-50 ready in FOLDER")."""
+    return lambda event: progress(replace(event, message=redact(event.message)))
+
+
 def data_status_markdown(data_dir: Optional[Path] = None) -> str:
     """The Train tab's line about the data: how many clips, or what to press to get them."""
     data_dir = settings.data_dir(data_dir)
@@ -321,10 +326,10 @@ def data_status_markdown(data_dir: Optional[Path] = None) -> str:
         table = esc50.load_manifest(data_dir)
     except AnimalAudioError:
         return (
-            f"The ESC-50 animal clips are not on this machine yet (looked in `{data_dir}`). "
+            f"The ESC-50 animal clips are not on this machine yet (looked in `{path_name(data_dir)}`). "
             "Press **Get the ESC-50 clips** to download (~600 MB, once) and prepare them."
         )
-    return f"{len(table)} prepared ESC-50 animal clips in `{data_dir}`."
+    return f"{len(table)} prepared ESC-50 animal clips in `{path_name(data_dir)}`."
 
 
 def clip_path(filename: str, data_dir: Optional[Path] = None) -> Optional[Path]:

@@ -25,6 +25,7 @@ from animal_audio.demo.text import HUBERT, YAMNET, ModelStatus
 from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.yamnet import describe_source
+from animal_audio.public_text import unexpected
 from animal_audio.runs import TrainedModel, finished_runs, latest_run, newest_trained_model
 
 log = logging.getLogger(__name__)
@@ -246,18 +247,14 @@ class Registry:
             return _Slot(error=_unavailable(str(error), error))
         except ImportError as error:  # a framework missing from this install
             log.warning("%s unavailable: %s", key, error)
-            message = (
-                f"The code for this model could not be imported ({error}). "
-                "Install the requirements: `pip install -r requirements.txt`."
-            )
+            message = text.IMPORT_FAILED.format(module=error.name or "a package")
             return _Slot(error=_unavailable(message, error))
-        except Exception as error:  # a bug or a broken file: remembered like the others, details in the log
-            log.exception("%s could not be loaded", key)
+        except Exception as error:  # a bug or a broken file: remembered like the others, trace logged by id
             title = text.SIDE_TITLES.get(key, "YAMNet")
-            return _Slot(
-                error=_unavailable(text.LOAD_FAILED.format(model=title, kind=type(error).__name__), error)
-            )
-        log.info("%s ready in %.1f s: %s", key, time.perf_counter() - started, loaded.describe())
+            message = unexpected(error, text.LOAD_FAILED, logger=log, model=title)
+            return _Slot(error=_unavailable(message, error))
+        seconds = time.perf_counter() - started  # the full origin (its folder) is for the operator's log only
+        log.info("%s ready in %.1f s: %s; weights: %s", key, seconds, loaded.describe(), loaded.origin)
         return _Slot(loaded=loaded)
 
     def _load_zeroshot(self) -> LoadedModel:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
 from animal_audio.formatting import model_title, percent
+from animal_audio.public_text import redact
 
 if TYPE_CHECKING:
     from animal_audio.demo.training import JobSnapshot
@@ -87,13 +88,24 @@ SETTINGS_HELP = (
 )
 
 CLASSIFY_FAILED = (
-    "Something went wrong while classifying this clip. Try another clip; "
-    "if it keeps happening, the server log has the details."
+    "Something went wrong while classifying this clip (error id {error_id}). Try another clip; "
+    "if it keeps happening, the server log has the details under that id."
 )
+#: One model failing on a clip for a reason nobody foresaw ({model}: its side's title).
+SIDE_FAILED = "{model} failed on this clip (an unexpected error, id {error_id}). The other model's answer is still shown."
 #: A model that failed to load for a reason nobody foresaw; the details (paths, trace) stay in the server log.
 LOAD_FAILED = (
-    "{model} could not be loaded (an unexpected {kind}). The server log has the details: "
-    "fix the cause, then press *Retry loading*."
+    "{model} could not be loaded (an unexpected error, id {error_id}). The server log has the details "
+    "under that id: fix the cause, then press *Retry loading*."
+)
+#: A framework missing from this install ({module}: the module that could not be imported).
+IMPORT_FAILED = (
+    "The code for this model could not be imported (`{module}` is missing or broken). "
+    "Install the requirements: `pip install -r requirements.txt`."
+)
+#: A comparison run (or warm start) that failed for a reason nobody foresaw.
+RUN_FAILED = (
+    "The run failed unexpectedly (error id {error_id}). The server log has the details under that id."
 )
 #: HuBERT while warm start trains its head ({left}: "about 3 min left").
 LEARNING_NOTE = (
@@ -124,7 +136,8 @@ YAMNET_FIX = (
 
 @dataclass(frozen=True)
 class ModelStatus:
-    """One side of the comparison as the Models panel shows it."""
+    """One side of the comparison as the Models panel shows it: every visitor sees it, so its words name
+    no server folder (the loaded models' origins, descriptions and reasons may: the log has them in full)."""
 
     side: str
     state: str
@@ -132,6 +145,10 @@ class ModelStatus:
     origin: str
     description: str
     fix: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("origin", "description", "fix"):
+            object.__setattr__(self, name, redact(getattr(self, name)))
 
 
 def fix_text(side: str) -> str:
@@ -190,7 +207,7 @@ def job_line(snap: JobSnapshot) -> str:
     if snap.cancelled:
         return "⏹️ Stopped. Start the same comparison again to resume it."
     if snap.error:
-        return f"❌ {snap.error}"
+        return f"❌ {redact(snap.error)}"
     if snap.run_dir:
         return "✅ Finished. The Classify tab now uses the models trained in this run."
     return "No comparison is running."

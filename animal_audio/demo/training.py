@@ -21,11 +21,13 @@ from animal_audio import esc50, settings
 from animal_audio.access import ENV_MAX_RUN_MINUTES, Access, AccessError, max_run_seconds
 from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import MODEL_NAMES, PROTOCOLS, CompareConfig
+from animal_audio.demo.text import RUN_FAILED
 from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_markdown, percent
 from animal_audio.models.published import training_base
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent
+from animal_audio.public_text import path_name, redact, unexpected, visible
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def estimate_markdown(models: list[str], protocol: str, epochs: int) -> str:
     try:
         return estimate_text(make_config(*checked_request(models, protocol, epochs)))
     except AnimalAudioError as error:
-        return f"⚠️ {error}"
+        return f"⚠️ {visible(error)}"
 
 
 def require_data(config: CompareConfig) -> None:
@@ -99,7 +101,7 @@ def require_data(config: CompareConfig) -> None:
     if (Path(config.data_dir) / esc50.MANIFEST).is_file() or config.esc50_dir is not None:
         return
     raise DatasetError(
-        f"The ESC-50 animal clips are not on this machine yet ({config.data_dir}). Press "
+        f"The ESC-50 animal clips are not on this machine yet ({path_name(config.data_dir)}). Press "
         "**Get the ESC-50 clips** above (downloads ~600 MB once), or set ANIMAL_AUDIO_ESC50 "
         "to a local copy of ESC-50 and restart."
     )
@@ -116,7 +118,7 @@ def estimate_text(config: CompareConfig) -> str:
     if seconds > LONG_RUN_SECONDS:
         text += " That is long: the quick mode (linear heads only) finishes in minutes."
     unavailable = unavailable_models(config)  # left out by the run, which compares the others
-    return f"{text}  \n{not_run_markdown(unavailable, short=True)}" if unavailable else text
+    return redact(f"{text}  \n{not_run_markdown(unavailable, short=True)}") if unavailable else text
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,8 @@ class TrainingJob:
         return self._cancel.is_set() or self._past_deadline()
 
     def _append(self, line: str) -> None:
-        self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {line}")
+        """Every page sees the log: no server folders in it (progress says "results in FOLDER")."""
+        self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {redact(line)}")
 
     def _work(self, config: CompareConfig, on_done: OnDone, before: Before) -> None:
         runner = self._runner
@@ -340,7 +343,8 @@ class TrainingJob:
                 before(self._progress, self._stop_now)
             result = runner(config, progress=self._progress, cancel=self._stop_now)
             self._run_dir = Path(result.run_dir)
-            self._append(f"Finished: results in {self._run_dir}")
+            log.info("comparison finished: results in %s", self._run_dir)
+            self._append(f"Finished: results in run {self._run_dir.name}")
             if on_done is not None:
                 on_done(self._run_dir)
         except CancelledError as error:
@@ -348,12 +352,11 @@ class TrainingJob:
             self._error = TIME_LIMIT_NOTE if self._past_deadline() else str(error)
             self._append(self._error)
         except AnimalAudioError as error:
-            self._error = str(error)
-            self._append(f"Stopped: {error}")
-        except Exception as error:  # shown in the log, never as a trace in the page
-            log.exception("comparison run failed")
-            kind = type(error).__name__
-            self._error = f"The run failed unexpectedly ({kind}: {error}). See the server log."
+            log.warning("comparison stopped: %s", error)
+            self._error = visible(error)
+            self._append(f"Stopped: {self._error}")
+        except Exception as error:  # the page gets an error id, the server log its trace
+            self._error = unexpected(error, RUN_FAILED, logger=log)
             self._append(self._error)
         finally:
             self._finished = time.time()

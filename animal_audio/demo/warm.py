@@ -26,6 +26,7 @@ from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_er
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
 from animal_audio.progress import CancelCheck, ProgressCallback, report
+from animal_audio.public_text import unexpected
 from animal_audio.runs import trained_model, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ DATA_STAGES = ("download", "extract", "prepare")
 #: The stage that takes most of the time; once this share of it is done, its pace beats the estimate.
 EMBEDDING_STAGE = "hubert-probe embeddings"
 MEASURED_FROM = 0.1
+#: Why warm start failed when nobody foresaw it (the Models tab shows it; the trace is logged by its id).
+UNEXPECTED_REASON = "an unexpected error (id {error_id}): the server log has the details under that id."
 
 
 class WarmStart:
@@ -100,8 +103,7 @@ class WarmStart:
         try:
             self._train(registry, on_done)
         except Exception as error:  # warm start must never take the app down
-            log.exception("warm start failed")
-            self._fail(f"an unexpected {type(error).__name__} (details in the server log).")
+            self._fail(unexpected(error, UNEXPECTED_REASON, logger=log))
 
     def _train(self, registry: Registry, on_done: Callable[[Path], None]) -> None:
         if not self._needed(registry):

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 from animal_audio import esc50, settings
 from animal_audio.availability import hubert_source, unavailable_models
@@ -51,8 +51,9 @@ PREPARED_BYTES = 70 * MB
 HEADROOM_BYTES = 200 * MB
 #: Fine-tuning's checkpoints of a stopped run (models/finetune.WORK_DIR; not imported: that imports torch).
 WORK_DIR = ".work"
-#: What a run folder is renamed to while it is deleted, so half a run never shows under its name.
-TRASH_SUFFIX = ".deleting"
+#: Where a run folder moves while it is deleted: never half a run under its name, nor at a depth where
+#: runs are looked for (runs.finished_runs).
+TRASH_DIR = ".deleting"
 HUBERT_MODELS = ("hubert-finetune", "hubert-probe")
 #: The shared plotly.js a run's figure loads (plots/results.SHARED_BUNDLE, "../plotly-4.1.1.min.js").
 _BUNDLE_SRC = re.compile(r'src="\.\./(plotly-[^"/]+\.min\.js)"')
@@ -112,8 +113,7 @@ def _prune(
 ) -> list[Path]:
     if not runs_dir.is_dir():
         return []
-    for trash in runs_dir.glob(f".*{TRASH_SUFFIX}"):  # what a killed cleanup left
-        shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(runs_dir / TRASH_DIR, ignore_errors=True)  # what a killed cleanup left
     idle = [
         p
         for p in runs_dir.iterdir()
@@ -131,14 +131,16 @@ def _prune(
     if public:
         for run in finished:
             if run not in removed and in_progress(run) is None:
-                for work in run.glob(f"{MODELS_DIR}/**/{WORK_DIR}"):
+                for work in list(run.glob(f"{MODELS_DIR}/**/{WORK_DIR}")):
                     log.info("removing the fine-tuning checkpoints left in %s", work)
                     shutil.rmtree(work, ignore_errors=True)
     _remove_unused_bundles(runs_dir)
     return removed
 
 
-def _mtime(name: str):  # noqa: ANN202 - a sort key
+def _mtime(name: str) -> Callable[[Path], float]:
+    """Sort key: when a run's `name` file (else the folder) last changed."""
+
     def key(run: Path) -> float:
         marker = run / name
         return (marker if marker.exists() else run).stat().st_mtime
@@ -150,13 +152,18 @@ def _remove(run: Path) -> bool:
     """Out of the way in one rename (never half a run under its name), then deleted."""
     if in_progress(run) is not None:  # resumed since it was listed
         return False
-    trash = run.with_name(f".{run.name}{TRASH_SUFFIX}")
+    trash = run.parent / TRASH_DIR / run.name
     try:
+        trash.parent.mkdir(exist_ok=True)
         os.replace(run, trash)
     except OSError as error:
         log.warning("could not remove the old run %s: %s", run, error)
         return False
     shutil.rmtree(trash, ignore_errors=True)
+    try:
+        trash.parent.rmdir()
+    except OSError:  # another cleanup's run is still being deleted in it
+        pass
     log.info("removed the old run %s", run.name)
     return True
 
@@ -209,7 +216,11 @@ def require_free_space(needs: Mapping[Path, int], what: str, advice: str) -> Non
     disks: dict[int, tuple[Path, int]] = {}
     for folder, size in needs.items():
         existing = _existing(Path(folder))
-        device = existing.stat().st_dev
+        try:
+            device = existing.stat().st_dev
+        except OSError as error:  # cannot be told: the run finds out itself
+            log.warning("cannot check the free space in %s: %s", existing, error)
+            continue
         where, total = disks.get(device, (existing, 0))
         disks[device] = (where, total + size)
     for where, size in disks.values():

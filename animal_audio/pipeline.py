@@ -79,7 +79,8 @@ def run_comparison(
     """Prepare (or reuse) data, split by fold, train and test every chosen model, write the run dir.
 
     A model that cannot load or fails is left out and recorded in metrics.json's "unavailable";
-    ModelUnavailableError when none can run (nothing to compare, no results written)."""
+    ModelUnavailableError when none can run (nothing to compare, no results written). DiskSpaceError
+    before any work when it would not fit; a run named here (no out_dir) ends by pruning the runs folder."""
     run_dir = Path(config.out_dir) if config.out_dir is not None else default_run_dir(config)
     created = config.out_dir is None and not run_dir.exists()  # named here: housekeeping may delete it later
     config = replace(config, out_dir=run_dir)

@@ -16,6 +16,7 @@ from animal_audio.errors import (
     CancelledError,
     CheckpointError,
     DatasetError,
+    DiskSpaceError,
     ModelUnavailableError,
     NotTrainedError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "CheckpointError",
     "Classifier",
     "DatasetError",
+    "DiskSpaceError",
     "HubertClassifier",
     "HubertEmbedder",
     "LinearProbe",

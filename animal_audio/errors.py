@@ -37,6 +37,14 @@ class DatasetError(AnimalAudioError):
     """The ESC-50 data is missing, incomplete or cannot be downloaded."""
 
 
+class DiskSpaceError(AnimalAudioError):
+    """Too little free disk space to start a run or a download: refused before any work, with the numbers."""
+
+    def __init__(self, message: str, *, needed: int, free: int) -> None:
+        super().__init__(message)
+        self.needed, self.free = needed, free
+
+
 class CancelledError(AnimalAudioError):
     """Long work was stopped on request; finished steps are kept on disk."""
 

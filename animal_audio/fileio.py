@@ -107,8 +107,13 @@ def _in_use(tmp: Path) -> bool:
     pid = int(found.group(1)) if found else None
     if pid is None or pid == os.getpid():
         return False  # no writer recorded, or ours from an earlier life of this pid
+    return process_alive(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (True where that cannot be told: keep what may be in use)."""
     if os.name != "posix":
-        return True  # os.kill(pid, 0) would interrupt it on Windows: keep what may be in use
+        return True  # os.kill(pid, 0) would interrupt it on Windows
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

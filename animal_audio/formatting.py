@@ -51,3 +51,11 @@ def duration(seconds: float) -> str:
         return f"{round(seconds / 60)} min"
     hours, minutes = divmod(round(seconds / 60), 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def data_size(n_bytes: float) -> str:
+    """'850 MB', '4.2 GB': disk space as a person reads it (decimal units, as disks are sold)."""
+    n_bytes = max(0.0, float(n_bytes))
+    if n_bytes >= 1e9:
+        return f"{n_bytes / 1e9:.1f} GB"
+    return f"{n_bytes / 1e6:.0f} MB" if n_bytes >= 1e7 else f"{n_bytes / 1e6:.1f} MB"

@@ -44,8 +44,9 @@ from animal_audio.errors import (
 from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
 from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.formatting import not_run_line
+from animal_audio.housekeeping import prune_runs, require_run_space
 from animal_audio.labels import CLASSES
-from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent, check_cancel, report
+from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report, restaged
 from animal_audio.public_text import log_unexpected
 from animal_audio.run_results import metrics_document, predictions_table
 from animal_audio.runs import (
@@ -53,8 +54,10 @@ from animal_audio.runs import (
     Part,
     RunResult,
     default_run_dir,
+    is_auto_run,
     load_part,
     model_subdir,
+    running,
     save_part,
     start_run,
     write_latest,
@@ -76,10 +79,28 @@ def run_comparison(
     """Prepare (or reuse) data, split by fold, train and test every chosen model, write the run dir.
 
     A model that cannot load or fails is left out and recorded in metrics.json's "unavailable";
-    ModelUnavailableError when none can run (nothing to compare, no results written)."""
-    started = time.perf_counter()
+    ModelUnavailableError when none can run (nothing to compare, no results written). DiskSpaceError
+    before any work when it would not fit; a run named here (no out_dir) ends by pruning the runs folder."""
     run_dir = Path(config.out_dir) if config.out_dir is not None else default_run_dir(config)
+    created = config.out_dir is None and not run_dir.exists()  # named here: housekeeping may delete it later
     config = replace(config, out_dir=run_dir)
+    require_run_space(config)
+    log.info("run directory: %s", run_dir)
+    try:
+        return _compare(config, run_dir, created, progress, cancel)
+    finally:  # finished, stopped or failed: the runs folder keeps what it should (housekeeping.py)
+        if is_auto_run(run_dir):
+            prune_runs(run_dir.parent)
+
+
+def _compare(
+    config: CompareConfig,
+    run_dir: Path,
+    created: bool,
+    progress: Optional[ProgressCallback],
+    cancel: Optional[CancelCheck],
+) -> RunResult:
+    started = time.perf_counter()
     unavailable = unavailable_models(config)
     if len(unavailable) == len(config.models) and not (run_dir / PARTS_DIR).is_dir():
         raise ModelUnavailableError(nothing_to_compare(unavailable))
@@ -91,31 +112,33 @@ def run_comparison(
     unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
     if len(unavailable) == len(config.models):
         raise ModelUnavailableError(nothing_to_compare(unavailable))
-    start_run(run_dir, config)
+    with running(run_dir, created=created):  # from here on, files go into the run directory
+        start_run(run_dir, config)
+        parts: dict[str, list[Part]] = {}
+        for name in config.models:
+            check_cancel(cancel, f"{name}")
+            known = unavailable.get(name)
+            problem = known or _run_model(ctx, name, parts)
+            if problem is not None:
+                # Known before the run: the caller's estimate said so already.
+                log.log(logging.INFO if known else logging.WARNING, "%s not run: %s", name, problem)
+                report(progress, name, 1.0, f"not run: {problem}")
+                unavailable[name] = problem
+        if not parts:
+            raise ModelUnavailableError(nothing_to_compare(unavailable))
 
-    parts: dict[str, list[Part]] = {}
-    for name in config.models:
-        check_cancel(cancel, f"{name}")
-        known = unavailable.get(name)
-        problem = known or _run_model(ctx, name, parts)
-        if problem is not None:
-            # Known before the run: the caller's estimate said so already.
-            log.log(logging.INFO if known else logging.WARNING, "%s not run: %s", name, problem)
-            report(progress, name, 1.0, f"not run: {problem}")
-            unavailable[name] = problem
-    if not parts:
-        raise ModelUnavailableError(nothing_to_compare(unavailable))
-
-    report(progress, "report", 0.0, "writing results")
-    predictions = predictions_table(splits, parts)
-    unavailable = {name: unavailable[name] for name in config.models if name in unavailable}
-    metrics = metrics_document(config, splits, parts, predictions, time.perf_counter() - started, unavailable)
-    check_cancel(cancel, "writing the report")
-    write_results(run_dir, metrics, predictions)
-    if config.update_latest:
-        write_latest(config.runs_dir or settings.runs_dir(), run_dir, metrics)
-    report(progress, "report", 1.0, f"results in {run_dir}")
-    return RunResult(run_dir, metrics, predictions)
+        report(progress, "report", 0.0, "writing results")
+        predictions = predictions_table(splits, parts)
+        unavailable = {name: unavailable[name] for name in config.models if name in unavailable}
+        metrics = metrics_document(
+            config, splits, parts, predictions, time.perf_counter() - started, unavailable
+        )
+        check_cancel(cancel, "writing the report")
+        write_results(run_dir, metrics, predictions)
+        if config.update_latest:
+            write_latest(config.runs_dir or settings.runs_dir(), run_dir, metrics)
+        report(progress, "report", 1.0, f"results in {run_dir}")
+        return RunResult(run_dir, metrics, predictions)
 
 
 def _run_model(ctx: _Context, name: str, parts: dict[str, list[Part]]) -> Optional[str]:
@@ -247,7 +270,7 @@ def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any], base:
     started = time.perf_counter()
     paths = list(ctx.table["path"])
     features = embed_clips(
-        embedder, paths, progress=_restaged(ctx.progress, f"{name} embeddings"), cancel=ctx.cancel
+        embedder, paths, progress=restaged(ctx.progress, f"{name} embeddings"), cancel=ctx.cancel
     )
     embed_seconds = time.perf_counter() - started
     row_of = {path: i for i, path in enumerate(paths)}
@@ -318,7 +341,7 @@ def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple
         seed=ctx.config.seed,
         device=ctx.config.device,
         max_steps=ctx.config.max_steps,
-        progress=_restaged(ctx.progress, ctx.stage(name, split)),
+        progress=restaged(ctx.progress, ctx.stage(name, split)),
         cancel=ctx.cancel,
     )
     checkpoint = Path(result.checkpoint_dir)
@@ -368,14 +391,3 @@ _RUNNERS: dict[str, Callable[[_Context, str], list[Part]]] = {
 
 def _targets(table: pd.DataFrame) -> np.ndarray:
     return np.array([CLASSES.index(label) for label in table["label"]], dtype=np.int64)
-
-
-def _restaged(progress: Optional[ProgressCallback], stage: str) -> Optional[ProgressCallback]:
-    """Forward a sub-task's events under `stage`, which names the model (and fold) they belong to."""
-    if progress is None:
-        return None
-
-    def forward(event: ProgressEvent) -> None:
-        progress(replace(event, stage=stage))
-
-    return forward

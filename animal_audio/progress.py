@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from animal_audio.errors import CancelledError
@@ -31,3 +31,14 @@ def check_cancel(cancel: Optional[CancelCheck], where: str) -> None:
     """Raise `CancelledError` when the user asked to stop."""
     if cancel is not None and cancel():
         raise CancelledError(f"Stopped during {where}. Finished steps are kept; run again to resume.")
+
+
+def restaged(progress: Optional[ProgressCallback], stage: str) -> Optional[ProgressCallback]:
+    """Forward a sub-task's events under `stage`, which names what they belong to (a model and fold)."""
+    if progress is None:
+        return None
+
+    def forward(event: ProgressEvent) -> None:
+        progress(replace(event, stage=stage))
+
+    return forward

@@ -3,7 +3,9 @@
 A run directory without `metrics.json` is unfinished, never half-finished: results
 are written atomically and `metrics.json` last; `runs_dir/latest.json` moves to a
 run only after it is complete. Finished parts (`parts/<model>--<split>.json`) let a
-stopped run resume where it stopped.
+stopped run resume where it stopped. While a process works in a run, `.in-progress.json`
+holds its pid; a folder the program named itself (no --out) holds `.auto-run.json`, which
+lets housekeeping.py delete it once it is old.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -22,7 +26,7 @@ import pandas as pd
 from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig
 from animal_audio.errors import AnimalAudioError, CheckpointError
-from animal_audio.fileio import atomic_path, read_json, write_json, write_text
+from animal_audio.fileio import atomic_path, process_alive, read_json, write_json, write_text
 from animal_audio.labels import CLASSES
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,15 @@ RUN_CONFIG_FILE = "run_config.json"
 LATEST_FILE = "latest.json"
 PARTS_DIR = "parts"
 MODELS_DIR = "models"
+#: In a run folder the program named and made itself under the runs folder: housekeeping may delete it.
+AUTO_RUN_FILE = ".auto-run.json"
+#: In a run folder while a process works in it: that process's pid.
+LOCK_FILE = ".in-progress.json"
+
+#: Run folders this process works in now: its pid alone does not tell (a restarted container often
+#: gets the pid its killed predecessor had).
+_working: set[Path] = set()
+_working_lock = threading.Lock()
 
 
 @dataclass
@@ -68,6 +81,50 @@ def start_run(run_dir: Path, config: CompareConfig) -> None:
     if previous and previous.get("fingerprint") != config.fingerprint():
         log.info("%s was started with other settings: its finished parts are redone", run_dir)
     write_json(run_dir / RUN_CONFIG_FILE, {"fingerprint": config.fingerprint(), "config": config.to_dict()})
+
+
+@contextmanager
+def running(run_dir: Path, *, created: bool = False) -> Iterator[Path]:
+    """Mark `run_dir` in progress by this process while the block runs: no cleanup removes it, no second
+    process resumes it. `created`: the program named it (no --out), so housekeeping may delete it later."""
+    run_dir = Path(run_dir)
+    owner = in_progress(run_dir)
+    if owner is not None:
+        raise AnimalAudioError(
+            f"The run in {run_dir} is in progress (process {owner}). Wait for it to end, or choose another "
+            "output folder."
+        )
+    key = run_dir.resolve()
+    with _working_lock:
+        _working.add(key)
+    try:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        write_json(run_dir / LOCK_FILE, {"pid": os.getpid(), "started": now})
+        if created:  # after the lock: another process's cleanup never sees it unlocked
+            write_json(run_dir / AUTO_RUN_FILE, {"created": now})
+        yield run_dir
+    finally:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        with _working_lock:
+            _working.discard(key)
+
+
+def in_progress(run_dir: str | os.PathLike[str]) -> Optional[int]:
+    """The pid of the process working in `run_dir` now; None when none is (no lock, or its process is gone).
+    A pid reused by an unrelated process keeps the run a while longer: the safe side."""
+    run_dir = Path(run_dir)
+    pid = (read_json(run_dir / LOCK_FILE) or {}).get("pid")
+    if not isinstance(pid, int):
+        return None
+    if pid == os.getpid():
+        with _working_lock:
+            return pid if run_dir.resolve() in _working else None
+    return pid if process_alive(pid) else None
+
+
+def is_auto_run(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether the program named and made `run_dir` itself (never one given with --out)."""
+    return (Path(run_dir) / AUTO_RUN_FILE).is_file()
 
 
 def resumable(run_dir: Path, config: CompareConfig) -> bool:
@@ -139,7 +196,7 @@ def write_results(run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFr
 
     with atomic_path(run_dir / PREDICTIONS_FILE) as tmp:
         predictions.to_csv(tmp, index=False)
-    write_figures(metrics, run_dir)
+    write_figures(metrics, run_dir, shared_dir=run_dir.parent if is_auto_run(run_dir) else None)
     write_text(run_dir / REPORT_FILE, render_report(metrics))
     write_json(run_dir / METRICS_FILE, metrics)
 
@@ -260,11 +317,15 @@ def latest_run(runs_dir: str | os.PathLike[str] | None = None) -> Optional[Path]
 
 
 def default_run_dir(config: CompareConfig, runs_dir: Optional[Path] = None) -> Path:
-    """A run to continue (unfinished, or finished without some models, with the same settings: `resumable`),
-    else runs_dir/<timestamp>."""
+    """A run to continue (unfinished, or finished without some models, with the same settings: `resumable`;
+    not one in progress), else runs_dir/<timestamp>."""
     runs_dir = Path(runs_dir or config.runs_dir or settings.runs_dir())
     if runs_dir.is_dir():
-        unfinished = [p.parent for p in runs_dir.glob(f"*/{RUN_CONFIG_FILE}") if resumable(p.parent, config)]
+        unfinished = [
+            p.parent
+            for p in runs_dir.glob(f"*/{RUN_CONFIG_FILE}")
+            if resumable(p.parent, config) and in_progress(p.parent) is None
+        ]
         if unfinished:
             newest = max(unfinished, key=lambda p: (p / RUN_CONFIG_FILE).stat().st_mtime)
             log.info("resuming the run in %s", newest)

@@ -188,7 +188,8 @@ def test_a_run_never_replaces_the_pinned_hubert(
     before = registry.get("hubert")
     registry.use_run(tmp_path / "a-run")
     assert registry.get("hubert") is before, "not even reloaded"
-    assert registry.side_status("hubert").origin.startswith(str(tiny_hubert_dir))
+    origin = registry.side_status("hubert").origin
+    assert tiny_hubert_dir.name in origin and "ANIMAL_AUDIO_HUBERT" in origin
 
 
 def test_a_base_model_is_not_a_pin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ usual, metrics.json lists it under "unavailable" with the reason, and the exit s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 
 from animal_audio import settings
@@ -22,7 +21,7 @@ from animal_audio.formatting import duration, not_run_line, percent
 from animal_audio.models.published import training_base
 from animal_audio.pipeline import run_comparison
 from animal_audio.report import headline
-from animal_audio.runs import REPORT_FILE, default_run_dir
+from animal_audio.runs import REPORT_FILE
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--esc50-dir", help="ESC-50 release to prepare into --data when it is not prepared yet"
     )
     parser.add_argument(
-        "--out", help="run directory (default: <runs>/<timestamp>, or the unfinished run to resume)"
+        "--out",
+        help="run directory, never pruned (default: <runs>/<timestamp>, or the unfinished run to resume; "
+        "the runs folder keeps the newest ANIMAL_AUDIO_KEEP_RUNS)",
     )
     parser.add_argument(
         "--models",
@@ -76,10 +77,8 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         esc50_dir=args.esc50_dir,
     )
-    if config.out_dir is None:
-        config = dataclasses.replace(config, out_dir=default_run_dir(config))
-    estimate = duration(estimate_seconds(config))
-    log.info("run directory: %s (expected time on this machine: ~%s)", config.out_dir, estimate)
+    # Without --out the pipeline names the run directory (and logs it): only such runs are pruned later.
+    log.info("expected time on this machine: ~%s", duration(estimate_seconds(config)))
     for name, reason in unavailable_models(config).items():  # known before anything loads
         log.warning("%s", not_run_line(name, reason))
     progress = progress_for(args)

@@ -25,6 +25,7 @@ from animal_audio.demo.text import RUN_FAILED
 from animal_audio.errors import AnimalAudioError, CancelledError, DatasetError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_markdown, percent
+from animal_audio.housekeeping import require_run_space
 from animal_audio.models.published import training_base
 from animal_audio.progress import CancelCheck, ProgressCallback, ProgressEvent
 from animal_audio.public_text import path_name, redact, unexpected, visible
@@ -132,13 +133,15 @@ class StartCheck:
 
 
 def check_start(config: CompareConfig, confirmed_key: str, *, busy: bool) -> StartCheck:
-    """A run expected to take hours starts only on a second click with the same settings.
+    """A run expected to take hours starts only on a second click with the same settings; one that would
+    not fit on the disk does not start (DiskSpaceError).
 
     While a job runs a click only follows it, so there is no data to check and nothing to confirm.
     """
     if busy:
         return StartCheck(True)
     require_data(config)
+    require_run_space(config)
     seconds, limit = estimate_seconds(config), max_run_seconds()
     if limit is not None and seconds > limit:
         raise AnimalAudioError(

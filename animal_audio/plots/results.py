@@ -26,9 +26,14 @@ MODEL_COLORS = {
     "yamnet-probe": "#E69F00",
 }
 FALLBACK_COLOR = "#999999"
-#: Files write_figures puts in a run dir; the plotly bundle is stored once beside them (works offline).
+#: Files write_figures puts in a run dir; they load plotly.js from a local file (they work offline).
 FIGURE_FILES = ("accuracy.html", "confusion.html", "per_class_f1.html")
+#: plotly.js beside the figures of a run given its own folder (--out): the folder opens anywhere.
 PLOTLY_BUNDLE = "plotly.min.js"
+#: plotly.js shared by the runs in the runs folder (4.8 MB once, not per run); versioned, so an upgrade
+#: of plotly never serves older reports a plotly.js they were not written for.
+SHARED_BUNDLE = "plotly-{version}.min.js"
+SHARED_BUNDLE_GLOB = "plotly-*.min.js"
 CONFUSION_SCALE = "Blues"
 
 
@@ -123,13 +128,23 @@ def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def write_figures(metrics: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:
-    """The run's HTML figures, written atomically, sharing one local plotly.js (no CDN needed)."""
-    out_dir = Path(out_dir)
-    bundle = out_dir / PLOTLY_BUNDLE
-    if not bundle.is_file():
-        from plotly.offline import get_plotlyjs
+def write_figures(
+    metrics: dict[str, Any],
+    out_dir: str | os.PathLike[str],
+    *,
+    shared_dir: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """The run's HTML figures, written atomically, sharing one local plotly.js (no CDN needed): the one in
+    `shared_dir` (the runs folder), referenced by a relative path, else a copy in `out_dir`."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
+    out_dir = Path(out_dir)
+    if shared_dir is None:
+        bundle, include = out_dir / PLOTLY_BUNDLE, "directory"
+    else:
+        bundle = Path(shared_dir) / SHARED_BUNDLE.format(version=get_plotlyjs_version())
+        include = Path(os.path.relpath(bundle, out_dir)).as_posix()  # plotly takes a str ending .js as src
+    if not bundle.is_file():
         write_text(bundle, get_plotlyjs())
     figures = dict(
         zip(
@@ -139,7 +154,7 @@ def write_figures(metrics: dict[str, Any], out_dir: str | os.PathLike[str]) -> l
     )
     written = []
     for name, figure in figures.items():
-        html = figure.to_html(include_plotlyjs="directory", full_html=True)
+        html = figure.to_html(include_plotlyjs=include, full_html=True)
         written.append(write_text(out_dir / name, html))
     return written
 

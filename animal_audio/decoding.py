@@ -40,8 +40,8 @@ FFMPEG_TIMEOUT = 20.0
 STDERR_LIMIT = 2_000
 #: Longest file name quoted in a message.
 NAME_LIMIT = 60
-NATIVE_FORMATS = "WAV, FLAC, OGG, MP3"
-FFMPEG_EXTRA_FORMATS = "M4A, AAC, WebM"
+NATIVE_FORMATS = ("WAV", "FLAC", "OGG", "MP3")
+FFMPEG_EXTRA_FORMATS = ("M4A", "AAC", "WebM")
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,7 @@ def decode_file(file: Path | io.BytesIO, max_seconds: float | None, rate: int) -
         with sf.SoundFile(file) as f:
             check_format(f.samplerate, f.channels)
             header_seconds = f.frames / f.samplerate
+            # One read: libsndfile 1.2's MP3 decoder drops samples between reads of a file.
             data = f.read(frames=frame_limit(max_seconds, f.samplerate), dtype="float32", always_2d=True)
             source_rate, channels = f.samplerate, f.channels
     except AudioError:
@@ -101,7 +102,8 @@ def ffmpeg_available() -> bool:
 
 def accepted_formats() -> str:
     """The formats this machine decodes, for messages."""
-    return NATIVE_FORMATS + (", " + FFMPEG_EXTRA_FORMATS if ffmpeg_available() else "")
+    names = NATIVE_FORMATS + (FFMPEG_EXTRA_FORMATS if ffmpeg_available() else ())
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def display_name(file: Path | io.BytesIO) -> str:
@@ -123,7 +125,7 @@ def unreadable(name: str, error: object) -> AudioError:
 def _locked_down(tool: str) -> list[str]:
     """ffmpeg/ffprobe options that keep a hostile file to local reads and a few parsers."""
     return [
-        tool, "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
+        tool, *(["-nostdin"] if tool == "ffmpeg" else []), "-hide_banner", "-v", "error", "-threads", "1",
         "-protocol_whitelist", "file",
         "-format_whitelist", ",".join(FFMPEG_FORMATS),
         "-codec_whitelist", ",".join(FFMPEG_DECODERS),
@@ -164,7 +166,11 @@ def _probe(path: Path, name: str) -> tuple[int, int, float]:
 
 
 def _decode_with_ffmpeg(path: Path, name: str, max_seconds: float | None, rate: int) -> Decoded:
-    """At most `max_seconds` + 1 s as float32 mono at `rate` Hz, within FFMPEG_TIMEOUT."""
+    """At most `max_seconds` + 1 s as float32 at `rate` Hz, within FFMPEG_TIMEOUT.
+
+    Channels are kept (as many as ffprobe saw) and mixed by the caller, as for libsndfile:
+    ffmpeg's own downmix is 3 dB louder.
+    """
     source_rate, channels, seconds = _probe(path, name)
     check_format(source_rate, channels)
     limit = frame_limit(max_seconds, rate)
@@ -172,14 +178,16 @@ def _decode_with_ffmpeg(path: Path, name: str, max_seconds: float | None, rate: 
     command = [
         *_locked_down("ffmpeg"), "-i", f"file:{path.resolve()}",
         "-map", "0:a:0", "-vn", "-sn", "-dn", *duration,
-        "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1",
+        "-ac", str(channels), "-ar", str(rate), "-f", "f32le", "pipe:1",
     ]  # fmt: skip
-    raw, code, timed_out, stderr = _run_bounded(command, -1 if limit < 0 else limit * 4)
+    frame_bytes = 4 * channels
+    raw, code, timed_out, stderr = _run_bounded(command, -1 if limit < 0 else limit * frame_bytes)
     if timed_out:
         raise _too_slow(name, FFMPEG_TIMEOUT)
     if code not in (0, None) or not raw:
         raise unreadable(name, stderr or f"ffmpeg exited with {code}")
-    samples = np.frombuffer(raw[: len(raw) // 4 * 4], dtype="<f4").astype(np.float32)
+    samples = np.frombuffer(raw[: len(raw) // frame_bytes * frame_bytes], dtype="<f4").astype(np.float32)
+    samples = samples if channels == 1 else samples.reshape(-1, channels)
     return Decoded(samples, rate, source_rate, channels, seconds)
 
 

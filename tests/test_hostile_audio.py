@@ -200,3 +200,56 @@ def test_real_ffmpeg_decodes_phone_and_browser_formats_bounded(
     assert 0.45 < np.abs(clip.waveform).max() <= 0.55  # mixed as libsndfile's files are
     whole = read_clip(encoded, max_seconds=None)
     assert not whole.trimmed and whole.seconds == pytest.approx(7.0, abs=0.1)
+
+
+# --------------------------------------------------------------------------- through the running app
+
+
+def resident_mb(pid: int) -> float:
+    """VmRSS of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_the_running_app_answers_the_whole_corpus_and_keeps_serving(
+    corpus: dict[str, Path], tiny_hubert_dir: Path, yamnet_tflite: Path, clip_of, tmp_path: Path
+) -> None:
+    from app_server import start_app, stop_app
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    env = {
+        "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),
+        "ANIMAL_AUDIO_HUBERT": str(tiny_hubert_dir),
+        "ANIMAL_AUDIO_HOME": str(tmp_path / "home"),
+    }
+    process, url = start_app(env, tmp_path / "app.log")
+    try:
+        client = Client(url, verbose=False)
+
+        def classify(path: Path) -> dict:
+            return client.predict(handle_file(str(path)), api_name="/classify")
+
+        assert classify(clip_of("cow", 5, 1))["models"]["yamnet"]["label"] == "cow"  # models loaded
+        before = resident_mb(process.pid)
+        for case in CORPUS:
+            try:
+                answer = classify(corpus[case.name])
+            except AppError as error:
+                assert case.seconds is None, f"{case.name}: expected an answer, got {error}"
+                assert_clear(str(error), case)
+            else:
+                assert case.error is None, f"{case.name}: expected an error with {case.error!r}"
+                clip = answer["clip"]
+                assert MIN_SECONDS <= clip["seconds"] <= MAX_SECONDS and clip["trimmed"] == case.trimmed
+                if case.seconds is not None:
+                    assert clip["seconds"] == pytest.approx(case.seconds, abs=LENGTH_SLACK)
+        growth = resident_mb(process.pid) - before
+        print(f"resident memory {before:.0f} MB, grew {growth:.0f} MB over {len(CORPUS)} hostile files")
+        assert growth < MAX_RSS_GROWTH_MB
+        assert classify(clip_of("cow", 5, 1))["models"]["yamnet"]["label"] == "cow"
+        assert process.poll() is None
+    finally:
+        stop_app(process)

@@ -21,6 +21,7 @@ import soundfile as sf
 from animal_audio.decoding import Decoded, check_format, decode_file, frame_limit
 from animal_audio.errors import AudioError
 from animal_audio.fileio import atomic_path
+from animal_audio.formatting import duration
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +110,17 @@ def read_clip(
     trimmed = max_seconds is not None and len(waveform) > int(max_seconds * SAMPLE_RATE)
     source_seconds = max(seconds, decoded.header_seconds) if trimmed else seconds
     if trimmed:
+        # '30.4 s', not formatting's '30 s', next to 'only the first 30 s'; a header may claim hours.
+        length = f"{source_seconds:.1f} s" if source_seconds < 90 else duration(source_seconds)
         if strict:
             raise AudioError(
-                f"The clip is {_duration(source_seconds)} long; the limit is {max_seconds:g} s. "
+                f"The clip is {length} long; the limit is {max_seconds:g} s. "
                 "Trim it to the part with the animal and try again."
             )
         waveform = waveform[: int(max_seconds * SAMPLE_RATE)]
-        notes.append(
-            f"The clip is {_duration(source_seconds)} long; only the first {max_seconds:g} s were used."
-        )
+        notes.append(f"The clip is {length} long; only the first {max_seconds:g} s were used.")
     waveform = np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False)
     return AudioClip(waveform, decoded.source_rate, channels, source_seconds, tuple(notes), trimmed)
-
-
-def _duration(seconds: float) -> str:
-    """'40.0 s', '12.5 min', '3.0 h': a header may claim hours."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 60:.1f} min" if seconds >= 600 else f"{seconds:.1f} s"
 
 
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Any audio input -> the one internal waveform: float32, mono, 16 kHz, in [-1, 1].
 
 Conversion happens here, at the edge, and nowhere else. Every way a clip can be
-unusable raises `AudioError` with a message that says what to do about it.
+unusable raises `AudioError` with a message that says what to do about it. Files are
+decoded by `decoding` (header first, never more than `max_seconds` + 1 s).
 """
 
 from __future__ import annotations
@@ -17,16 +18,16 @@ from typing import Union
 import numpy as np
 import soundfile as sf
 
+from animal_audio.decoding import Decoded, check_format, decode_file, frame_limit
 from animal_audio.errors import AudioError
 from animal_audio.fileio import atomic_path
+from animal_audio.formatting import duration
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 0.25
 MAX_SECONDS = 30.0
-MIN_INPUT_RATE = 8_000
-MAX_INPUT_RATE = 96_000
 #: Peak below -60 dBFS: nothing a microphone would call a sound.
 SILENCE_PEAK = 1e-3
 
@@ -39,21 +40,22 @@ class AudioTrimmedWarning(UserWarning):
 
 @dataclass(frozen=True)
 class AudioClip:
-    """A decoded clip plus what a person may want to know about the conversion."""
+    """A decoded clip plus what a person may want to know about the conversion.
+
+    `trimmed` is set where the cut happens: a header that claims a few ms more than
+    decodes (common in MP3) is not a cut.
+    """
 
     waveform: np.ndarray
     source_rate: int
     source_channels: int
     source_seconds: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    trimmed: bool = False
 
     @property
     def seconds(self) -> float:
         return len(self.waveform) / SAMPLE_RATE
-
-    @property
-    def trimmed(self) -> bool:
-        return self.source_seconds > self.seconds + 1e-6
 
 
 def load_audio(
@@ -74,8 +76,8 @@ def read_clip(
     source: AudioSource, *, max_seconds: float | None = MAX_SECONDS, strict: bool = False
 ) -> AudioClip:
     """Like `load_audio`, but returns the conversion details instead of warning."""
-    samples, rate, source_seconds = _decode(source, max_seconds=max_seconds, strict=strict)
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    decoded = _decode(source, max_seconds=max_seconds)
+    samples, rate, channels = decoded.samples, decoded.rate, decoded.source_channels
     notes: list[str] = []
     if samples.size == 0:
         raise AudioError("The audio is empty (0 samples). Record again or upload a clip with sound in it.")
@@ -84,19 +86,15 @@ def read_clip(
             "The audio contains invalid samples (NaN or infinity). "
             "Re-export it from your audio editor as 16-bit WAV and try again."
         )
-    if not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
-        raise AudioError(
-            f"Sample rate {rate} Hz is not supported: use {MIN_INPUT_RATE // 1000}-"
-            f"{MAX_INPUT_RATE // 1000} kHz (for example 16, 44.1 or 48 kHz)."
-        )
-    mono = samples if samples.ndim == 1 else samples.mean(axis=1)
+    # float64 for the mix: float32 samples near their maximum would overflow to infinity.
+    mono = samples if samples.ndim == 1 else samples.mean(axis=1, dtype=np.float64)
     if channels > 1:
         notes.append(f"Mixed {channels} channels down to mono.")
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+    peak = float(np.max(np.abs(mono)))
     if peak > 1.0:
         mono = mono / peak
         notes.append("Scaled the audio down: its samples went beyond [-1, 1].")
-    waveform = resample(mono.astype(np.float32, copy=False), rate)
+    waveform = resample(mono.astype(np.float32), rate)
     seconds = len(waveform) / SAMPLE_RATE
     if seconds < MIN_SECONDS:
         raise AudioError(
@@ -108,11 +106,21 @@ def read_clip(
             "The clip is silent (no sound above -60 dBFS). Check that the microphone "
             "is allowed and not muted, then record again closer to the sound."
         )
-    if max_seconds is not None and seconds > max_seconds:
+    # Up to max_seconds + 1 s was decoded: more than max_seconds means there is more to cut.
+    trimmed = max_seconds is not None and len(waveform) > int(max_seconds * SAMPLE_RATE)
+    source_seconds = max(seconds, decoded.header_seconds) if trimmed else seconds
+    if trimmed:
+        # '30.4 s', not formatting's '30 s', next to 'only the first 30 s'; a header may claim hours.
+        length = f"{source_seconds:.1f} s" if source_seconds < 90 else duration(source_seconds)
+        if strict:
+            raise AudioError(
+                f"The clip is {length} long; the limit is {max_seconds:g} s. "
+                "Trim it to the part with the animal and try again."
+            )
         waveform = waveform[: int(max_seconds * SAMPLE_RATE)]
-        notes.append(f"The clip is {source_seconds:.1f} s long; only the first {max_seconds:g} s were used.")
+        notes.append(f"The clip is {length} long; only the first {max_seconds:g} s were used.")
     waveform = np.clip(waveform, -1.0, 1.0).astype(np.float32, copy=False)
-    return AudioClip(waveform, rate, channels, source_seconds, tuple(notes))
+    return AudioClip(waveform, decoded.source_rate, channels, source_seconds, tuple(notes), trimmed)
 
 
 def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
@@ -124,85 +132,28 @@ def resample(samples: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.nd
     return soxr.resample(samples, rate, target, quality="HQ").astype(np.float32, copy=False)
 
 
-def _decode(source: AudioSource, *, max_seconds: float | None, strict: bool) -> tuple[np.ndarray, int, float]:
-    """Return (float samples, [frames] or [frames, channels]), rate and full duration."""
+def _decode(source: AudioSource, *, max_seconds: float | None) -> Decoded:
+    """Samples (at most `max_seconds` + 1 s of them) and what the source says about itself."""
     if isinstance(source, tuple):
-        return _from_array_tuple(source, max_seconds=max_seconds, strict=strict)
+        return _from_array_tuple(source, max_seconds=max_seconds)
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
             raise AudioError("The uploaded file is empty (0 bytes). Upload a real audio file.")
-        return _read_file(io.BytesIO(bytes(source)), "the uploaded data", max_seconds, strict)
+        return decode_file(io.BytesIO(bytes(source)), max_seconds, SAMPLE_RATE)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_file():
-            raise AudioError(f"No audio file at {path}. Check the path and try again.")
+            raise AudioError(f"No audio file named {path.name}. Check the path and try again.")
         if path.stat().st_size == 0:
             raise AudioError(f"{path.name} is empty (0 bytes). Upload a real audio file.")
-        return _read_file(path, path.name, max_seconds, strict)
+        return decode_file(path, max_seconds, SAMPLE_RATE)
     raise AudioError(
         f"Cannot read audio from a {type(source).__name__}: give a file path, bytes, "
         "or a (sample_rate, samples) pair."
     )
 
 
-def _check_length(seconds: float, max_seconds: float | None, strict: bool) -> None:
-    if strict and max_seconds is not None and seconds > max_seconds:
-        raise AudioError(
-            f"The clip is {seconds:.1f} s long; the limit is {max_seconds:g} s. "
-            "Trim it to the part with the animal and try again."
-        )
-
-
-def _read_file(
-    file: Path | io.BytesIO, name: str, max_seconds: float | None, strict: bool
-) -> tuple[np.ndarray, int, float]:
-    try:
-        with sf.SoundFile(file) as f:
-            rate, frames = f.samplerate, f.frames
-            seconds = frames / rate if rate else 0.0
-            _check_length(seconds, max_seconds, strict)
-            # Read a little past the limit only: an hour-long upload must not fill memory.
-            limit = -1 if max_seconds is None else int((max_seconds + 1) * rate)
-            data = f.read(frames=limit, dtype="float32", always_2d=True)
-    except AudioError:
-        raise
-    except sf.LibsndfileError as error:
-        data, rate, seconds = _read_with_librosa(file, name, error)
-        _check_length(seconds, max_seconds, strict)
-    except (RuntimeError, EOFError, ValueError) as error:
-        raise _unreadable(name, error) from error
-    return (data[:, 0] if data.shape[1] == 1 else data), int(rate), float(seconds)
-
-
-def _read_with_librosa(
-    file: Path | io.BytesIO, name: str, first_error: Exception
-) -> tuple[np.ndarray, int, float]:
-    """Formats libsndfile lacks (e.g. m4a) via librosa's audioread/ffmpeg fallback."""
-    if isinstance(file, io.BytesIO):
-        raise _unreadable(name, first_error) from first_error
-    try:
-        import librosa
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, rate = librosa.load(file, sr=None, mono=False)
-    except Exception as error:  # audioread raises many unrelated types
-        raise _unreadable(name, error) from error
-    data = np.atleast_2d(data).T.astype(np.float32)
-    return data, int(rate), data.shape[0] / rate
-
-
-def _unreadable(name: str, error: Exception) -> AudioError:
-    log.debug("could not decode %s: %s", name, error)
-    return AudioError(
-        f"Could not read {name} as audio: the file is corrupt or in an unsupported format. "
-        "Use WAV, FLAC, OGG or MP3."
-    )
-
-
-def _from_array_tuple(
-    pair: tuple, *, max_seconds: float | None, strict: bool
-) -> tuple[np.ndarray, int, float]:
+def _from_array_tuple(pair: tuple, *, max_seconds: float | None) -> Decoded:
     """A Gradio microphone/numpy value: (sample_rate, samples) of int16/int32/float."""
     if len(pair) != 2:
         raise AudioError("Expected audio as a (sample_rate, samples) pair.")
@@ -216,8 +167,15 @@ def _from_array_tuple(
         raise AudioError("Expected audio as a (sample_rate, samples) pair of numbers.") from error
     if samples.ndim == 2 and samples.shape[0] < samples.shape[1] and samples.shape[0] <= 8:
         samples = samples.T  # (channels, frames) -> (frames, channels)
-    if samples.ndim > 2 or (samples.ndim == 2 and samples.shape[1] > 8):
+    if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] > 8):
         raise AudioError(f"Audio samples have an unexpected shape {samples.shape}; expected mono or stereo.")
+    if rate <= 0:
+        raise AudioError(f"Sample rate {rate} Hz is not valid. Record again or upload a file.")
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    check_format(rate, channels)
+    seconds = samples.shape[0] / rate
+    if max_seconds is not None:
+        samples = samples[: frame_limit(max_seconds, rate)]
     if samples.dtype.kind in "iu":
         info = np.iinfo(samples.dtype)
         scale = max(abs(int(info.min)), int(info.max))
@@ -227,13 +185,7 @@ def _from_array_tuple(
         samples = samples.astype(np.float32, copy=False)
     else:
         raise AudioError(f"Audio samples of type {samples.dtype} are not supported; use int16 or float.")
-    seconds = samples.shape[0] / rate if rate > 0 else 0.0
-    if rate <= 0:
-        raise AudioError(f"Sample rate {rate} Hz is not valid. Record again or upload a file.")
-    _check_length(seconds, max_seconds, strict)
-    if max_seconds is not None:
-        samples = samples[: int((max_seconds + 1) * rate)]
-    return samples, rate, seconds
+    return Decoded(samples, rate, rate, channels, seconds)
 
 
 def write_wav(path: str | os.PathLike, waveform: np.ndarray, rate: int = SAMPLE_RATE) -> Path:

@@ -119,3 +119,10 @@ def test_long_microphone_recording_is_trimmed_and_noted():
     clip = read_clip((48_000, tone(35.0, 48_000).astype(np.float32)))
     assert clip.trimmed and clip.seconds == pytest.approx(30.0)
     assert "first 30 s" in clip.notes[-1]
+
+
+def test_trimmed_means_we_cut_it():
+    exact = read_clip((16_000, tone(30.0, 16_000).astype(np.float32)))
+    assert not exact.trimmed and not exact.notes and exact.seconds == 30.0
+    longer = read_clip((16_000, tone(30.4, 16_000).astype(np.float32)))
+    assert longer.trimmed and longer.notes == ("The clip is 30.4 s long; only the first 30 s were used.",)

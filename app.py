@@ -101,9 +101,7 @@ class ExampleViews:
     fetch_btn: gr.Button
 
     def show(self) -> dict[Any, Any]:
-        choices = [
-            (e.title, e.path.name) for e in example_clips()
-        ]  # names only: no server folder in the page
+        choices = [(e.title, e.path.name) for e in example_clips()]  # by name: no server folder in the page
         return {
             self.picker: gr.Radio(choices=choices, value=None, visible=bool(choices)),
             self.fetch_note: gr.Markdown(visible=not choices),

@@ -25,6 +25,7 @@ from animal_audio.demo.training import QUICK_MODELS, JobBusyError, TrainingJob, 
 from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_error
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
+from animal_audio.housekeeping import prune_runs
 from animal_audio.progress import CancelCheck, ProgressCallback, report
 from animal_audio.public_text import unexpected
 from animal_audio.runs import trained_model, unavailable_reason
@@ -98,6 +99,7 @@ class WarmStart:
 
     def _run(self, registry: Registry, on_done: Callable[[Path], None]) -> None:
         registry.warm_up()
+        prune_runs(in_use=[registry.run_dir()])  # runs left from earlier starts
         if self._state != PENDING:
             return
         try:

@@ -43,10 +43,10 @@ from animal_audio.demo.classify import (
     example_clips,
     fetch_examples,
 )
-from animal_audio.errors import AnimalAudioError, AudioError
+from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import model_title
 from animal_audio.public_text import unexpected, visible
-from animal_audio.run_view import RunView, clip_in_row, try_run_view
+from animal_audio.run_view import clip_in_row, try_run_view
 
 log = logging.getLogger("app")
 
@@ -59,9 +59,8 @@ CLASSIFY_CONCURRENCY = 2
 CLASSIFY_QUEUE = {"concurrency_id": "classify", "concurrency_limit": CLASSIFY_CONCURRENCY}
 QUEUE_SIZE = 64
 #: Open pages poll the training job (outside the queue: no worker is held while a run goes on).
-WATCH_EVERY_SECONDS = 2.0
+POLL_SECONDS = 2.0
 WATCH_AFTER_FINISH_SECONDS = 10.0
-STATUS_EVERY_SECONDS = 2.0
 #: Uploaded clips are deleted hourly once an hour old (gradio's cache): (every, older than) in seconds.
 DELETE_UPLOADS = (3600, 3600)
 PRIVATE = {"api_visibility": "private"}
@@ -114,9 +113,7 @@ def _classify_or_error(audio: Any, request: Optional[gr.Request], *, figures: bo
         LIMITER.check(access.client_address(request.headers, request.client) if request else "")
         return classify(audio, REGISTRY, figures=figures)
     except AnimalAudioError as error:
-        titles = {AudioError: "This audio cannot be used", access.AccessError: "Too many requests"}
-        title = next((t for kind, t in titles.items() if isinstance(error, kind)), "Error")
-        raise gr.Error(visible(error), title=title, print_exception=False) from None
+        raise gr.Error(visible(error), title=text.error_title(error), print_exception=False) from None
     except Exception as error:
         raise gr.Error(unexpected(error, text.CLASSIFY_FAILED, logger=log), print_exception=False) from None
 
@@ -124,6 +121,16 @@ def _classify_or_error(audio: Any, request: Optional[gr.Request], *, figures: bo
 def classify_api(audio: Any, request: gr.Request) -> dict[str, Any]:
     """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
     return _classify_or_error(audio, request, figures=False).payload
+
+
+def visitor(profile: Optional[gr.OAuthProfile], request: Any = None, require: bool = False) -> access.Access:
+    """Who clicked, and whether they may train (and reload models) here: locally anybody, in public mode
+    admins. `require`: refuse with the reason when they may not (checked on the server, whatever the page showed)."""
+    session = (request.session_hash if request else None) or ""
+    who = access.training_access(profile and profile.username, session, sign_in_available=SIGN_IN)
+    if require and not who.allowed:
+        raise gr.Error(who.reason, title="Not allowed", print_exception=False)
+    return who
 
 
 def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
@@ -192,13 +199,6 @@ def classify_tab(app: gr.Blocks, status: StatusViews) -> ExampleViews:
     return examples
 
 
-def _run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
-    view, problem = try_run_view(run_dir)
-    if problem:
-        gr.Warning(problem, title="Could not show the last results")
-    return view
-
-
 def play_misclassified(table: Any, event: gr.SelectData) -> Any:
     """Clicking a row of the misclassified table plays that clip (when it is on this machine)."""
     filename = clip_in_row(table, event.index)
@@ -261,11 +261,14 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             None
         )  # when the job whose results are on screen ended; a newer end shows its run
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
-        watcher = gr.Timer(WATCH_EVERY_SECONDS)
+        watcher = gr.Timer(POLL_SECONDS)
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
     settings_in = [models, protocol, epochs]
 
-    def show_results(view: Optional[RunView]) -> dict[Any, Any]:
+    def show_results(run_dir: Optional[Path] = None) -> dict[Any, Any]:
+        view, problem = try_run_view(run_dir)  # the given run, else the latest
+        if problem:
+            gr.Warning(problem, title="Could not show the last results")
         if view is None:  # nothing to show: only the line that says so
             return {**{c: gr.update(visible=False) for c in results[1:]}, run_md: text.NO_RUN_YET}
         first = view.models[0] if view.models else None
@@ -274,9 +277,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             run_md: view.summary,
             table: gr.Dataframe(value=view.table, visible=True),
             accuracy_plot: gr.Plot(value=view.figures["accuracy"], visible=True),
-            confusion_model: gr.Dropdown(
-                choices=[(model_title(m), m) for m in view.models], value=first, visible=bool(first)
-            ),
+            confusion_model: gr.Dropdown(choices=view.model_choices, value=first, visible=bool(first)),
             confusion_plot: gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
             f1_plot: gr.Plot(value=view.figures["per_class_f1"], visible=True),
             wrong_table: gr.Dataframe(value=view.misclassified, visible=wrong),
@@ -287,37 +288,30 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
     def show_job(snap: training.JobSnapshot) -> dict[Any, str]:
         return {train_log: "\n".join(snap.log), job_md: text.job_line(snap)}
 
-    def who(profile: Optional[gr.OAuthProfile], request: Optional[gr.Request] = None) -> access.Access:
-        session = (request.session_hash if request else None) or ""
-        return access.training_access(profile and profile.username, session, sign_in_available=SIGN_IN)
-
     def show_access(profile: gr.OAuthProfile | None) -> dict[Any, Any]:
-        allowed = who(profile)
+        allowed = visitor(profile)
         buttons = {b: gr.Button(interactive=allowed.allowed) for b in (start_btn, cancel_btn)}
         return {**buttons, access_md: "" if allowed.allowed else f"🔒 {allowed.reason}"}
 
     def start(models, protocol, epochs, confirmed: str, profile: gr.OAuthProfile | None, request: gr.Request):
         """Start a comparison and return at once (checked on the server): every open page follows it on its timer."""
         try:
-            form, visitor = (models, protocol, epochs), who(profile, request)
-            done = training.start_run(JOB, form, confirmed, visitor, on_done=_use_trained_models)
+            form, who = (models, protocol, epochs), visitor(profile, request)
+            done = training.start_run(JOB, form, confirmed, who, on_done=_use_trained_models)
         except AnimalAudioError as error:
             raise gr.Error(visible(error), title="Not started", print_exception=False) from None
         (gr.Info if done.started else gr.Warning)(done.message, title=done.title)
         return {**show_job(JOB.snapshot()), confirmed_for: done.confirm_key}
 
     def cancel(profile: gr.OAuthProfile | None, request: gr.Request) -> str:
-        try:
-            allowed = who(profile, request).require()
-            return text.cancel_line(JOB.cancel(by=allowed.who, admin=allowed.admin))
-        except access.AccessError as error:
-            raise gr.Error(str(error), title="Not allowed", print_exception=False) from None
+        allowed = visitor(profile, request, require=True)  # an admin here: may stop anybody's run
+        return text.cancel_line(JOB.cancel(by=allowed.who, admin=allowed.admin))
 
     def watch_job(shown: Optional[float], page: bool = False) -> Any:
         """Timer tick (and page load): every open page sees the job's log, and the latest results once it ends."""
         snap = JOB.snapshot()
         if page or (snap.finished and snap.finished != shown):
-            return {**show_job(snap), **show_results(_run_view(snap.run_dir)), shown_end: snap.finished}
+            return {**show_job(snap), **show_results(snap.run_dir), shown_end: snap.finished}
         return show_job(snap) if snap.recent(WATCH_AFTER_FINISH_SECONDS) else gr.skip()
 
     def fetch(progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
@@ -362,9 +356,15 @@ def models_tab(app: gr.Blocks, status: StatusViews) -> None:
     with gr.Tab("🩺 Models", id="status"):
         gr.Markdown(text.MODELS_INTRO)
         status.panel.render()
-        retry_btn = gr.Button("Retry loading (after fixing)")
+        retry_btn = gr.Button("Retry loading (after fixing)", elem_id="retry-btn")
         gr.Markdown(text.SETTINGS_HELP)
-    retry_btn.click(lambda: status.show(retry=True), outputs=status.views, concurrency_id="status", **PRIVATE)
+
+    def retry(profile: gr.OAuthProfile | None) -> dict[Any, Any]:
+        """In public mode only admins: a reload can take long, and failures are remembered so nobody waits."""
+        visitor(profile, require=True)
+        return status.show(retry=True)
+
+    retry_btn.click(retry, outputs=status.views, concurrency_id="status", concurrency_limit=1, **PRIVATE)
     app.load(status.show, outputs=status.views, **PRIVATE)
     status.timer.tick(status.show, outputs=status.views, queue=False, show_progress="hidden", **PRIVATE)
 
@@ -374,7 +374,7 @@ def build() -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_UPLOADS) as app:
         gr.HTML(text.HEADER.format(logo=(ASSETS / "logo.svg").read_text(encoding="utf-8"), title=TITLE))
         line, panel = gr.Markdown(elem_id="status-line", render=False), gr.Markdown(render=False)
-        status = StatusViews(line, panel, gr.Timer(STATUS_EVERY_SECONDS))
+        status = StatusViews(line, panel, gr.Timer(POLL_SECONDS))
         with gr.Tabs():
             examples = classify_tab(app, status)
             train_tab(app, examples)

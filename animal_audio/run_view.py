@@ -34,6 +34,11 @@ class RunView:
     models: list[str]
     misclassified: pd.DataFrame
 
+    @property
+    def model_choices(self) -> list[tuple[str, str]]:
+        """(title, name) of each model, for a picker."""
+        return [(model_title(m), m) for m in self.models]
+
 
 def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     """The given run, or the latest finished one; None when there is none yet."""

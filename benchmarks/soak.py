@@ -104,6 +104,7 @@ def soak_while_training(
         result = soak(url, clip, clients=clients, calls=calls)
         result.update(training_started=bool(started.get("success")), training_during_soak=training_before)
         result["training_still_running_after"] = _training(runs, wait=0.0)
+        result["training_finished_runs"] = len(list(runs.glob("*/metrics.json")))
         result.update(memory_mb(process.pid))
         result["server_alive"] = process.poll() is None
         return result

@@ -50,12 +50,14 @@ def test_visitors_see_the_training_buttons_disabled_and_why(browser, public_app:
         page.close()
 
 
-def test_a_scripted_start_or_cancel_is_refused_on_the_server(public_app: tuple[str, Path]) -> None:
+def test_a_scripted_start_cancel_or_reload_is_refused_on_the_server(public_app: tuple[str, Path]) -> None:
     url, home = public_app
     started = call_event(url, "start-btn", QUICK_RUN)
     assert started["success"] is False and "belongs to the operator" in started["output"]["error"]
     cancelled = call_event(url, "cancel-btn", [])
     assert cancelled["success"] is False and "belongs to the operator" in cancelled["output"]["error"]
+    retried = call_event(url, "retry-btn", [])  # reloading models can take long: the operator's call too
+    assert retried["success"] is False and "belongs to the operator" in retried["output"]["error"]
     assert not list((home / "runs").glob("*/metrics.json")), "no run was started"
 
 

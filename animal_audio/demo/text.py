@@ -193,6 +193,16 @@ def status_line(statuses: list[ModelStatus]) -> str:
     )
 
 
+def error_title(error: BaseException) -> str:
+    """The title of the message a refused request gets."""
+    from animal_audio.access import AccessError
+    from animal_audio.errors import AudioError
+
+    if isinstance(error, AudioError):
+        return "This audio cannot be used"
+    return "Too many requests" if isinstance(error, AccessError) else "Error"
+
+
 def cancel_line(stopping: bool) -> str:
     """What the Cancel button says: the job stops at its next safe point, or there was none."""
     if stopping:

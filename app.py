@@ -41,7 +41,7 @@ from animal_audio.demo.classify import (
     data_status_markdown,
     empty_figures,
     example_clips,
-    fetch_examples,
+    fetch_for_visitor,
 )
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import model_title
@@ -81,10 +81,8 @@ class StatusViews:
         """Each side's state without waiting for a load; `retry` forgets earlier failures and loads again."""
         if retry:
             REGISTRY.retry_failed()
-        statuses = REGISTRY.status(load=retry)
-        changing = any(s.state in (text.NOT_LOADED, text.LOADING, text.LEARNING) for s in statuses)
-        shown = {self.line: text.status_line(statuses), self.panel: text.status_markdown(statuses)}
-        return {**shown, self.timer: gr.Timer(active=changing)}
+        line, panel, changing = text.status_views(REGISTRY.status(load=retry))
+        return {self.line: line, self.panel: panel, self.timer: gr.Timer(active=changing)}
 
     @property
     def views(self) -> list[Any]:
@@ -103,8 +101,10 @@ class ExampleViews:
         choices = [(e.title, e.path.name) for e in example_clips()]  # by name: no server folder in the page
         return {
             self.picker: gr.Radio(choices=choices, value=None, visible=bool(choices)),
-            self.fetch_note: gr.Markdown(visible=not choices),
-            self.fetch_btn: gr.Button(visible=not choices),
+            self.fetch_note: gr.Markdown(
+                visible=not (choices or settings.public_mode())
+            ),  # the operator's call
+            self.fetch_btn: gr.Button(visible=not (choices or settings.public_mode())),
         }
 
 
@@ -316,23 +316,20 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
 
     def fetch(progress: gr.Progress = gr.Progress()) -> dict[Any, Any]:  # noqa: B008
         try:
-            fetch_examples(lambda e: progress(e.fraction, desc=f"{e.stage}: {e.message}"[:80]))
+            fetch_for_visitor(lambda e: progress(e.fraction, desc=f"{e.stage}: {e.message}"[:80]))
         except AnimalAudioError as error:
             raise gr.Error(visible(error), title="No ESC-50 clips", print_exception=False) from None
         gr.Info("The ESC-50 animal clips are ready.")
         return {**examples.show(), **show_data()}
 
     def show_data() -> dict[Any, Any]:
-        return {data_status: data_status_markdown(), fetch_btn: gr.Button(visible=not example_clips())}
-
-    def pick_mode(mode_name: str) -> Any:
-        chosen = training.MODE_MODELS.get(mode_name)
-        return gr.CheckboxGroup(value=list(chosen)) if chosen else gr.skip()
+        hidden = example_clips() or settings.public_mode()
+        return {data_status: data_status_markdown(), fetch_btn: gr.Button(visible=not hidden)}
 
     fetched = [examples.picker, examples.fetch_note, examples.fetch_btn, data_status, fetch_btn]
     for button in (examples.fetch_btn, fetch_btn):
         button.click(fetch, outputs=fetched, concurrency_id="fetch", concurrency_limit=1, **PRIVATE)
-    mode.input(pick_mode, inputs=mode, outputs=models, **PRIVATE)
+    mode.input(lambda name: training.mode_models(name) or gr.skip(), inputs=mode, outputs=models, **PRIVATE)
     models.input(lambda _: training.MODES[2], inputs=models, outputs=mode, **PRIVATE)
     for control in (mode, models, protocol, epochs):
         control.change(training.estimate_markdown, inputs=settings_in, outputs=estimate_md, **PRIVATE)
@@ -356,7 +353,9 @@ def models_tab(app: gr.Blocks, status: StatusViews) -> None:
     with gr.Tab("🩺 Models", id="status"):
         gr.Markdown(text.MODELS_INTRO)
         status.panel.render()
-        retry_btn = gr.Button("Retry loading (after fixing)", elem_id="retry-btn")
+        retry_btn = gr.Button(
+            "Retry loading (after fixing)", elem_id="retry-btn", visible=not settings.public_mode()
+        )
         gr.Markdown(text.SETTINGS_HELP)
 
     def retry(profile: gr.OAuthProfile | None) -> dict[Any, Any]:

@@ -7,6 +7,7 @@ owner (SPACE_AUTHOR_NAME) or a name in ANIMAL_AUDIO_ADMINS; ANIMAL_AUDIO_TRAININ
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
@@ -26,6 +27,8 @@ ENV_ADMINS = "ANIMAL_AUDIO_ADMINS"
 ENV_SPACE_AUTHOR = "SPACE_AUTHOR_NAME"
 ENV_MAX_RUN_MINUTES = "ANIMAL_AUDIO_MAX_RUN_MINUTES"
 ENV_RATE_LIMIT = "ANIMAL_AUDIO_RATE_LIMIT"
+#: Gradio's local sign-in mock (anybody becomes this machine's Hugging Face user): for trying sign-in out.
+ENV_SIGN_IN_MOCK = "ANIMAL_AUDIO_SIGN_IN_MOCK"
 #: Values of ANIMAL_AUDIO_TRAINING that turn training off.
 OFF_VALUES = frozenset({"0", "off", "false", "no"})
 #: In public mode: classifications per client and minute, and the longest run (a Space's CPU is shared).
@@ -68,7 +71,8 @@ def admins() -> frozenset[str]:
 
 
 def training_access(user: Optional[str], session: str = "", *, sign_in_available: bool = True) -> Access:
-    """Whether `user` (a signed-in Hugging Face name, or None) in browser `session` may start and cancel runs."""
+    """Whether `user` (a signed-in Hugging Face name, or None) in browser `session` may start and cancel runs.
+    A session id is the page's own word: it tells visitors' runs apart locally, it never grants anything."""
     who = f"user:{user}" if user else f"session:{session}" if session else ""
     if not training_enabled():
         return Access(False, "Training is turned off on this app (ANIMAL_AUDIO_TRAINING=off).", who)
@@ -83,8 +87,8 @@ def training_access(user: Optional[str], session: str = "", *, sign_in_available
     if not sign_in_available:
         return Access(
             False,
-            "Training here belongs to the operator, and sign-in works only on Hugging Face Spaces "
-            "(or with `huggingface-cli login`). Results of earlier runs are shown below.",
+            "Training here belongs to the operator, and sign-in works only on Hugging Face Spaces. "
+            "Results of earlier runs are shown below.",
             who,
         )
     return Access(
@@ -98,17 +102,21 @@ def sign_in_wanted() -> bool:
 
 
 def sign_in_works() -> bool:
-    """Gradio signs in for real on a Space; elsewhere it mocks the sign-in with this machine's Hugging Face
-    login, which it looks up when the page is built (it fails there without one)."""
-    if os.environ.get("SYSTEM") == "spaces" and os.environ.get(settings.ENV_SPACE_ID):
-        return True
+    """Sign-in is real only on a Space with `hf_oauth: true`. Elsewhere Gradio mocks it: anybody who opens
+    /login/huggingface becomes this machine's Hugging Face user, so the mock is for trying it out
+    (ANIMAL_AUDIO_SIGN_IN_MOCK=1), never for a public server."""
+    if os.environ.get("SYSTEM") == "spaces":
+        return bool(os.environ.get("OAUTH_CLIENT_ID"))
+    if not settings.env_flag(ENV_SIGN_IN_MOCK):
+        return False
+    log.warning(
+        "%s=1: anybody who opens this app can sign in as this machine's Hugging Face user", ENV_SIGN_IN_MOCK
+    )
     from huggingface_hub import get_token, whoami
 
-    if get_token() is None:
-        return False
-    try:
-        return whoami().get("type") == "user"
-    except Exception as error:  # offline, or no network: no sign-in then
+    try:  # Gradio's mock asks the Hub who this machine is, and fails the page without an answer
+        return get_token() is not None and whoami().get("type") == "user"
+    except Exception as error:  # offline, or no network
         log.warning("no Hugging Face sign-in on this machine: %s", error)
         return False
 
@@ -169,8 +177,12 @@ class RateLimiter:
 def client_address(headers: Mapping[str, str], peer: Any) -> str:
     """Who is asking, for the rate limit: the visitor's address. Behind the Spaces proxy that is the last
     X-Forwarded-For hop (the proxy's own entry; earlier ones are the visitor's to forge), else the peer."""
+    address = str(getattr(peer, "host", "") or "unknown")
     if os.environ.get("SYSTEM") == "spaces":
         hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return str(getattr(peer, "host", "") or "unknown")
+        address = hops[-1] if hops else address
+    try:  # an IPv6 host holds a whole /64 to rotate through: that is one visitor
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address

@@ -40,11 +40,8 @@ class AudioTrimmedWarning(UserWarning):
 
 @dataclass(frozen=True)
 class AudioClip:
-    """A decoded clip plus what a person may want to know about the conversion.
-
-    `trimmed` is set where the cut happens: a header that claims a few ms more than
-    decodes (common in MP3) is not a cut.
-    """
+    """A decoded clip plus what a person may want to know about the conversion. `trimmed` is set where the
+    cut happens: a header that claims a few ms more than decodes (common in MP3) is not a cut."""
 
     waveform: np.ndarray
     source_rate: int

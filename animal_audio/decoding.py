@@ -35,6 +35,10 @@ EXTRA_SECONDS = 1.0
 FFMPEG_FORMATS = ("mov", "matroska", "aac", "amr")
 FFMPEG_DECODERS = ("aac", "alac", "opus", "vorbis", "mp3float", "mp3", "amrnb", "amrwb", "flac")
 FFPROBE_TIMEOUT = 10.0
+#: A crafted container index must not make ffmpeg allocate gigabytes: one block, and all its memory
+#: (address space, via util-linux's prlimit where it is installed, as on Debian and Spaces).
+FFMPEG_MAX_ALLOC = 64 * 2**20
+FFMPEG_ADDRESS_SPACE = 2**30
 FFMPEG_TIMEOUT = 20.0
 #: Bytes of ffmpeg's diagnostics kept for the log.
 STDERR_LIMIT = 2_000
@@ -124,8 +128,11 @@ def unreadable(name: str, error: object) -> AudioError:
 
 def _locked_down(tool: str) -> list[str]:
     """ffmpeg/ffprobe options that keep a hostile file to local reads and a few parsers."""
+    prlimit = shutil.which("prlimit")
     return [
+        *([prlimit, f"--as={FFMPEG_ADDRESS_SPACE}", "--"] if prlimit else []),
         tool, *(["-nostdin"] if tool == "ffmpeg" else []), "-hide_banner", "-v", "error", "-threads", "1",
+        "-max_alloc", str(FFMPEG_MAX_ALLOC),
         "-protocol_whitelist", "file",
         "-format_whitelist", ",".join(FFMPEG_FORMATS),
         "-codec_whitelist", ",".join(FFMPEG_DECODERS),
@@ -166,11 +173,8 @@ def _probe(path: Path, name: str) -> tuple[int, int, float]:
 
 
 def _decode_with_ffmpeg(path: Path, name: str, max_seconds: float | None, rate: int) -> Decoded:
-    """At most `max_seconds` + 1 s as float32 at `rate` Hz, within FFMPEG_TIMEOUT.
-
-    Channels are kept (as many as ffprobe saw) and mixed by the caller, as for libsndfile:
-    ffmpeg's own downmix is 3 dB louder.
-    """
+    """At most `max_seconds` + 1 s as float32 at `rate` Hz, within FFMPEG_TIMEOUT. Channels are kept and mixed
+    by the caller, as for libsndfile: ffmpeg's own downmix is 3 dB louder."""
     source_rate, channels, seconds = _probe(path, name)
     check_format(source_rate, channels)
     limit = frame_limit(max_seconds, rate)
@@ -192,10 +196,8 @@ def _decode_with_ffmpeg(path: Path, name: str, max_seconds: float | None, rate: 
 
 
 def _run_bounded(command: list[str], max_bytes: int) -> tuple[bytes, int | None, bool, str]:
-    """Run `command`, read at most `max_bytes` of its output, kill it after FFMPEG_TIMEOUT.
-
-    Returns (output, exit code or None when it was stopped at the limit, timed out, stderr).
-    """
+    """Run `command`, read at most `max_bytes` of its output, kill it after FFMPEG_TIMEOUT: (output, exit code
+    or None when stopped at the limit, whether it timed out, stderr)."""
     expired = threading.Event()
     with tempfile.TemporaryFile() as errors:
         with subprocess.Popen(

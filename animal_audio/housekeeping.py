@@ -75,14 +75,11 @@ def prune_runs(
     keep: Optional[int] = None,
     public: Optional[bool] = None,
 ) -> list[Path]:
-    """Delete the run folders the program made that nobody needs any more; returns them. Never raises.
-
-    Kept: runs in progress; the newest `keep` finished runs (settings.keep_runs()); the runs in use
-    (`in_use`, and what the app loads by default: runs_in_use). Locally also the newest stopped run: the
-    same comparison resumes it, and its fine-tuning checkpoints can be hours of work. In public mode every
-    stopped run goes, and so do the `.work` checkpoints left in finished ones (a fine-tune that failed):
-    nobody there resumes by hand, and each holds gigabytes.
-    """
+    """Delete the run folders the program made that nobody needs any more (returns them; never raises):
+    all but runs in progress, the newest `keep` finished ones, those in use and, locally, the newest stopped."""
+    # Locally the same comparison resumes a stopped run, whose fine-tuning checkpoints can be hours of work.
+    # In public mode nobody resumes by hand and each holds gigabytes: every stopped run goes, and so do the
+    # `.work` checkpoints a failed fine-tune left in a finished run.
     runs_dir = Path(runs_dir) if runs_dir is not None else settings.runs_dir()
     try:
         return _prune(runs_dir, in_use, settings.keep_runs(keep), settings.public_mode(public))

@@ -104,16 +104,17 @@ def _compare(
     unavailable = unavailable_models(config)
     if len(unavailable) == len(config.models) and not (run_dir / PARTS_DIR).is_dir():
         raise ModelUnavailableError(nothing_to_compare(unavailable))
-    table = _prepared_table(config, progress, cancel)
-    splits = protocol_splits(table, config.protocol)
-    report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
-    ctx = _Context(config, run_dir, table, splits, progress, cancel)
-    # A model whose every part this run finished before needs no weights: it is reused, even offline.
-    unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
-    if len(unavailable) == len(config.models):
-        raise ModelUnavailableError(nothing_to_compare(unavailable))
-    with running(run_dir, created=created):  # from here on, files go into the run directory
-        start_run(run_dir, config)
+    # Held from the data step on: a cleanup meanwhile must not remove the stopped run this one resumes.
+    with running(run_dir, created=created):
+        table = _prepared_table(config, progress, cancel)
+        splits = protocol_splits(table, config.protocol)
+        report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
+        ctx = _Context(config, run_dir, table, splits, progress, cancel)
+        # A model whose every part this run finished before needs no weights: it is reused, even offline.
+        unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
+        if len(unavailable) == len(config.models):
+            raise ModelUnavailableError(nothing_to_compare(unavailable))
+        start_run(run_dir, config)  # from here on, files go into the run directory
         parts: dict[str, list[Part]] = {}
         for name in config.models:
             check_cancel(cancel, f"{name}")

@@ -4,6 +4,7 @@ Every visitor sees it: the reasons a model did not run are shown without server 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,13 @@ from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
 from animal_audio.labels import display
 from animal_audio.public_text import redact, visible
-from animal_audio.runs import latest_run, load_run
+from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
 
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
+#: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
+VIEWS_KEPT = 4
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
 
 
@@ -60,14 +63,29 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
 
 
 def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
-    """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged."""
+    """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged.
+    Every page polls: while a run's files stay the same, they all get the one view built for it."""
     try:
-        return load_run_view(run_dir), None
+        run_dir = Path(run_dir) if run_dir else latest_run()
+        return (_view_of(run_dir, _stamp(run_dir)) if run_dir else None), None
     except AnimalAudioError as error:
         return None, visible(error)
     except Exception:
         log.exception("could not load the run %s", run_dir)
         return None, None
+
+
+@functools.lru_cache(maxsize=VIEWS_KEPT)
+def _view_of(run_dir: Path, stamp: tuple[int, ...]) -> Optional[RunView]:
+    return load_run_view(run_dir)
+
+
+def _stamp(run_dir: Path) -> tuple[int, ...]:
+    """When the run's result files last changed (a rerun into the same folder rewrites them)."""
+    return tuple(
+        (run_dir / name).stat().st_mtime_ns if (run_dir / name).exists() else 0
+        for name in (METRICS_FILE, PREDICTIONS_FILE)
+    )
 
 
 def _fit_width(figure: Any) -> Any:

@@ -228,3 +228,23 @@ def test_client_address_trusts_the_forwarded_header_only_on_spaces(monkeypatch: 
     monkeypatch.setenv("SYSTEM", "spaces")
     assert access.client_address(headers, peer) == "1.2.3.4"  # the hop the proxy added
     assert access.client_address({}, None) == "unknown"
+    monkeypatch.delenv("SYSTEM")
+    rotating = [SimpleNamespace(host=f"2001:db8:1:2::{i:x}") for i in (1, 0xBEEF)]
+    assert {access.client_address({}, peer) for peer in rotating} == {"2001:db8:1:2::/64"}
+
+
+def test_sign_in_is_offered_only_where_it_is_real(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off Spaces Gradio's mock signs ANY visitor in as this machine's user: never offered unless asked for."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "whoami", lambda *a, **k: {"type": "user", "name": "operator"})
+    monkeypatch.setenv("HF_TOKEN", "hf_local_test_token")
+    for name in ("SYSTEM", "OAUTH_CLIENT_ID", access.ENV_SIGN_IN_MOCK):
+        monkeypatch.delenv(name, raising=False)
+    assert not access.sign_in_works(), "a Hugging Face login on a public server is no sign-in"
+    monkeypatch.setenv(access.ENV_SIGN_IN_MOCK, "1")
+    assert access.sign_in_works()
+    monkeypatch.setenv("SYSTEM", "spaces")
+    assert not access.sign_in_works(), "a Space without hf_oauth: true has no sign-in routes"
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "client")
+    assert access.sign_in_works()

@@ -148,7 +148,7 @@ def test_ffmpeg_runs_locked_down_and_its_output_is_read_only_up_to_the_cap(
     args = (fake_bin / "ffmpeg.args").read_text().splitlines()
     for flag, value in [("-protocol_whitelist", "file"), ("-t", f"{MAX_SECONDS + 1:g}"), ("-ac", "2")]:
         assert args[args.index(flag) + 1] == value
-    assert "-nostdin" in args and args[args.index("-i") + 1].startswith("file:/")
+    assert "-nostdin" in args and "-max_alloc" in args and args[args.index("-i") + 1].startswith("file:/")
     assert not {"hls", "concat", "http"} & set(args[args.index("-format_whitelist") + 1].split(","))
 
 

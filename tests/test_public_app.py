@@ -76,7 +76,8 @@ def test_classify_is_rate_limited_per_visitor(public_app: tuple[str, Path], clip
 def operator_app(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, yamnet_tflite: Path, prepared_subset: Path
 ) -> Iterator[tuple[str, Any]]:
-    """app.py in this process, public, with `operator` as admin and this machine "logged in" to the Hub.
+    """app.py in this process, public, with `operator` as admin, this machine "logged in" to the Hub and
+    Gradio's local sign-in mock turned on (ANIMAL_AUDIO_SIGN_IN_MOCK: it signs anybody in as that user).
 
     Gradio mocks the sign-in off Spaces with the machine's Hugging Face login, which it asks the Hub's whoami
     endpoint for: unreachable here, so that one call is answered by the test (the only test double)."""
@@ -90,6 +91,7 @@ def operator_app(
     monkeypatch.setattr(gradio.oauth, "whoami", whoami)
     for name, value in {
         "HF_TOKEN": "hf_local_test_token",
+        "ANIMAL_AUDIO_SIGN_IN_MOCK": "1",
         "ANIMAL_AUDIO_PUBLIC": "1",
         "ANIMAL_AUDIO_ADMINS": "operator",
         "ANIMAL_AUDIO_YAMNET": str(yamnet_tflite),

@@ -3,6 +3,7 @@ Every call is answered or rate-limited with its message; none fails, and the ser
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from benchmarks.soak import soak_while_training
@@ -28,6 +29,9 @@ def test_many_visitors_while_training_are_answered_or_told_to_wait(
     assert result["training_started"] and result["training_during_soak"], result
     assert result["failed"] == 0, result["failures"]
     assert result["calls"] == CLIENTS * CALLS
-    # The refusals are told apart by their message ("Too many requests ... Wait N s").
-    assert result["answered"] == RATE_LIMIT and result["rate-limited"] == CLIENTS * CALLS - RATE_LIMIT
+    # The refusals are told apart by their message ("Too many requests ... Wait N s"). The window slides:
+    # a soak longer than a minute gets another RATE_LIMIT answers per minute.
+    minutes = math.ceil(result["wall_seconds"] / 60)
+    assert RATE_LIMIT <= result["answered"] <= RATE_LIMIT * minutes
+    assert result["rate-limited"] == CLIENTS * CALLS - result["answered"]
     assert result["answered_p95_seconds"] is not None and result["server_alive"]

@@ -27,6 +27,7 @@ from animal_audio.demo.models import (
 )
 from animal_audio.demo.text import (
     FAILED,
+    FETCH_CLOSED,
     LEARNING,
     LOADING,
     NOT_TRAINED,
@@ -317,6 +318,15 @@ def fetch_examples(
 def _redacted(progress: ProgressCallback) -> ProgressCallback:
     """`progress` without server folders in its messages: they reach the page ("ESC-50 ready in FOLDER")."""
     return lambda event: progress(replace(event, message=redact(event.message)))
+
+
+def fetch_for_visitor(progress: Optional[ProgressCallback] = None) -> list[Example]:
+    """The app's Get-the-clips buttons: in public mode a visitor may not fill the disk (AccessError)."""
+    from animal_audio.access import AccessError
+
+    if settings.public_mode():
+        raise AccessError(FETCH_CLOSED)
+    return fetch_examples(progress)
 
 
 def data_status_markdown(data_dir: Optional[Path] = None) -> str:

@@ -60,6 +60,10 @@ mode also fine-tunes all of HuBERT (hours on a CPU, minutes on a GPU). Only one 
 others see its progress. The HuBERT you train here becomes the one the *Classify* tab uses.
 """
 
+FETCH_CLOSED = (
+    "Here the operator prepares the ESC-50 clips (warm start, or ANIMAL_AUDIO_ESC50): "
+    "visitors cannot start the download (~1.5 GB of disk)."
+)
 FETCH_NOTE = (
     "The example clips come from the ESC-50 dataset, which is not included "
     "with this app. Fetch it once (~600 MB) into the app's data folder:"
@@ -191,6 +195,12 @@ def status_line(statuses: list[ModelStatus]) -> str:
         + (f", {s.description}" if s.state == LEARNING else "")
         for s in statuses
     )
+
+
+def status_views(statuses: list[ModelStatus]) -> tuple[str, str, bool]:
+    """The status line, the Models panel, and whether they may still change (a model loading or learning)."""
+    changing = any(s.state in (NOT_LOADED, LOADING, LEARNING) for s in statuses)
+    return status_line(statuses), status_markdown(statuses), changing
 
 
 def error_title(error: BaseException) -> str:

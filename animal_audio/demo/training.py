@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from animal_audio import esc50, settings
 from animal_audio.access import ENV_MAX_RUN_MINUTES, Access, AccessError, max_run_seconds
@@ -47,6 +47,13 @@ MODES = ["Quick (linear heads, minutes)", "Full (also fine-tune HuBERT, hours on
 #: The quick mode: linear heads only (minutes on a CPU); warm start's run too.
 QUICK_MODELS = ("hubert-probe", "yamnet-zeroshot", "yamnet-probe")
 MODE_MODELS = {MODES[0]: QUICK_MODELS, MODES[1]: MODEL_NAMES}
+
+
+def mode_models(mode: str) -> Optional[list[str]]:
+    """The models a mode ticks; None for Custom (and any name a script may send): the ticks stay."""
+    return list(MODE_MODELS[mode]) if mode in MODE_MODELS else None
+
+
 TIME_LIMIT_NOTE = (
     f"Stopped: the run reached this app's time limit ({ENV_MAX_RUN_MINUTES}). Finished steps are kept."
 )
@@ -133,11 +140,8 @@ class StartCheck:
 
 
 def check_start(config: CompareConfig, confirmed_key: str, *, busy: bool) -> StartCheck:
-    """A run expected to take hours starts only on a second click with the same settings; one that would
-    not fit on the disk does not start (DiskSpaceError).
-
-    While a job runs a click only follows it, so there is no data to check and nothing to confirm.
-    """
+    """A run expected to take hours starts only on a second click with the same settings; one that would not
+    fit on the disk, or take longer than a run may here, does not start. `busy`: JobBusyError comes next."""
     if busy:
         return StartCheck(True)
     require_data(config)
@@ -248,9 +252,8 @@ class TrainingJob:
         owner: str = "",
         time_limit: Optional[float] = None,
     ) -> float:
-        """Start `before`, then `run_comparison(config)`, in a thread; JobBusyError when one already runs.
-        `owner` may cancel it (besides admins); past `time_limit` seconds it stops as if cancelled.
-        Returns its start time (its snapshots' `started`): who follows this run tells it from a later one."""
+        """Start `before`, then `run_comparison(config)`, in a thread, and return its start time (to tell it
+        from a later run); `owner` may cancel it, and past `time_limit` seconds it stops as if cancelled."""
         with self._lock:
             if self.running:  # so it has a start time
                 since = datetime.fromtimestamp(self._started or time.time()).strftime("%H:%M")
@@ -289,15 +292,6 @@ class TrainingJob:
         if thread is not None:
             thread.join(timeout)
         return not self.running
-
-    def follow(self, every: float) -> Iterator[JobSnapshot]:
-        """A snapshot every `every` seconds while the job runs, ending with the one after it stopped."""
-        while True:
-            snap = self.snapshot()
-            yield snap
-            if not snap.running:
-                return
-            time.sleep(every)
 
     def snapshot(self) -> JobSnapshot:
         return JobSnapshot(

@@ -22,12 +22,12 @@ from animal_audio.demo.classify import fetch_examples
 from animal_audio.demo.models import ZEROSHOT, Registry
 from animal_audio.demo.text import HUBERT
 from animal_audio.demo.training import QUICK_MODELS, JobBusyError, TrainingJob, make_config
-from animal_audio.errors import ModelUnavailableError, NotTrainedError, short_error
+from animal_audio.errors import ModelUnavailableError, NotTrainedError
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import percent
 from animal_audio.housekeeping import prune_runs
 from animal_audio.progress import CancelCheck, ProgressCallback, report
-from animal_audio.public_text import unexpected
+from animal_audio.public_text import log_unexpected, unexpected
 from animal_audio.runs import trained_model, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -181,9 +181,12 @@ def base_problem(source: str) -> Optional[str]:
 
     try:
         AutoConfig.from_pretrained(source)
-    except Exception as error:  # offline and not cached, a missing folder, a bad id
+    except (
+        Exception
+    ) as error:  # offline and not cached, a missing folder, a bad id: the cause goes to the log
+        error_id = log_unexpected(error, f"the HuBERT base {source} cannot be loaded", log)
         return (
-            f"the HuBERT base model '{source}' cannot be loaded ({short_error(error)}). Connect to the "
+            f"the HuBERT base model '{source}' cannot be loaded (error id {error_id}). Connect to the "
             f"internet once (it is downloaded from the Hugging Face Hub), or set {settings.ENV_HUBERT} "
             "to a local copy, then restart."
         )

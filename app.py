@@ -1,8 +1,7 @@
 """Gradio app: which animal is that? HuBERT and YAMNet side by side on ESC-50's ten animals.
 
 UI only: one builder per tab and its wiring; what a click does lives in `animal_audio.demo`. Models load
-in a warm-up thread started before gradio's import; warm start (`demo/warm.py`) may train HuBERT's head.
-"""
+in a warm-up thread started before gradio's import; warm start (`demo/warm.py`) may train HuBERT's head."""
 
 from __future__ import annotations
 
@@ -58,14 +57,12 @@ MAX_FILE_SIZE = "20mb"
 CLASSIFY_CONCURRENCY = 2
 CLASSIFY_QUEUE = {"concurrency_id": "classify", "concurrency_limit": CLASSIFY_CONCURRENCY}
 QUEUE_SIZE = 64
-#: Open pages poll the training job (outside the queue: no worker is held while a run goes on).
-POLL_SECONDS = 2.0
-WATCH_AFTER_FINISH_SECONDS = 10.0
-#: Uploaded clips are deleted hourly once an hour old (gradio's cache): (every, older than) in seconds.
-DELETE_UPLOADS = (3600, 3600)
+#: Open pages poll the training job, and show its end this long after (outside the queue: no worker is held).
+POLL_SECONDS, WATCH_AFTER_FINISH_SECONDS = 2.0, 10.0
+DELETE_UPLOADS = (3600, 3600)  # uploaded clips: deleted hourly once an hour old (gradio's cache)
 PRIVATE = {"api_visibility": "private"}
 LIMITER = access.RateLimiter(access.rate_limit())
-#: Public mode offers sign-in for training where it works (on Spaces; locally with a Hugging Face login).
+#: Public mode offers sign-in for training where it is real: a Space with `hf_oauth: true` (access.py).
 SIGN_IN = access.sign_in_wanted() and access.sign_in_works()
 
 
@@ -257,9 +254,7 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
             wrong_audio = gr.Audio(label="Misclassified clip", interactive=False)
         shown_run = gr.State(None)  # the RunView on screen: the confusion dropdown redraws from it
-        shown_end = gr.State(
-            None
-        )  # when the job whose results are on screen ended; a newer end shows its run
+        shown_end = gr.State(None)  # when the job shown ended: a later end shows its run
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
         watcher = gr.Timer(POLL_SECONDS)
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
@@ -293,7 +288,14 @@ def train_tab(app: gr.Blocks, examples: ExampleViews) -> None:
         buttons = {b: gr.Button(interactive=allowed.allowed) for b in (start_btn, cancel_btn)}
         return {**buttons, access_md: "" if allowed.allowed else f"🔒 {allowed.reason}"}
 
-    def start(models, protocol, epochs, confirmed: str, profile: gr.OAuthProfile | None, request: gr.Request):
+    def start(
+        models: Any,
+        protocol: Any,
+        epochs: Any,
+        confirmed: str,
+        profile: gr.OAuthProfile | None,
+        request: gr.Request,
+    ) -> Any:
         """Start a comparison and return at once (checked on the server): every open page follows it on its timer."""
         try:
             form, who = (models, protocol, epochs), visitor(profile, request)

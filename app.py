@@ -56,7 +56,6 @@ MAX_FILE_SIZE = "20mb"
 #: 2 CPU cores: two clips at a time, each model's predictions serialised by the registry.
 CLASSIFY_CONCURRENCY = 2
 CLASSIFY_QUEUE = {"concurrency_id": "classify", "concurrency_limit": CLASSIFY_CONCURRENCY}
-QUEUE_SIZE = 64
 #: Open pages poll the training job, and show its end this long after (outside the queue: no worker is held).
 POLL_SECONDS, WATCH_AFTER_FINISH_SECONDS = 2.0, 10.0
 DELETE_UPLOADS = (3600, 3600)  # uploaded clips: deleted hourly once an hour old (gradio's cache)
@@ -385,7 +384,8 @@ def build() -> gr.Blocks:
 
 def main() -> None:
     app = build()
-    app.queue(default_concurrency_limit=CLASSIFY_CONCURRENCY, max_size=QUEUE_SIZE)
+    # No global cap on the queue: with one, a flood of any event would turn classifications away.
+    app.queue(default_concurrency_limit=CLASSIFY_CONCURRENCY, max_size=None)
     app.launch(
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[str(settings.data_dir())],  # example and misclassified clips; nothing else outside

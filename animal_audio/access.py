@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from animal_audio import settings
 from animal_audio.errors import AnimalAudioError
@@ -149,8 +149,10 @@ def _number(env: str) -> Optional[float]:
 class RateLimiter:
     """At most `limit` calls per client in any `window` seconds (a sliding window; thread-safe)."""
 
-    def __init__(self, limit: Optional[int], window: float = RATE_WINDOW_SECONDS) -> None:
-        self.limit, self.window = limit, window
+    def __init__(
+        self, limit: Optional[int], window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window, self._clock = limit, window, clock
         self._calls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -158,7 +160,7 @@ class RateLimiter:
         """Count one call of `client`, or raise AccessError saying how long to wait."""
         if not self.limit:
             return
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             calls = self._calls.pop(client, None) or deque()
             while calls and calls[0] <= now - self.window:

@@ -150,7 +150,10 @@ class RateLimiter:
     """At most `limit` calls per client in any `window` seconds (a sliding window; thread-safe)."""
 
     def __init__(
-        self, limit: Optional[int], window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: Optional[int],
+        window: float = RATE_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit, self.window, self._clock = limit, window, clock
         self._calls: dict[str, deque[float]] = {}

@@ -12,13 +12,14 @@ import random
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
 from animal_audio.audio import SAMPLE_RATE, resample
 from animal_audio.errors import AnimalAudioError
 from animal_audio.labels import CLASSES
+from animal_audio.models.base import Prediction
 
 #: A telephone's voice band (ITU-T G.712) and its share of the line's sample rate (3400 / 8000).
 PHONE_LOW_HZ = 300.0
@@ -138,25 +139,30 @@ def sweep(
     levels: Optional[Sequence[float]] = None,
     *,
     seed: int = DEFAULT_SEED,
+    original: Optional[Mapping[str, Prediction]] = None,
 ) -> dict[str, Any]:
     """Each model's probability for its own answer on the unchanged clip (its top class), at every level
     of one transform: where a model's line falls first, it breaks first. `classifiers`: one or several
-    (Classifier protocol). One predict_batch per model for all levels."""
+    (Classifier protocol); one predict_batch per model. `original`: predictions the caller already has for
+    the unchanged clip, by model name (the app's whole-clip answer), so they are not made again."""
     spec = transform_spec(name)
     levels = [spec.check(level) for level in (spec.sweep_levels if levels is None else levels)]
     changed = [transform(waveform, name, level, seed=seed) for level in levels]
     models = [classifiers] if hasattr(classifiers, "predict_batch") else list(classifiers)
     results = []
     for classifier in models:
-        predictions = classifier.predict_batch([np.asarray(waveform, dtype=np.float32), *changed])
-        top = int(np.argmax(predictions[0].probs))
+        known = (original or {}).get(classifier.name)
+        batch = changed if known is not None else [np.asarray(waveform, dtype=np.float32), *changed]
+        predictions = classifier.predict_batch(batch)
+        reference = known if known is not None else predictions.pop(0)
+        top = int(np.argmax(reference.probs))
         results.append(
             {
                 "model": classifier.name,
                 "class": CLASSES[top],
-                "original": round(float(predictions[0].probs[top]), 6),
-                "probabilities": [round(float(p.probs[top]), 6) for p in predictions[1:]],
-                "labels": [p.label for p in predictions[1:]],
+                "original": round(float(reference.probs[top]), 6),
+                "probabilities": [round(float(p.probs[top]), 6) for p in predictions],
+                "labels": [p.label for p in predictions],
             }
         )
     return {"transform": name, "unit": spec.unit, "levels": levels, "models": results}

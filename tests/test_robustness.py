@@ -90,6 +90,10 @@ def test_sweep_of_both_models_gives_one_probability_per_level(
     for entry in result["models"]:
         assert len(entry["probabilities"]) == len(result["levels"])
         assert all(0.0 <= p <= 1.0 for p in entry["probabilities"])
+    from animal_audio.plots.robustness import sweep_figure
+
+    figure = sweep_figure(result)
+    assert [len(trace.y) for trace in figure.data] == [len(result["levels"])] * 2
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +137,8 @@ def test_cli_scores_every_model_under_every_transform_and_level(small_run: Path)
     report = (small_run / "report.md").read_text()
     section = report.split("## Robustness", 1)[1].split("\n## ", 1)[0]
     assert section.count("| Pink noise |") == 3 and "| unchanged |" in section
-    assert (small_run / "robustness.html").is_file()
+    html = (small_run / "robustness.html").read_text()
+    assert 'src="plotly.min.js"' in html, "the chart works offline, with the run's own plotly.js"
 
 
 def test_a_folder_that_is_not_a_finished_run_is_a_message(

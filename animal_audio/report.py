@@ -6,7 +6,7 @@ metrics.json (tests parse the tables back and compare).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from animal_audio import settings
 from animal_audio.evaluation import TIMING_CLIPS
@@ -24,7 +24,8 @@ def headline(metrics: dict[str, Any]) -> str:
     return " vs ".join(f"{model_title(name)} {percent(entry['accuracy'])}" for name, entry in ranked)
 
 
-def render_report(metrics: dict[str, Any]) -> str:
+def render_report(metrics: dict[str, Any], robustness: Optional[dict[str, Any]] = None) -> str:
+    """The report; with `robustness` (a run's robustness.json) also its section (robustness_run.py)."""
     models = metrics["models"]
     protocol = metrics.get("protocol", {})
     cv = protocol.get("name") == "cv"
@@ -59,8 +60,10 @@ def render_report(metrics: dict[str, Any]) -> str:
         ]
         lines += ["", "## Per fold (accuracy)", "", _fold_table(models)]
     lines += ["", "## F1 per class", "", _per_class_table(models)]
+    if robustness:
+        lines += ["", "## Robustness (accuracy on changed test clips)", "", *_robustness(robustness)]
     lines += ["", "## Notes on the protocol", "", *_notes(metrics), ""]
-    lines += ["## Files", "", *_files(), ""]
+    lines += ["## Files", "", *_files(robustness is not None), ""]
     return "\n".join(lines)
 
 
@@ -171,10 +174,37 @@ def _yamnet_used(metrics: dict[str, Any]) -> str:
     return describe_source(source)
 
 
-def _files() -> list[str]:
+def _robustness(document: dict[str, Any]) -> list[str]:
+    """One row per transform and level, one column per model; the first row is the unchanged clips."""
+    rows = document["rows"]
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    meta = document.get("transforms") or {}
+    accuracy = {(r["model"], r["transform"], r["level"]): r["accuracy"] for r in rows}
+    baseline = document.get("baseline") or {}
+    table = [
+        "| Transform | Level | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+        "| unchanged | | " + " | ".join(percent(baseline[n]) if n in baseline else "" for n in names) + " |",
+    ]
+    for transform, level in dict.fromkeys((r["transform"], r["level"]) for r in rows):
+        info = meta.get(transform) or {}
+        cells = " | ".join(percent(accuracy[(n, transform, level)]) for n in names)
+        table.append(f"| {info.get('title', transform)} | {level:g} {info.get('unit', '')} | {cells} |")
+    return [
+        f"Test fold {document.get('test_fold')} ({document.get('clips')} clips), every clip changed by "
+        f"audiomentations (seed {document.get('seed')}): noise at an SNR in dB, speed as a factor at the "
+        "same pitch, pitch in semitones, a phone line's band (300 Hz to 0.425 x its rate) at its sample rate.",
+        "",
+        *table,
+    ]
+
+
+def _files(robustness: bool = False) -> list[str]:
+    extra = ["- `robustness.json`, `robustness.html`: the table above and its chart."] if robustness else []
     return [
         "- `metrics.json`: every number above, plus per-class precision/recall/support and confusion matrices.",
         "- `predictions.csv`: every test clip with its true label and each model's label and probabilities.",
         *(f"- `{name}`" for name in FIGURE_FILES),
         "- `models/<model>/`: the trained heads and checkpoints (the app loads them).",
+        *extra,
     ]

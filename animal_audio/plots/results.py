@@ -136,16 +136,8 @@ def write_figures(
 ) -> list[Path]:
     """The run's HTML figures, written atomically, sharing one local plotly.js (no CDN needed): the one in
     `shared_dir` (the runs folder), referenced by a relative path, else a copy in `out_dir`."""
-    from plotly.offline import get_plotlyjs, get_plotlyjs_version
-
     out_dir = Path(out_dir)
-    if shared_dir is None:
-        bundle, include = out_dir / PLOTLY_BUNDLE, "directory"
-    else:
-        bundle = Path(shared_dir) / SHARED_BUNDLE.format(version=get_plotlyjs_version())
-        include = Path(os.path.relpath(bundle, out_dir)).as_posix()  # plotly takes a str ending .js as src
-    if not bundle.is_file():
-        write_text(bundle, get_plotlyjs())
+    include = plotly_include(out_dir, shared_dir)
     figures = dict(
         zip(
             FIGURE_FILES,
@@ -157,6 +149,21 @@ def write_figures(
         html = figure.to_html(include_plotlyjs=include, full_html=True)
         written.append(write_text(out_dir / name, html))
     return written
+
+
+def plotly_include(out_dir: Path, shared_dir: str | os.PathLike[str] | None) -> str:
+    """`include_plotlyjs` for a figure in `out_dir`: the runs folder's shared plotly.js by a relative path, else
+    a copy beside it ("directory"); writes the bundle when it is missing."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    if shared_dir is None:
+        bundle, include = Path(out_dir) / PLOTLY_BUNDLE, "directory"
+    else:
+        bundle = Path(shared_dir) / SHARED_BUNDLE.format(version=get_plotlyjs_version())
+        include = Path(os.path.relpath(bundle, out_dir)).as_posix()  # plotly takes a str ending .js as src
+    if not bundle.is_file():
+        write_text(bundle, get_plotlyjs())
+    return include
 
 
 def _confusion_trace(metrics: dict[str, Any], model: str, *, show_scale: bool) -> go.Heatmap:

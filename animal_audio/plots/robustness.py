@@ -1,0 +1,94 @@
+"""Figures of the robustness lab: a run's accuracy per transform level, and one clip's sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from animal_audio.formatting import model_title
+from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
+
+COLUMNS = 3
+ROW_HEIGHT = 300
+
+
+def robustness_figure(document: dict[str, Any]) -> go.Figure:
+    """Accuracy vs level, one panel per transform, one line per model (its colour); the dotted line at
+    the left of each panel's levels is the model's accuracy on the unchanged clips."""
+    rows = document["rows"]
+    transforms = list(dict.fromkeys(r["transform"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    meta = document.get("transforms", {})
+    grid_rows = max(1, -(-len(transforms) // COLUMNS))
+    figure = make_subplots(
+        rows=grid_rows,
+        cols=COLUMNS,
+        subplot_titles=[_panel_title(meta, t) for t in transforms],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.18,
+    )
+    for i, name in enumerate(transforms):
+        row, col = i // COLUMNS + 1, i % COLUMNS + 1
+        for model in models:
+            points = [r for r in rows if r["transform"] == name and r["model"] == model]
+            color = MODEL_COLORS.get(model, FALLBACK_COLOR)
+            figure.add_trace(
+                go.Scatter(
+                    x=[f"{p['level']:g}" for p in points],
+                    y=[p["accuracy"] for p in points],
+                    mode="lines+markers",
+                    name=model_title(model),
+                    legendgroup=model,
+                    showlegend=i == 0,
+                    line={"color": color},
+                    hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model) + "</extra>",
+                ),
+                row=row,
+                col=col,
+            )
+            baseline = (document.get("baseline") or {}).get(model)
+            if baseline is not None:
+                figure.add_hline(
+                    y=baseline, line={"color": color, "dash": "dot", "width": 1}, row=row, col=col
+                )
+    figure.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    figure.update_xaxes(type="category")
+    figure.update_layout(
+        title=f"Accuracy under changed sound (test fold {document.get('test_fold', '?')}, "
+        f"{document.get('clips', '?')} clips; dotted: unchanged)",
+        legend={"orientation": "h", "y": -0.12},
+        height=ROW_HEIGHT * grid_rows + 140,
+    )
+    return figure
+
+
+def sweep_figure(result: dict[str, Any]) -> go.Figure:
+    """One clip's sweep (robustness.sweep): each model's probability for its original answer per level."""
+    figure = go.Figure()
+    for entry in result["models"]:
+        model = entry["model"]
+        figure.add_trace(
+            go.Scatter(
+                x=[f"{level:g}" for level in result["levels"]],
+                y=entry["probabilities"],
+                mode="lines+markers",
+                name=f"{model_title(model)}: {entry['class']}",
+                line={"color": MODEL_COLORS.get(model, FALLBACK_COLOR)},
+                hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model) + "</extra>",
+            )
+        )
+    figure.update_layout(
+        title="Probability of each model's original answer",
+        xaxis={"title": f"{result['transform']} ({result['unit']})", "type": "category"},
+        yaxis={"title": "probability", "range": [0, 1.05], "tickformat": ".0%"},
+        legend={"orientation": "h", "y": -0.2},
+        height=380,
+    )
+    return figure
+
+
+def _panel_title(meta: dict[str, Any], name: str) -> str:
+    info = meta.get(name) or {}
+    return f"{info.get('title', name)} ({info.get('unit', '')})".replace(" ()", "")

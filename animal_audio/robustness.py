@@ -1,0 +1,182 @@
+"""The robustness lab: a clip changed the way the world changes sounds (noise, speed, pitch, a phone line).
+
+Each transform takes one number, its level (an SNR in dB, a speed or pitch factor, a line's sample
+rate), so a chart can sweep it and a run can be scored at a few of them (robustness_run.py). The
+transforms are audiomentations', pinned to one level and seeded, so the same clip at the same level
+is the same clip for every model and every call. Input and output: the internal waveform.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+
+from animal_audio.audio import SAMPLE_RATE, resample
+from animal_audio.errors import AnimalAudioError
+from animal_audio.labels import CLASSES
+from animal_audio.models.base import Prediction
+
+#: A telephone's voice band (ITU-T G.712) and its share of the line's sample rate (3400 / 8000).
+PHONE_LOW_HZ = 300.0
+PHONE_BAND_SHARE = 3400.0 / 8000.0
+#: Steep filters (dB/octave; audiomentations allows multiples of 6): a phone line cuts, it does not tilt.
+PHONE_ROLLOFF = 36
+DEFAULT_SEED = 0
+
+#: audiomentations draws from Python's and numpy's global generators: one seeded call at a time.
+_global_rng_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Transform:
+    """One way to change a clip: its title and unit for charts, the levels a sweep and a run use."""
+
+    name: str
+    title: str
+    unit: str
+    low: float
+    high: float
+    #: From mild to harsh; the first is (nearly) the clip as it was.
+    sweep_levels: tuple[float, ...]
+    #: The three levels a run is scored at (robustness_run.py).
+    run_levels: tuple[float, float, float]
+    apply: Callable[[np.ndarray, float], np.ndarray]
+
+    def check(self, level: float) -> float:
+        level = float(level)
+        if not (np.isfinite(level) and self.low <= level <= self.high):
+            raise AnimalAudioError(
+                f"{self.title}: level {level:g} is out of range; use {self.low:g} to {self.high:g} {self.unit}."
+            )
+        return level
+
+
+def _white_noise(waveform: np.ndarray, snr_db: float) -> np.ndarray:
+    from audiomentations import AddGaussianSNR
+
+    return AddGaussianSNR(min_snr_db=snr_db, max_snr_db=snr_db, p=1.0)(waveform, SAMPLE_RATE)
+
+
+def _pink_noise(waveform: np.ndarray, snr_db: float) -> np.ndarray:
+    from audiomentations import NOISE_COLOR_DECAYS, AddColorNoise
+
+    decay = NOISE_COLOR_DECAYS["pink"]
+    noise = AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, min_f_decay=decay, max_f_decay=decay, p=1.0)
+    return noise(waveform, SAMPLE_RATE)
+
+
+def _speed(waveform: np.ndarray, rate: float) -> np.ndarray:
+    """Faster or slower at the same pitch: the clip becomes len / rate samples long."""
+    from audiomentations import TimeStretch
+
+    stretch = TimeStretch(min_rate=rate, max_rate=rate, leave_length_unchanged=False, p=1.0)
+    return stretch(waveform, SAMPLE_RATE)
+
+
+def _pitch(waveform: np.ndarray, semitones: float) -> np.ndarray:
+    from audiomentations import PitchShift
+
+    return PitchShift(min_semitones=semitones, max_semitones=semitones, p=1.0)(waveform, SAMPLE_RATE)
+
+
+def _phone(waveform: np.ndarray, line_rate: float) -> np.ndarray:
+    """A voice-band line sampled at `line_rate` Hz: band-pass 300 Hz to 0.425 x the rate (3400 Hz at
+    8 kHz), down to the line's rate and back up to 16 kHz."""
+    from audiomentations import HighPassFilter, LowPassFilter
+
+    rate = int(round(line_rate))
+    top = PHONE_BAND_SHARE * rate
+    high_pass = HighPassFilter(PHONE_LOW_HZ, PHONE_LOW_HZ, PHONE_ROLLOFF, PHONE_ROLLOFF, p=1.0)
+    low_pass = LowPassFilter(top, top, PHONE_ROLLOFF, PHONE_ROLLOFF, p=1.0)
+    band = low_pass(high_pass(waveform, SAMPLE_RATE), SAMPLE_RATE)
+    return resample(resample(band, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
+
+
+TRANSFORMS: dict[str, Transform] = {
+    t.name: t
+    for t in (
+        Transform("white-noise", "White noise", "dB SNR", -10, 30, (30, 20, 10, 0, -10), (30, 10, -10), _white_noise),
+        Transform("pink-noise", "Pink noise", "dB SNR", -10, 30, (30, 20, 10, 0, -10), (30, 10, -10), _pink_noise),
+        Transform("speed", "Speed", "x", 0.8, 1.25, (1.0, 0.9, 1.1, 0.8, 1.25), (0.8, 1.1, 1.25), _speed),
+        Transform("pitch", "Pitch", "semitones", -4, 4, (0, -2, 2, -4, 4), (-4, 2, 4), _pitch),
+        Transform("phone", "Phone line", "Hz line rate", 4000, 16000, (16000, 12000, 8000, 6000, 4000),
+                  (16000, 8000, 4000), _phone),
+    )
+}  # fmt: skip
+
+
+def transform(waveform: np.ndarray, name: str, level: float, *, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """`waveform` changed by transform `name` at `level`: float32, mono, 16 kHz, in [-1, 1] (a louder mix is
+    scaled down). Repeatable:
+    the same seed gives the same noise (the global generators audiomentations uses are left as they were)."""
+    spec = transform_spec(name)
+    level = spec.check(level)
+    samples = np.ascontiguousarray(waveform, dtype=np.float32)
+    with _seeded(seed):
+        out = spec.apply(samples, level)
+    out = np.nan_to_num(np.asarray(out, dtype=np.float32))
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    # Scaled, not clipped, back into [-1, 1]: clipping would add distortion the level does not name.
+    return out / np.float32(peak) if peak > 1.0 else out
+
+
+def transform_spec(name: str) -> Transform:
+    try:
+        return TRANSFORMS[name]
+    except KeyError:
+        raise AnimalAudioError(f"No transform {name!r}: choose one of {', '.join(TRANSFORMS)}.") from None
+
+
+def sweep(
+    classifiers: Any,
+    waveform: np.ndarray,
+    name: str,
+    levels: Optional[Sequence[float]] = None,
+    *,
+    seed: int = DEFAULT_SEED,
+    original: Optional[Mapping[str, Prediction]] = None,
+) -> dict[str, Any]:
+    """Each model's probability for its own answer on the unchanged clip (its top class), at every level
+    of one transform: where a model's line falls first, it breaks first. `classifiers`: one or several
+    (Classifier protocol); one predict_batch per model. `original`: predictions the caller already has for
+    the unchanged clip, by model name (the app's whole-clip answer), so they are not made again."""
+    spec = transform_spec(name)
+    levels = [spec.check(level) for level in (spec.sweep_levels if levels is None else levels)]
+    changed = [transform(waveform, name, level, seed=seed) for level in levels]
+    models = [classifiers] if hasattr(classifiers, "predict_batch") else list(classifiers)
+    results = []
+    for classifier in models:
+        known = (original or {}).get(classifier.name)
+        batch = changed if known is not None else [np.asarray(waveform, dtype=np.float32), *changed]
+        predictions = classifier.predict_batch(batch)
+        reference = known if known is not None else predictions.pop(0)
+        top = int(np.argmax(reference.probs))
+        results.append(
+            {
+                "model": classifier.name,
+                "class": CLASSES[top],
+                "original": round(float(reference.probs[top]), 6),
+                "probabilities": [round(float(p.probs[top]), 6) for p in predictions],
+                "labels": [p.label for p in predictions],
+            }
+        )
+    return {"transform": name, "unit": spec.unit, "levels": levels, "models": results}
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Python's and numpy's global generators seeded for the block, then put back as they were."""
+    with _global_rng_lock:
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)

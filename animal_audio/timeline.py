@@ -68,10 +68,12 @@ class Frames:
     def timeline(self, head: Head) -> Timeline:
         """`head` ([n, d] pooled vectors -> [n, 10] probabilities) applied to each window's mean."""
         starts, stops = window_bounds(len(self.values), self.window, self.stride)
-        totals = np.concatenate(
-            [np.zeros((1, self.values.shape[1])), np.cumsum(self.values, axis=0, dtype=np.float64)]
-        )
-        pooled = (totals[stops] - totals[starts]) / (stops - starts)[:, None]
+        # Sums between consecutive window edges (one pass: reduceat), then windows from their running sum.
+        edges = np.union1d(starts, stops)
+        sums = np.add.reduceat(self.values, edges[:-1], axis=0, dtype=np.float64)
+        running = np.concatenate([np.zeros((1, sums.shape[1])), np.cumsum(sums, axis=0)])
+        at = running[np.searchsorted(edges, stops)] - running[np.searchsorted(edges, starts)]
+        pooled = at / (stops - starts)[:, None]
         span = self.window_seconds if self.window_seconds is not None else self.window * self.frame_seconds
         return Timeline(starts * self.frame_seconds, span, head(pooled.astype(self.values.dtype)))
 

@@ -6,7 +6,13 @@ Every classifier in the project returns probabilities in exactly the order of
 
 from __future__ import annotations
 
+import logging
 from types import MappingProxyType
+from typing import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: ESC-50 targets 0-9, the "Animals" category, in target order.
 CLASSES: tuple[str, ...] = (
@@ -119,3 +125,39 @@ AUDIOSET_TO_ANIMAL: MappingProxyType[str, str] = MappingProxyType(
 def display(label: str) -> str:
     """Class name as shown to people, with its emoji."""
     return f"{EMOJI[label]} {DISPLAY_NAMES[label]}"
+
+
+def animal_index(class_names: Sequence[str]) -> np.ndarray:
+    """For each class of a model's AudioSet class map: its animal's index in CLASSES, or -1."""
+    index = np.full(len(class_names), -1, dtype=np.int64)
+    position = {name: i for i, name in enumerate(class_names)}
+    missing = [name for name in AUDIOSET_TO_ANIMAL if name not in position]
+    if missing:
+        log.warning("AudioSet classes not in this YAMNet class map (ignored): %s", ", ".join(missing))
+    for name, animal in AUDIOSET_TO_ANIMAL.items():
+        if name in position:
+            index[position[name]] = CLASSES.index(animal)
+    return index
+
+
+def animal_probabilities(
+    scores: np.ndarray, animal_of_class: np.ndarray
+) -> tuple[np.ndarray, float | np.ndarray]:
+    """AudioSet scores read as mass -> (probabilities over CLASSES, mass on other classes); for one
+    clip's scores [521], or row by row for frames [n, 521] (then both results have a row per frame).
+
+    Each animal gets the summed mass of its classes (Dog and Bark are both evidence); none at all: uniform.
+    """
+    rows = np.clip(np.atleast_2d(np.asarray(scores, dtype=np.float64)), 0.0, None)
+    mapped = animal_of_class >= 0
+    animal_mass = rows[:, mapped] @ np.eye(NUM_CLASSES)[animal_of_class[mapped]]
+    animal_total = animal_mass.sum(axis=1)
+    total = rows.sum(axis=1)
+    silent = animal_total <= 1e-12
+    probs = np.where(
+        silent[:, None], 1.0 / NUM_CLASSES, animal_mass / np.where(silent, 1.0, animal_total)[:, None]
+    )
+    other = np.where(silent, 1.0, np.clip(1.0 - animal_total / np.where(silent, 1.0, total), 0.0, 1.0))
+    if np.ndim(scores) == 1:
+        return probs[0], float(other[0])
+    return probs, other

@@ -39,8 +39,33 @@ def test_classify_api_returns_both_models(client, clip_of) -> None:
             assert entry["seconds"] > 0 and entry["label"] == max(
                 entry["probabilities"], key=entry["probabilities"].get
             )
+            assert set(entry["timeline"]) == {"start_seconds", "window_seconds", "probabilities"}
         assert answer["agree"] == (hubert["label"] == yamnet["label"])
         assert yamnet["top_audioset"] and "other_mass" in yamnet
+
+
+def test_classify_api_gives_each_model_a_timeline(client, clip_of, tmp_path: Path) -> None:
+    """2.5 s of a dog then 2.5 s of a rooster: YAMNet's timeline hears the dog first and the rooster last;
+    the tiny random HuBERT's is only checked for shape and alignment."""
+    from animal_audio.audio import SAMPLE_RATE, load_audio
+
+    half = int(2.5 * SAMPLE_RATE)
+    clip = tmp_path / "dog-then-rooster.wav"
+    parts = [load_audio(clip_of("dog", 5, 0))[:half], load_audio(clip_of("rooster", 5, 3))[:half]]
+    sf.write(clip, np.concatenate(parts), SAMPLE_RATE)
+    models = classify(client, clip)["models"]
+    for side, hop in (("yamnet", 0.48), ("hubert", 0.5)):
+        timeline = models[side]["timeline"]
+        starts, rows = timeline["start_seconds"], np.asarray(timeline["probabilities"])
+        assert rows.shape == (len(starts), len(CLASSES)) and np.allclose(rows.sum(axis=1), 1, atol=1e-4)
+        assert (
+            starts[0] == 0
+            and np.allclose(np.diff(starts), hop)
+            and starts[-1] + timeline["window_seconds"] >= 4.97
+        )
+    yamnet = models["yamnet"]["timeline"]
+    top = [CLASSES[int(np.argmax(row))] for row in yamnet["probabilities"]]
+    assert top[0] == "dog" and top[-1] == "rooster", top
 
 
 def test_bad_inputs_return_their_message_and_the_app_keeps_serving(client, clip_of, tmp_path: Path) -> None:

@@ -151,6 +151,8 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
             "seconds": round(wall, 4),
             "model_seconds": round(float(prediction.seconds), 4),
             "source": redact(model.origin),  # the API answer: no server folders
+            # When the model hears what: its probabilities per window, from the same forward pass.
+            "timeline": prediction.timeline.as_dict() if prediction.timeline is not None else None,
         }
     )
     return entry, prediction

@@ -103,25 +103,39 @@ def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
 
 
 def exportable(model: Any, *, layer: Layer | None = None) -> Any:
-    """One tensor in, one out: logits, or with `layer` that hidden layer ("mean": all) averaged over time."""
+    """One tensor in, one out, one row per frame [batch, frames, d]: the head's logits of each frame
+    (its projector output through its classifier), or with `layer` that hidden layer ("mean": all).
+    Their mean over frames is the clip's logits (the classifier is linear) or embedding; means over
+    windows are the timeline's: one forward pass gives both (see animal_audio/timeline.py)."""
     import torch
 
-    class SingleOutput(torch.nn.Module):
+    class FrameOutput(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.model = model
 
         def forward(self, input_values: torch.Tensor) -> torch.Tensor:
             if layer is None:
-                return self.model(input_values).logits
+                projected: list[torch.Tensor] = []
+                hook = self.model.projector.register_forward_hook(lambda m, i, out: projected.append(out))
+                try:
+                    self.model(input_values)
+                finally:
+                    hook.remove()
+                return self.model.classifier(projected[0])
             hidden = self.model(input_values, output_hidden_states=True).hidden_states
-            return (torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]).mean(1)
+            return torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]
 
+    if layer is None and not all(hasattr(model, part) for part in ("projector", "classifier")):
+        raise ModelUnavailableError(
+            f"{type(model).__name__} has no projector + classifier head (HuBERT's and wav2vec2's): "
+            "this program runs HuBERT-style audio classifiers only."
+        )
     if isinstance(layer, int) and not model.config.do_stable_layer_norm:
         # Layers above `layer` would be computed and thrown away. (Pre-LN models apply a
         # final norm after the last layer, so they keep all.)
         model.encoder.layers = model.encoder.layers[:layer]
-    return SingleOutput().eval()
+    return FrameOutput().eval()
 
 
 class TorchRunner:
@@ -231,11 +245,9 @@ class SplitRunner:
 
 def run_batched(
     runner: Runner, extractor: Any, waveforms: Sequence[np.ndarray], max_batch: int = MAX_BATCH
-) -> tuple[np.ndarray, list[float]]:
-    """Outputs in input order and each clip's share of the wall time of its batch."""
+) -> tuple[list[np.ndarray], list[float]]:
+    """Each clip's output [frames, d] in input order, and its share of the wall time of its batch."""
     clips = [_as_waveform(w) for w in waveforms]
-    if not clips:
-        return np.zeros((0, 0), dtype=np.float32), []
     outputs: list[np.ndarray | None] = [None] * len(clips)
     seconds = [0.0] * len(clips)
     for indices in _equal_length_batches([len(c) for c in clips], max_batch):
@@ -246,7 +258,7 @@ def run_batched(
         for row, index in zip(result, indices):
             outputs[index] = row
             seconds[index] = share
-    return np.stack(outputs), seconds  # type: ignore[arg-type]
+    return outputs, seconds  # type: ignore[return-value]
 
 
 def _equal_length_batches(lengths: Sequence[int], max_batch: int) -> Iterator[list[int]]:

@@ -8,16 +8,20 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.timeline import Timeline
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Probabilities over `CLASSES` (in that order, summing to 1) from one model."""
+    """Probabilities over `CLASSES` (in that order, summing to 1) from one model; `timeline`: the same
+    model's probabilities over time, from the same forward pass. Every built-in model's `predict` gives
+    one; None where a model gives none (a probe's `predict_batch`, which embeds clips in batches)."""
 
     model: str
     probs: np.ndarray
     seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
+    timeline: Timeline | None = None
 
     def __post_init__(self) -> None:
         probs = np.asarray(self.probs, dtype=np.float64).reshape(-1)

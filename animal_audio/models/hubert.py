@@ -6,8 +6,6 @@ checkpoint written by fine-tuning loads here and in `transformers.pipeline` alik
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +26,8 @@ from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models import backends
 from animal_audio.models.backends import Layer, Runner
 from animal_audio.models.base import Prediction, softmax
-from animal_audio.models.hubert_files import CONFIG_FILE, ConfigFacts, config_facts, local_file, normalizer
+from animal_audio.models.hubert_files import ConfigFacts, config_facts, digest, identity_parts, normalizer
+from animal_audio.timeline import HOP_SECONDS, WINDOW_SECONDS, Frames, frames_per
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ FALLBACK_EXTRACTOR = {
 }
 #: Prefixes of the weights only a trained audio-classification head has.
 HEAD_PREFIXES = ("classifier.", "projector.")
-WEIGHT_SUFFIXES = (".safetensors", ".bin")
 TRAIN_HINT = (
     "Train a head first: the fast way is a linear probe on frozen HuBERT "
     "(`python -m train compare --models hubert-probe ...`, minutes on a CPU); or fine-tune "
@@ -71,8 +69,12 @@ class _Hubert:
     def backend(self) -> str:
         return backends.runner_name(self._runner)
 
-    def _run(self, waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, list[float]]:
-        return backends.run_batched(self._runner, self.feature_extractor, waveforms)
+    def _run(self, waveforms: Sequence[np.ndarray]) -> tuple[list[Frames], list[float]]:
+        """Each clip's frame outputs, pooled for the timeline into ~1 s windows every 0.5 s."""
+        outputs, seconds = backends.run_batched(self._runner, self.feature_extractor, waveforms)
+        frame_seconds = self.config.frame_samples / SAMPLE_RATE
+        window, stride = (frames_per(s, frame_seconds) for s in (WINDOW_SECONDS, HOP_SECONDS))
+        return [Frames(out, frame_seconds, window, stride) for out in outputs], seconds
 
 
 class HubertClassifier(_Hubert):
@@ -98,7 +100,7 @@ class HubertClassifier(_Hubert):
             _require_trained_head(model, info, source)
             return backends.exportable(model)
 
-        key_parts = {"output": "logits", **_identity(source, config)}
+        key_parts = {"output": "frame logits", **identity_parts(source, config)}
         device, fast, runner = _load_runner(
             source, key_parts, "AutoModelForAudioClassification", checked, device, fast, backend
         )
@@ -108,16 +110,18 @@ class HubertClassifier(_Hubert):
         return self.predict_batch([waveform])[0]
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
-        """Batched by equal length (see `backends.run_batched`); `seconds`: each clip's share of its batch."""
-        if not waveforms:
-            return []
-        logits, seconds = self._run(waveforms)
-        extras = {"backend": self.backend}
-        return [Prediction(NAME, p, seconds=s, extras=dict(extras)) for p, s in zip(softmax(logits), seconds)]
+        """Batched by equal length (see `backends.run_batched`); `seconds`: each clip's share of its batch.
+        The clip's logits are its frame logits' mean, the timeline's their means per window."""
+        frames, seconds = self._run(waveforms)
+        return [
+            Prediction(NAME, softmax(f.clip()), s, {"backend": self.backend}, f.timeline(softmax))
+            for f, s in zip(frames, seconds)
+        ]
 
     def logits_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         """Raw logits [n, 10] in CLASSES order (for drift measurements and calibration)."""
-        return self._run(waveforms)[0]
+        frames = self._run(waveforms)[0]
+        return np.stack([f.clip() for f in frames]) if frames else np.zeros((0, NUM_CLASSES), np.float32)
 
     def describe(self) -> str:
         mode = "fast int8" if self.fast else "exact fp32"
@@ -159,7 +163,7 @@ class HubertEmbedder(_Hubert):
                 )
             return backends.exportable(model, layer=layer)
 
-        key_parts = {"output": f"mean-pooled layer {layer}", **identity}
+        key_parts = {"output": f"frames of layer {layer}", **identity}
         device, fast, runner = _load_runner(source, key_parts, "AutoModel", pooled, device, fast, backend)
         extractor = _feature_extractor(source)
         common = {"source": source, "device": device, "fast": fast, "runner": runner}
@@ -181,8 +185,17 @@ class HubertEmbedder(_Hubert):
         return self.embed_batch([waveform])[0]
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        """[n, hidden_size] float32, one row per clip, in input order."""
-        return self._run(waveforms)[0].astype(np.float32)
+        """[n, hidden_size] float32, one row per clip (the mean of its frames), in input order."""
+        frames = self._run(waveforms)[0]
+        return (
+            np.stack([f.clip() for f in frames]).astype(np.float32)
+            if frames
+            else np.zeros((0, self.dim), np.float32)
+        )
+
+    def embed_frames(self, waveform: np.ndarray) -> Frames:
+        """The clip's frames of the layer [frames, hidden_size]: their mean is `embed`."""
+        return self._run([waveform])[0][0]
 
     def describe(self) -> str:
         return f"HuBERT embedder {self.source}, layer {self.layer}, on {self.device} ({self.backend})"
@@ -224,10 +237,6 @@ def _looks_like_path(source: str) -> bool:
         or "\\" in source
         or source.count("/") > 1
     )
-
-
-def _canonical(source: str) -> str:
-    return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
 
 
 def _config_facts(source: str, *, local_only: bool = False) -> ConfigFacts:
@@ -345,46 +354,14 @@ def _feature_extractor(source: str) -> Any:
     return extractor
 
 
-def _weights_signature(source: str) -> str:
-    """Changes when a local checkpoint is rewritten (re-training into the same folder)."""
-    folder = Path(source).expanduser()
-    if not folder.is_dir():
-        return _hub_snapshot(source)
-    stats = [
-        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
-        for p in sorted(folder.iterdir())
-        if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES)
-    ]
-    return "|".join(stats)
-
-
-def _hub_snapshot(repo_id: str) -> str:
-    """The cached snapshot (commit) of a hub model, so an upstream update re-exports its graph."""
-    found = local_file(repo_id, CONFIG_FILE)  # None: not a valid repo id, or no cache yet
-    return found.parent.name if found is not None else ""
-
-
-def _identity(source: str, config: ConfigFacts) -> dict[str, str]:
-    """What determines a model's outputs: where it came from, its config, its weight files."""
-    return {
-        "source": _canonical(source),
-        "config": config.digest[:16],
-        "weights": _weights_signature(source),
-    }
-
-
 def _embedder_identity(
     source: str, layer: Layer | None, fast: bool, *, local_only: bool = False
 ) -> tuple[ConfigFacts, Layer, dict[str, str], str]:
     """(config, resolved layer, identity, embedding fingerprint) from the config alone."""
     config = _config_facts(source, local_only=local_only)
     layer = _resolve_layer(layer, int(config.num_hidden_layers))
-    identity = _identity(source, config)
-    return config, layer, identity, "hubert-" + _digest({**identity, "layer": layer, "fast": fast})[:16]
-
-
-def _digest(parts: dict) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    identity = identity_parts(source, config)
+    return config, layer, identity, "hubert-" + digest({**identity, "layer": layer, "fast": fast})[:16]
 
 
 def _resolve_layer(layer: Layer | None, num_layers: int) -> Layer:

@@ -24,13 +24,14 @@ from animal_audio.fileio import read_json, write_json
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
 PREPROCESSOR_FILE = "preprocessor_config.json"
 #: The feature extractor of every HuBERT / wav2vec2 checkpoint: the one `Normalizer` stands in for.
 WAV2VEC2_EXTRACTOR = "Wav2Vec2FeatureExtractor"
 #: wav2vec2's zero-mean unit-variance normalisation adds this to the variance.
 NORM_EPSILON = 1e-7
 #: Bump when what `ConfigFacts` holds, or how its digest is computed, changes.
-FACTS_VERSION = "1"
+FACTS_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ConfigFacts:
     digest: str
     hidden_size: int
     num_hidden_layers: int
+    frame_samples: int  # samples between output frames: the product of the CNN's strides (320)
 
 
 def config_facts(source: str, load_config: Any) -> ConfigFacts:
@@ -59,6 +61,7 @@ def config_facts(source: str, load_config: Any) -> ConfigFacts:
         ).hexdigest(),
         hidden_size=int(config.hidden_size),
         num_hidden_layers=int(config.num_hidden_layers),
+        frame_samples=int(np.prod(config.conv_stride)),
     )
     if entry is not None:
         try:
@@ -132,3 +135,44 @@ def normalizer(source: str, fallback: dict[str, Any]) -> Optional[Normalizer]:
         sampling_rate=int(values.get("sampling_rate", 16_000)),
         do_normalize=bool(values.get("do_normalize", True)),
     )
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def canonical(source: str) -> str:
+    """A local folder by its resolved path (one graph per folder, however named); hub ids as they are."""
+    return str(Path(source).expanduser().resolve()) if Path(source).expanduser().exists() else source
+
+
+def weights_signature(source: str) -> str:
+    """Changes when a local checkpoint is rewritten (re-training into the same folder)."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        return hub_snapshot(source)
+    stats = [
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}"
+        for p in sorted(folder.iterdir())
+        if p.name == "config.json" or p.name.endswith(WEIGHT_SUFFIXES)
+    ]
+    return "|".join(stats)
+
+
+def hub_snapshot(repo_id: str) -> str:
+    """The cached snapshot (commit) of a hub model, so an upstream update re-exports its graph."""
+    found = local_file(repo_id, CONFIG_FILE)  # None: not a valid repo id, or no cache yet
+    return found.parent.name if found is not None else ""
+
+
+def identity_parts(source: str, config: ConfigFacts) -> dict[str, str]:
+    """What determines a model's outputs: where it came from, its config, its weight files."""
+    return {
+        "source": canonical(source),
+        "config": config.digest[:16],
+        "weights": weights_signature(source),
+    }
+
+
+def digest(parts: dict) -> str:
+    """sha256 of JSON parts, in a stable key order."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

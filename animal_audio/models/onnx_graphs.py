@@ -137,7 +137,8 @@ def _build(module: Any, folder: Path, *, int8: bool, example_shape: tuple[int, .
 
 
 def export(module: Any, path: Path, *, example_shape: tuple[int, ...] = EXAMPLE_SHAPE) -> None:
-    """Trace `module` to ONNX with dynamic batch and last (time) axes (TorchScript exporter)."""
+    """Trace `module` to ONNX with dynamic batch and time axes, in (last) and out ([batch, frames, d]),
+    with the TorchScript exporter."""
     import torch
 
     module.eval()  # the exporter restores the *wrapper's* mode afterwards, so it must be eval too
@@ -153,7 +154,10 @@ def export(module: Any, path: Path, *, example_shape: tuple[int, ...] = EXAMPLE_
             opset_version=OPSET,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", time_axis: "time"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={
+                INPUT_NAME: {0: "batch", time_axis: "time"},
+                OUTPUT_NAME: {0: "batch", 1: "frames"},
+            },
             do_constant_folding=True,
         )
 

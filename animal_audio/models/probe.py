@@ -35,7 +35,8 @@ _ARRAYS = ("mean", "scale", "coef", "intercept")
 
 @runtime_checkable
 class Embedder(Protocol):
-    """Turns a waveform into one fixed-size vector; `fingerprint` changes whenever its outputs would."""
+    """Turns a waveform into one fixed-size vector; `fingerprint` changes whenever its outputs would.
+    Embedders that also have `embed_frames(waveform) -> timeline.Frames` give the probe a timeline."""
 
     name: str
     fingerprint: str
@@ -239,9 +240,17 @@ class ProbeClassifier:
         return cls(name, embedder, LinearProbe.load(directory))
 
     def predict(self, waveform: np.ndarray) -> Prediction:
+        """The head on the clip's embedding and, for an embedder that gives its frames (`embed_frames`),
+        on each timeline window's: both from one forward pass."""
         started = time.perf_counter()
-        probs = self.probe.predict_proba(np.asarray(self.embedder.embed(waveform))[None, :])[0]
-        return Prediction(self.name, probs, time.perf_counter() - started)
+        embed_frames = getattr(self.embedder, "embed_frames", None)
+        if embed_frames is None:
+            probs = self.probe.predict_proba(np.asarray(self.embedder.embed(waveform))[None, :])[0]
+            return Prediction(self.name, probs, time.perf_counter() - started)
+        frames = embed_frames(waveform)
+        probs = self.probe.predict_proba(np.asarray(frames.clip())[None, :])[0]
+        timeline = frames.timeline(self.probe.predict_proba)
+        return Prediction(self.name, probs, time.perf_counter() - started, timeline=timeline)
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         if not len(waveforms):

@@ -23,9 +23,10 @@ import numpy as np
 
 from animal_audio import settings
 from animal_audio.errors import AudioError, ModelUnavailableError, short_error
-from animal_audio.labels import AUDIOSET_TO_ANIMAL, CLASSES, NUM_CLASSES
+from animal_audio.labels import animal_index, animal_probabilities
 from animal_audio.models.base import Prediction
 from animal_audio.runtime import configure_threads
+from animal_audio.timeline import Frames
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ ZERO_SHOT_NAME = "yamnet-zeroshot"
 NUM_AUDIOSET_CLASSES = 521
 EMBEDDING_SIZE = 1024
 MEL_BANDS = 64
+#: YAMNet's frames: 0.96 s windows every 0.48 s (its params.py: patch_window_seconds, patch_hop_seconds).
+FRAME_WINDOW_SECONDS = 0.96
+FRAME_HOP_SECONDS = 0.48
 CLASS_MAP_FILE = "yamnet_class_map.csv"
 CLASS_MAP_URL = (
     "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv"
@@ -109,7 +113,11 @@ class YamnetModel:
 
     def embed(self, waveform: np.ndarray) -> np.ndarray:
         """One clip-level vector [1024]: the mean of the frame embeddings."""
-        return self.run(waveform).embeddings.mean(axis=0)
+        return self.embed_frames(waveform).clip()
+
+    def embed_frames(self, waveform: np.ndarray) -> Frames:
+        """The frame embeddings [frames, 1024]: their mean is `embed`, each frame a timeline row."""
+        return _frames(self.run(waveform).embeddings)
 
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         if not len(waveforms):
@@ -128,7 +136,7 @@ class YamnetZeroShot:
 
     def __init__(self, model: YamnetModel) -> None:
         self.model = model
-        self._animal_of_class = _animal_index(model.class_names)
+        self._animal_of_class = animal_index(model.class_names)
 
     @classmethod
     def load(cls, source: str | None = None) -> YamnetZeroShot:
@@ -136,15 +144,18 @@ class YamnetZeroShot:
         return cls(YamnetModel.load(source))
 
     def predict(self, waveform: np.ndarray) -> Prediction:
+        """The whole-clip answer and its timeline (each frame's scores mapped alike), from one run."""
         started = time.perf_counter()
-        clip_scores = self.model.run(waveform).scores.mean(axis=0)
+        frames = _frames(self.model.run(waveform).scores)
+        clip_scores = frames.clip()
         probs, other_mass = animal_probabilities(clip_scores, self._animal_of_class)
+        timeline = frames.timeline(lambda scores: animal_probabilities(scores, self._animal_of_class)[0])
         top = np.argsort(clip_scores)[::-1][:TOP_K]
         extras: dict[str, Any] = {
             "top_audioset": [[self.model.class_names[i], round(float(clip_scores[i]), 6)] for i in top],
             "other_mass": round(other_mass, 6),
         }
-        return Prediction(self.name, probs, time.perf_counter() - started, extras)
+        return Prediction(self.name, probs, time.perf_counter() - started, extras, timeline)
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         return [self.predict(w) for w in waveforms]
@@ -153,33 +164,8 @@ class YamnetZeroShot:
         return f"YAMNet zero-shot: AudioSet classes mapped onto the 10 animals; {self.model.describe()}"
 
 
-def animal_probabilities(clip_scores: np.ndarray, animal_of_class: np.ndarray) -> tuple[np.ndarray, float]:
-    """Clip scores read as mass over AudioSet -> (probabilities over CLASSES, mass on other classes).
-
-    Each animal gets the summed mass of its classes (Dog and Bark are both evidence); none at all: uniform.
-    """
-    # animal_of_class[i]: the index in CLASSES of AudioSet class i (labels.AUDIOSET_TO_ANIMAL), or -1.
-    scores = np.clip(np.asarray(clip_scores, dtype=np.float64), 0.0, None)
-    mapped = animal_of_class >= 0
-    animal_mass = np.bincount(animal_of_class[mapped], weights=scores[mapped], minlength=NUM_CLASSES)
-    total = float(scores.sum())
-    animal_total = float(animal_mass.sum())
-    if animal_total <= 1e-12:
-        return np.full(NUM_CLASSES, 1.0 / NUM_CLASSES), 1.0
-    other_mass = min(max(1.0 - animal_total / total, 0.0), 1.0)
-    return animal_mass / animal_total, other_mass
-
-
-def _animal_index(class_names: Sequence[str]) -> np.ndarray:
-    index = np.full(len(class_names), -1, dtype=np.int64)
-    position = {name: i for i, name in enumerate(class_names)}
-    missing = [name for name in AUDIOSET_TO_ANIMAL if name not in position]
-    if missing:
-        log.warning("AudioSet classes not in this YAMNet class map (ignored): %s", ", ".join(missing))
-    for name, animal in AUDIOSET_TO_ANIMAL.items():
-        if name in position:
-            index[position[name]] = CLASSES.index(animal)
-    return index
+def _frames(per_frame: np.ndarray) -> Frames:
+    return Frames(per_frame, FRAME_HOP_SECONDS, window_seconds=FRAME_WINDOW_SECONDS)
 
 
 def _check_waveform(waveform: np.ndarray) -> np.ndarray:

@@ -144,3 +144,17 @@ def test_yamnet_zero_shot_whole_clip_is_the_mean_of_its_frames_as_before(
     silent = np.clip(scores, 0, None)[:, mapped].sum(1) <= 1e-12
     for row, frame, empty in zip(prediction.timeline.probs, scores, silent):
         assert np.allclose(row, 0.1 if empty else before(frame), atol=1e-9)
+
+
+def test_torch_hubert_answers_each_thread_its_own_clip(tiny_hubert_dir: Path, clip_of) -> None:
+    """The app classifies two clips at once: on torch, neither may get the other's frames."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from animal_audio.models.hubert import HubertClassifier
+
+    model = HubertClassifier.load(str(tiny_hubert_dir), backend="torch")
+    clips = [load_audio(clip_of("dog", 5, 0)), load_audio(clip_of("crow", 5, 0))[: 2 * SAMPLE_RATE]]
+    alone = [model.predict(c).probs for c in clips]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda i: (i % 2, model.predict(clips[i % 2]).probs), range(40)))
+    assert all(np.allclose(probs, alone[i], atol=1e-6) for i, probs in together)

@@ -115,14 +115,15 @@ def exportable(model: Any, *, layer: Layer | None = None) -> Any:
             self.model = model
 
         def forward(self, input_values: torch.Tensor) -> torch.Tensor:
-            if layer is None:
-                projected: list[torch.Tensor] = []
-                hook = self.model.projector.register_forward_hook(lambda m, i, out: projected.append(out))
-                try:
-                    self.model(input_values)
-                finally:
-                    hook.remove()
-                return self.model.classifier(projected[0])
+            if layer is None:  # the classifier's own forward, up to its pooling (no hooks: threads share it)
+                weighted = getattr(self.model.config, "use_weighted_layer_sum", False)
+                outputs = self.model.base_model(input_values, output_hidden_states=weighted)
+                if weighted:
+                    weights = torch.nn.functional.softmax(self.model.layer_weights, dim=-1)
+                    hidden = (torch.stack(outputs.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
+                else:
+                    hidden = outputs.last_hidden_state
+                return self.model.classifier(self.model.projector(hidden))
             hidden = self.model(input_values, output_hidden_states=True).hidden_states
             return torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]
 

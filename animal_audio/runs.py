@@ -42,6 +42,8 @@ MODELS_DIR = "models"
 AUTO_RUN_FILE = ".auto-run.json"
 #: In a run folder while a process works in it: that process's pid.
 LOCK_FILE = ".in-progress.json"
+#: Files computed from a run's results, wrong once the results are written again.
+STALE_WITH_NEW_RESULTS = ("robustness.json", "robustness.html")
 
 #: Run folders this process works in now: its pid alone does not tell (a restarted container often
 #: gets the pid its killed predecessor had).
@@ -194,6 +196,8 @@ def write_results(run_dir: Path, metrics: dict[str, Any], predictions: pd.DataFr
     from animal_audio.plots.results import write_figures
     from animal_audio.report import render_report
 
+    for stale in STALE_WITH_NEW_RESULTS:  # scores of the results being replaced (robustness_run.py)
+        (run_dir / stale).unlink(missing_ok=True)
     with atomic_path(run_dir / PREDICTIONS_FILE) as tmp:
         predictions.to_csv(tmp, index=False)
     write_figures(metrics, run_dir, shared_dir=run_dir.parent if is_auto_run(run_dir) else None)

@@ -111,9 +111,8 @@ TRANSFORMS: dict[str, Transform] = {
 
 
 def transform(waveform: np.ndarray, name: str, level: float, *, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """`waveform` changed by transform `name` at `level`: float32, mono, 16 kHz, in [-1, 1] (a louder mix is
-    scaled down). Repeatable:
-    the same seed gives the same noise (the global generators audiomentations uses are left as they were)."""
+    """`waveform` changed by transform `name` at `level`, still the internal waveform (a louder mix is scaled
+    down); the same seed gives the same noise (audiomentations' global generators are restored after)."""
     spec = transform_spec(name)
     level = spec.check(level)
     samples = np.ascontiguousarray(waveform, dtype=np.float32)

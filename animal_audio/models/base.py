@@ -13,9 +13,8 @@ from animal_audio.timeline import Timeline
 
 @dataclass(frozen=True)
 class Prediction:
-    """Probabilities over `CLASSES` (in that order, summing to 1) from one model; `timeline`: the same
-    model's probabilities over time, from the same forward pass. Every built-in model's `predict` gives
-    one; None where a model gives none (a probe's `predict_batch`, which embeds clips in batches)."""
+    """Probabilities over `CLASSES` (in that order, summing to 1) from one model; `timeline`: the same model's
+    over time, from the same forward pass (None from a probe's `predict_batch`, which embeds in batches)."""
 
     model: str
     probs: np.ndarray

@@ -83,16 +83,30 @@ def tiny_hubert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --------------------------------------------------------------------------- a browser for the app
 
 
+def _missing(message: str) -> None:
+    """A system tool the tests need is not installed: .ci/run installs it, so on CI that is a failure;
+    elsewhere (a laptop without it) those tests skip."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def ffmpeg() -> None:
+    """ffmpeg and ffprobe, for the tests of the formats only they decode (M4A, WebM, AAC)."""
+    from animal_audio import decoding
+
+    if not decoding.ffmpeg_available():
+        _missing("ffmpeg and ffprobe are not installed (apt-get install ffmpeg)")
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Headless Debian chromium driven by Playwright (its own browser download does not work here)."""
     from chromium import CHROMIUM, CHROMIUM_ARGS
 
     if not Path(CHROMIUM).is_file():
-        message = f"{CHROMIUM} is missing: install Debian's chromium (make chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # .ci/run installs it: on CI a missing browser is a failure
-        pytest.skip(message)
+        _missing(f"{CHROMIUM} is missing: install Debian's chromium (make chromium)")
     import playwright.sync_api as playwright_api
 
     with playwright_api.sync_playwright() as playwright:

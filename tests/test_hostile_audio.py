@@ -181,10 +181,9 @@ def test_without_ffmpeg_other_formats_get_the_list_of_accepted_ones(fake_bin: Pa
         read_clip(not_for_libsndfile(tmp_path))
 
 
-@pytest.mark.skipif(not decoding.ffmpeg_available(), reason="ffmpeg and ffprobe are not installed")
 @pytest.mark.parametrize("suffix,codec", [(".m4a", "aac"), (".webm", "libopus"), (".aac", "aac")])
 def test_real_ffmpeg_decodes_phone_and_browser_formats_bounded(
-    tmp_path: Path, suffix: str, codec: str
+    ffmpeg: None, tmp_path: Path, suffix: str, codec: str
 ) -> None:
     wav = tmp_path / "clip.wav"
     sf.write(wav, tone(7.0, 48_000, channels=2), 48_000)

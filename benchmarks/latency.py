@@ -16,7 +16,6 @@ import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/latency.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks.common import SETTLE_SECONDS, esc50_clips, machine_facts, scratch_home, start_logging, summary  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402  (the tests' tiny HuBERT, and full-size)
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latency.json"
@@ -34,8 +34,6 @@ DEFAULT_RUNS = 30
 DEFAULT_WARMUP = 3
 DEFAULT_CLIPS = 10
 DEFAULT_BATCH = 8
-#: Pause before each timed call, so threads left spinning by the previous call go idle.
-SETTLE_SECONDS = 0.05
 #: Name suffix of the variants that run on the GPU (measured when CUDA is available).
 GPU_SUFFIX = "-cuda"
 #: Clips used for the drift measurement (fp32 vs int8).
@@ -46,16 +44,11 @@ log = logging.getLogger("benchmarks.latency")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # Root at WARNING: onnxruntime's quantiser logs every tensor at INFO on the root logger.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for ours in (log.name, "animal_audio"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    start_logging(log.name)
     if args.threads:
         os.environ["ANIMAL_AUDIO_THREADS"] = str(args.threads)
-    with tempfile.TemporaryDirectory(prefix="animal-audio-latency-") as work:
-        os.environ["ANIMAL_AUDIO_HOME"] = str(Path(work) / "home")  # exported graphs: not the user's cache
-        result = _run(args, Path(work))
+    with scratch_home("animal-audio-latency-") as work:
+        result = _run(args, work)
     print(json.dumps({"speedup_vs_pipeline": result["speedup_vs_pipeline"]}, indent=2))
     return 0
 
@@ -64,8 +57,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
     from animal_audio import settings
     from animal_audio.fileio import write_json
 
-    clips = _clips(settings.esc50_dir(args.esc50_dir), max(args.clips, DRIFT_CLIPS))
-    result: dict[str, Any] = {"machine": _machine(), "settings": vars(args) | {"out": str(args.out)}}
+    clips = esc50_clips(settings.esc50_dir(args.esc50_dir), max(args.clips, DRIFT_CLIPS))
+    result: dict[str, Any] = {"machine": machine_facts(), "settings": vars(args) | {"out": str(args.out)}}
     result["clip_seconds"] = round(float(np.mean([len(c) for c in clips])) / 16_000, 3)
     checkpoint = build_random_hubert(work / "hubert-full", full_size=True)
 
@@ -107,18 +100,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- inputs
-
-
-def _clips(esc50_dir: Path, count: int) -> list[np.ndarray]:
-    """The first `count` animal clips (by file name, cycling over classes) as 16 kHz waveforms."""
-    import pandas as pd
-
-    from animal_audio.audio import load_audio
-
-    meta = pd.read_csv(esc50_dir / "meta" / "esc50.csv")
-    animals = meta[meta.target < 10].sort_values(["fold", "filename"])
-    picked = animals.groupby("target").head(max(1, -(-count // 10))).sort_values(["filename"]).head(count)
-    return [load_audio(esc50_dir / "audio" / name) for name in picked.filename]
 
 
 # --------------------------------------------------------------------------- variants
@@ -219,7 +200,7 @@ def _latency(variants: dict[str, Variant], clips: list[np.ndarray], *, runs: int
             variants[name][0](clip)
             if run >= warmup:
                 times[name].append(time.perf_counter() - started)
-    return {name: _summary(values) for name, values in times.items()}
+    return {name: summary(values) for name, values in times.items()}
 
 
 def _throughput(variants: dict[str, Variant], batch: list[np.ndarray], *, repeats: int) -> dict:
@@ -297,17 +278,6 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def _summary(values: list[float]) -> dict:
-    ordered = np.asarray(values)
-    return {
-        "runs": len(values),
-        "p50": round(float(np.percentile(ordered, 50)), 4),
-        "p95": round(float(np.percentile(ordered, 95)), 4),
-        "mean": round(float(ordered.mean()), 4),
-        "min": round(float(ordered.min()), 4),
-    }
-
-
 # --------------------------------------------------------------------------- machine
 
 
@@ -325,21 +295,3 @@ def _rss_mb() -> float:
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
-def _machine() -> dict:
-    """run_results.machine, plus what moves these timings: load, GPU, framework versions."""
-    import torch
-
-    from animal_audio.run_results import machine, versions
-
-    return {
-        **machine(),
-        "load_average_start": list(os.getloadavg()),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        **versions(),
-    }
-
-
-if __name__ == "__main__":
-    sys.exit(main())

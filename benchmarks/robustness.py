@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/robustness.py`
     sys.path.insert(0, str(REPO))
 
-from benchmarks.latency import _clips, _machine  # noqa: E402  (the same clips and machine facts)
+from benchmarks.common import esc50_clips, machine_facts, scratch_home, start_logging  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "robustness.json"
@@ -37,13 +35,9 @@ log = logging.getLogger("benchmarks.robustness")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for ours in (log.name, "animal_audio"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory(prefix="animal-audio-robustness-") as work:
-        os.environ["ANIMAL_AUDIO_HOME"] = str(Path(work) / "home")  # exported graphs: not the user's cache
-        result = _run(args, Path(work))
+    start_logging(log.name)
+    with scratch_home("animal-audio-robustness-") as work:
+        result = _run(args, work)
     print(json.dumps(result["summary"], indent=2))
     return 0
 
@@ -55,7 +49,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from animal_audio.models.yamnet import YamnetZeroShot
     from animal_audio.robustness import TRANSFORMS, sweep, transform
 
-    clip = _clips(settings.esc50_dir(args.esc50_dir), 1)[0]
+    clip = esc50_clips(settings.esc50_dir(args.esc50_dir), 1)[0]
     checkpoint = build_random_hubert(work / "hubert-full", full_size=True)
     hubert = HubertClassifier.load(str(checkpoint), fast=args.fast)
     yamnet = YamnetZeroShot.load(args.yamnet)
@@ -90,7 +84,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         log.info("%s: %.2f s (median of %d)", name, statistics.median(totals), args.runs)
     worst = max(v["seconds_median"] for v in per_transform.values())
     result = {
-        "machine": _machine(),
+        "machine": machine_facts(),
         "settings": {"runs": args.runs, "fast": args.fast, "clip_seconds": round(len(clip) / 16_000, 3)},
         "hubert": hubert.describe(),
         "transforms": per_transform,

@@ -16,7 +16,6 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/timeline.py`
     sys.path.insert(0, str(REPO))
 
-from benchmarks.latency import SETTLE_SECONDS, _clips, _machine, _summary  # noqa: E402
+from benchmarks.common import SETTLE_SECONDS, esc50_clips, machine_facts, scratch_home, start_logging, summary  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "timeline.json"
@@ -42,13 +41,9 @@ log = logging.getLogger("benchmarks.timeline")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    for ours in (log.name, "animal_audio"):
-        logging.getLogger(ours).setLevel(logging.INFO)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory(prefix="animal-audio-timeline-") as work:
-        os.environ["ANIMAL_AUDIO_HOME"] = str(Path(work) / "home")  # exported graphs: not the user's cache
-        result = _run(args, Path(work))
+    start_logging(log.name)
+    with scratch_home("animal-audio-timeline-") as work:
+        result = _run(args, work)
     print(json.dumps(result["ratios"], indent=2))
     return 0
 
@@ -74,7 +69,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
     from animal_audio import settings
     from animal_audio.fileio import write_json
 
-    clip = np.concatenate(_clips(settings.esc50_dir(args.esc50_dir), CLIP_SECONDS // 5))
+    clip = np.concatenate(esc50_clips(settings.esc50_dir(args.esc50_dir), CLIP_SECONDS // 5))
     checkpoint = build_random_hubert(work / "hubert-full", full_size=True)
     variants = _variants(checkpoint, args)
     # The whole-clip answer must not move: ours (mean of frame logits) against the pooling graph.
@@ -88,10 +83,10 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
             variants[name](clip)
             if run >= args.warmup:
                 times[name].append(time.perf_counter() - started)
-    latency = {name: _summary(values) for name, values in times.items()}
+    latency = {name: summary(values) for name, values in times.items()}
     ratios = {"goal": GOAL_RATIO, **_ratios(times, statistics.median, "p50"), **_ratios(times, min, "best")}
     result: dict[str, Any] = {
-        "machine": _machine(),
+        "machine": machine_facts(),
         "settings": vars(args) | {"out": str(args.out)},
         "clip_seconds": round(len(clip) / 16_000, 3),
         "latency": latency,

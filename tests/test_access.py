@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Iterator
 
 import pytest
 
@@ -115,57 +116,56 @@ class _Recorder:
         return SimpleNamespace(run_dir=Path("unused"))
 
 
-def test_start_refuses_a_visitor_and_starts_for_the_owner(
-    public: pytest.MonkeyPatch, prepared_subset: Path
-) -> None:
-    public.setenv("ANIMAL_AUDIO_DATA", str(prepared_subset))
+@pytest.fixture
+def held_job() -> Iterator[tuple[TrainingJob, _Recorder]]:
+    """A job whose runs wait for their cancel check; released and ended after the test, whatever happened."""
     runner = _Recorder()
     job = TrainingJob(runner=runner)
+    yield job, runner
+    runner.release.set()
+    job.wait(10)
+
+
+def test_start_refuses_a_visitor_and_starts_for_the_owner(
+    public: pytest.MonkeyPatch, prepared_subset: Path, held_job: tuple[TrainingJob, _Recorder]
+) -> None:
+    public.setenv("ANIMAL_AUDIO_DATA", str(prepared_subset))
+    job, runner = held_job
     form = (["yamnet-zeroshot"], "folds", 1)
     with pytest.raises(AccessError):
         start_run(job, form, "", training_access(None, "visitor"), on_done=None)
     assert not job.running and not runner.configs
     done = start_run(job, form, "", training_access("owner"), on_done=None)
-    try:
-        assert done.started and job.running and runner.configs[0].models == ("yamnet-zeroshot",)
-        busy = start_run(job, form, "", training_access("helper"), on_done=None)
-        assert not busy.started and busy.title == "Busy"
-    finally:
-        runner.release.set()
-        job.wait(10)
+    assert done.started and job.running and runner.configs[0].models == ("yamnet-zeroshot",)
+    busy = start_run(job, form, "", training_access("helper"), on_done=None)
+    assert not busy.started and busy.title == "Busy"
 
 
-def test_only_the_runs_owner_or_an_admin_cancels_it(prepared_subset: Path) -> None:
-    runner = _Recorder()
-    job = TrainingJob(runner=runner)
+def test_only_the_runs_owner_or_an_admin_cancels_it(
+    prepared_subset: Path, held_job: tuple[TrainingJob, _Recorder]
+) -> None:
+    job, _ = held_job
     job.start(
         training.make_config(["yamnet-zeroshot"], "folds", 1, data_dir=prepared_subset), owner="user:alice"
     )
-    try:
-        with pytest.raises(AccessError, match="Only whoever started"):
-            job.cancel(by="user:bob", admin=False)
-        with pytest.raises(AccessError):
-            job.cancel(by="", admin=False)
-        assert job.running
-        assert job.cancel(by="user:alice", admin=False)
-        assert job.wait(10) and job.snapshot().cancelled
-    finally:
-        runner.release.set()
-        job.wait(10)
+    with pytest.raises(AccessError, match="Only whoever started"):
+        job.cancel(by="user:bob", admin=False)
+    with pytest.raises(AccessError):
+        job.cancel(by="", admin=False)
+    assert job.running
+    assert job.cancel(by="user:alice", admin=False)
+    assert job.wait(10) and job.snapshot().cancelled
 
 
-def test_a_run_stops_at_its_time_limit(prepared_subset: Path) -> None:
-    runner = _Recorder()
-    job = TrainingJob(runner=runner)
+def test_a_run_stops_at_its_time_limit(
+    prepared_subset: Path, held_job: tuple[TrainingJob, _Recorder]
+) -> None:
+    job, _ = held_job
     config = training.make_config(["yamnet-zeroshot"], "folds", 1, data_dir=prepared_subset)
     job.start(config, time_limit=0.3)
-    try:
-        assert job.wait(10), "the time limit stopped it"
-        snap = job.snapshot()
-        assert snap.cancelled and snap.error == TIME_LIMIT_NOTE and "time limit" in snap.log[-1]
-    finally:
-        runner.release.set()
-        job.wait(10)
+    assert job.wait(10), "the time limit stopped it"
+    snap = job.snapshot()
+    assert snap.cancelled and snap.error == TIME_LIMIT_NOTE and "time limit" in snap.log[-1]
 
 
 def test_a_run_expected_past_the_limit_does_not_start(

@@ -195,18 +195,23 @@ def test_card_of_a_cross_validation_run_gives_mean_and_std() -> None:
 
 
 @pytest.mark.slow
+def in_hub_cache(folder: Path, repo_id: str, hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`folder` as huggingface_hub's offline cache holds a downloaded `repo_id` (its main revision)."""
+    from huggingface_hub import constants
+
+    commit = "0" * 40
+    repo = hub / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(folder, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+
+
 def test_published_probe_loads_from_the_hub_cache_by_repo_id(
     folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clip_of
 ) -> None:
     """USER/NAME of a probe resolves through huggingface_hub (here: its offline cache) to the probe + base."""
-    from huggingface_hub import constants
-
-    commit = "0" * 40
-    repo = tmp_path / "hub" / "models--me--probe"
-    shutil.copytree(folders["hubert-probe"], repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    in_hub_cache(folders["hubert-probe"], "me/probe", tmp_path / "hub", monkeypatch)
     model = load_hubert("me/probe")
     assert isinstance(model, aa.ProbeClassifier)
     assert model.predict(aa.load_audio(clip_of("hen", 5, 0))).label in CLASSES
@@ -404,16 +409,9 @@ def test_a_published_or_trained_hubert_in_the_setting_is_never_trained_on(
 def test_published_base_of_a_probe_in_the_hub_cache_is_found_by_repo_id(
     folders: dict[str, Path], tiny_hubert_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from huggingface_hub import constants
-
     from animal_audio.models.published import training_base
 
-    commit = "0" * 40
-    repo = tmp_path / "hub" / "models--me--probe"
-    shutil.copytree(folders["hubert-probe"], repo / "snapshots" / commit)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(commit)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    in_hub_cache(folders["hubert-probe"], "me/probe", tmp_path / "hub", monkeypatch)
     assert training_base("me/probe") == str(tiny_hubert_dir)
 
 

@@ -1,0 +1,117 @@
+"""The Classify tab: record, upload or pick a clip and see both models' answers side by side; the API's `classify`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from animal_audio import settings
+from animal_audio.demo import text
+from animal_audio.demo.classify import ClassifyResult, classify, clip_path, empty_figures, example_clips
+from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, StatusViews, limited, shown_errors
+
+
+@dataclass(frozen=True)
+class ExampleViews:
+    """The Classify tab's example picker, or (until the clips are here) the button that fetches them."""
+
+    picker: gr.Radio
+    fetch_note: gr.Markdown
+    fetch_btn: gr.Button
+
+    def show(self) -> dict[Any, Any]:
+        choices = [(e.title, e.path.name) for e in example_clips()]  # by name: no server folder in the page
+        fetchable = not (choices or settings.public_mode())  # fetching is the operator's call in public mode
+        return {
+            self.picker: gr.Radio(choices=choices, value=None, visible=bool(choices)),
+            self.fetch_note: gr.Markdown(visible=fetchable),
+            self.fetch_btn: gr.Button(visible=fetchable),
+        }
+
+    @property
+    def views(self) -> list[Any]:
+        return [self.picker, self.fetch_note, self.fetch_btn]
+
+
+def classified(
+    state: AppState, audio: Any, request: gr.Request | None, *, figures: bool = True
+) -> ClassifyResult:
+    """Both models on the visitor's clip, within the visitor's rate limit; errors as messages for the page."""
+
+    def run() -> ClassifyResult:
+        limited(state, request)
+        return classify(audio, state.registry, figures=figures)
+
+    return shown_errors(run, text.CLASSIFY_FAILED)
+
+
+def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> ExampleViews:
+    """Record or upload a clip (or pick an example) and see both models' answers side by side."""
+    with gr.Tab("🎧 Classify", id="classify"):
+        gr.Markdown(text.INTRO)
+        status.line.render()
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                sources = ["microphone", "upload"]
+                audio = gr.Audio(sources=sources, type="filepath", label="Your sound", elem_id="audio-in")
+                classify_btn = gr.Button("Classify 🔍", variant="primary", elem_id="classify-btn")
+                gr.Markdown("**Or try a clip from the ESC-50 test fold:**")
+                examples = ExampleViews(
+                    gr.Radio([], label="Example clips", show_label=False, visible=False, elem_id="examples"),
+                    gr.Markdown(text.FETCH_NOTE, visible=False),
+                    gr.Button("Get the ESC-50 clips", visible=False),
+                )
+                gr.Markdown(text.ESC50_CREDIT, elem_classes="credit")
+            with gr.Column(scale=5, min_width=300):
+                verdict = gr.Markdown("### Record or upload a sound, then press Classify", elem_id="verdict")
+                with gr.Row(equal_height=True):
+                    empty = empty_figures()
+                    plots = {
+                        side: gr.Plot(empty[side], show_label=False, elem_id=f"{side}-plot", min_width=280)
+                        for side in text.SIDES
+                    }
+                audioset = gr.Markdown(elem_id="audioset")
+        with gr.Accordion("The clip: waveform and spectrogram", open=False), gr.Row():
+            plots["waveform"] = gr.Plot(show_label=False, min_width=280)
+            plots["spectrogram"] = gr.Plot(show_label=False, min_width=280)
+        with gr.Accordion("What are these two models, and why can they disagree?", open=False):
+            gr.Markdown(text.ABOUT_MODELS)
+        with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):
+            answer = gr.JSON(show_label=False)
+        api_btn = gr.Button(visible=False)  # carries the /classify API endpoint
+
+    def classify_clip(clip: Any, request: gr.Request) -> dict[Any, Any]:
+        result = classified(state, clip, request)
+        for note in result.notes:
+            gr.Warning(note, title="About your clip")
+        shown = {verdict: result.summary, audioset: result.audioset, answer: result.payload}
+        return {**shown, **{plots[name]: f for name, f in result.figures.items()}, **status.show()}
+
+    def classify_api(clip: Any, request: gr.Request) -> dict[str, Any]:
+        """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
+        return classified(state, clip, request, figures=False).payload
+
+    # One way to classify the clip in `audio`, whatever started it (click, recording, upload, example).
+    classify_event = dict(
+        fn=classify_clip,
+        inputs=audio,
+        outputs=[verdict, *plots.values(), audioset, answer, *status.views],
+        **CLASSIFY_QUEUE,
+        **PRIVATE,
+    )
+    for trigger in (classify_btn.click, audio.stop_recording, audio.upload):
+        trigger(**classify_event)
+    api_btn.click(
+        classify_api,
+        inputs=audio,
+        outputs=answer,
+        api_name="classify",
+        api_description="Audio file in; both models' class probabilities, labels and latencies out (JSON).",
+        **CLASSIFY_QUEUE,
+    )
+    picked = examples.picker.input(clip_path, inputs=examples.picker, outputs=audio, **PRIVATE)
+    picked.then(**classify_event)
+    app.load(examples.show, outputs=examples.views, **PRIVATE)
+    return examples

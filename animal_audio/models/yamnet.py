@@ -25,6 +25,7 @@ from animal_audio import settings
 from animal_audio.errors import AudioError, ModelUnavailableError, short_error
 from animal_audio.labels import animal_index, animal_probabilities
 from animal_audio.models.base import Prediction
+from animal_audio.open_set import audioset_evidence
 from animal_audio.runtime import configure_threads
 from animal_audio.timeline import Frames
 
@@ -154,6 +155,8 @@ class YamnetZeroShot:
         extras: dict[str, Any] = {
             "top_audioset": [[self.model.class_names[i], round(float(clip_scores[i]), 6)] for i in top],
             "other_mass": round(other_mass, 6),
+            # What the "none of the ten?" rule reads (open_set.yamnet_verdict), from this same run.
+            **audioset_evidence(clip_scores, self.model.class_names, self._animal_of_class),
         }
         return Prediction(self.name, probs, time.perf_counter() - started, extras, timeline)
 

@@ -42,6 +42,7 @@ from animal_audio.demo.text import (
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
+from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
@@ -178,6 +179,9 @@ def _audioset_entry(
         ],
         "other_mass": round(float(extras.get("other_mass", 0.0)), 4),
     }
+    if "best_mapped" in extras:  # "none of the ten?" from the same scores; keys shared with HuBERT's entry
+        verdict = yamnet_verdict(extras)
+        out.update({"none_of_the_ten": verdict.none_of_the_ten, "open_set": verdict.as_dict()})
     if yamnet_entry.get("model") != prediction.model:
         out["zeroshot"] = {"label": prediction.label, "probabilities": prediction.as_dict()["probabilities"]}
     return out
@@ -227,11 +231,17 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             if any(payload["models"][s].get("available") for s in SIDES)
             else "### No model could answer"
         )
+    # Any side's "not one of the ten" verdict, above the charts (the charts stay).
+    flagged = [
+        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}))}**"
+        for s in SIDES
+        if payload["models"][s].get("none_of_the_ten")
+    ]
     clip = payload["clip"]
     tail = f"Clip: {clip['seconds']:.1f} s" + (
         f" (cut from {clip['source_seconds']:.1f} s)" if clip["trimmed"] else ""
     )
-    return "\n\n".join([head, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
+    return "\n\n".join([head, *flagged, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
 
 
 def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:

@@ -31,9 +31,11 @@ OPSET = 17
 INT8_OPS = ("MatMul", "Gemm")
 #: Layers left in fp32 (name substrings). HuBERT's feature projection reads CNN features with
 #: outlier channels (~400x the mean) that per-tensor int8 crushes: embedding cosine fell to 0.17.
-INT8_EXCLUDE = ("feature_projection",)
+#: The head (projector, classifier) is tiny next to the encoder; quantised, it moved every frame's
+#: probabilities (~1e-4), which the timeline then shows.
+INT8_EXCLUDE = ("feature_projection", "projector", "classifier")
 #: Bump when what int8 quantises changes, so cached int8 graphs are rebuilt.
-INT8_LAYOUT = "matmul, fp32 feature projection, v4"
+INT8_LAYOUT = "matmul, fp32 feature projection and head, v5"
 #: Each fp32 graph is as large as its checkpoint: keep only the most recently used ones.
 MAX_CACHED_GRAPHS = 4
 GRAPH_FILE = "model.onnx"

@@ -1,11 +1,10 @@
-"""The robustness lab: a clip changed the way the world changes sounds (noise, speed, pitch, a phone line).
+"""The robustness lab: a clip changed as the world changes sounds (noise, speed, pitch, a phone line), each
+by one number, its level, so a chart can sweep it and a run be scored at a few (robustness_run.py)."""
 
-Each transform takes one number, its level (an SNR in dB, a speed or pitch factor, a line's sample
-rate), so a chart can sweep it and a run can be scored at a few of them (robustness_run.py). Noise comes
-from a generator seeded per call, so the same clip at the same level is the same clip for every model
-and every call; nothing here draws from (or reseeds) Python's or numpy's global generators, which other
-threads use. Speed, pitch and the phone line are audiomentations' transforms with their parameters set.
-"""
+# Levels: an SNR in dB, a speed or pitch factor, a line's sample rate. Noise comes from a generator seeded
+# per call (the same clip at the same level is the same clip for every model and call); nothing here draws
+# from or reseeds Python's or numpy's global generators, which other threads use. Speed, pitch and the
+# phone line are audiomentations' transforms with their parameters set.
 
 from __future__ import annotations
 
@@ -154,10 +153,10 @@ def sweep(
     seed: int = DEFAULT_SEED,
     original: Optional[Mapping[str, Prediction]] = None,
 ) -> dict[str, Any]:
-    """Each model's probability for its own answer on the unchanged clip (its top class), at every level
-    of one transform: where a model's line falls first, it breaks first. `classifiers`: one or several
-    (Classifier protocol); one predict_batch per model. `original`: predictions the caller already has for
-    the unchanged clip, by model name (the app's whole-clip answer), so they are not made again."""
+    """Each model's probability for its own top class on the unchanged clip, at every level of one transform:
+    where a model's line falls first, it breaks first."""
+    # `classifiers`: one or several (Classifier protocol), one predict_batch each. `original`: predictions
+    # the caller already has for the unchanged clip, by model name (the app's answer), not made again.
     spec = transform_spec(name)
     levels = [spec.check(level) for level in (spec.sweep_levels if levels is None else levels)]
     changed = [transform(waveform, name, level, seed=seed) for level in levels]

@@ -1,8 +1,5 @@
-"""Whether a clip is probably none of the ten animals: one verdict type for both models' rules.
-
-YAMNet's rule reads its own AudioSet scores: a specific class outside the ten (Horse, Speech, ...)
-clearly outscoring every mapped class, or too small a share of its score on the ten.
-"""
+"""Whether a clip is probably none of the ten animals: one verdict type for both models' rules, and YAMNet's
+(a specific AudioSet class outside the ten clearly outscoring them, or too small a share of score on them)."""
 
 from __future__ import annotations
 

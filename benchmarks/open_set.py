@@ -1,11 +1,10 @@
-"""YAMNet's "none of the ten?" thresholds, fitted on ESC-50's training folds 1-4; fold 5 only checks them.
+"""YAMNet's "none of the ten?" thresholds, fitted on ESC-50's training folds 1-4 (the constants in
+animal_audio/open_set.py are its output); fold 5 only checks them."""
 
-Runs the zero-shot model (the app's code path) on every animal clip, fits each rule's level so that it
-flags `open_set.RULE_BUDGET` of the training clips, and reports the flag rate per fold, both for the
-fitted levels and for the constants in animal_audio/open_set.py (which come from this script's output).
-
-    python -m benchmarks.open_set --esc50-dir ../shared/esc50 --yamnet ../shared/models/yamnet/yamnet.tflite
-"""
+# Runs the zero-shot model (the app's code path) on every animal clip, fits each rule's level so it flags
+# open_set.RULE_BUDGET of the training clips, and reports the flag rate per fold for the fitted levels and
+# for the module's constants:
+#     python -m benchmarks.open_set --esc50-dir ../shared/esc50 --yamnet ../shared/models/yamnet/yamnet.tflite
 
 from __future__ import annotations
 

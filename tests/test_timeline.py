@@ -100,9 +100,8 @@ def test_hubert_timeline_and_whole_clip_come_from_one_pass(tiny_hubert_dir: Path
 def test_probe_timelines_put_the_head_on_each_window(
     tiny_hubert_dir: Path, yamnet_tflite: Path, clip_of
 ) -> None:
-    """A probe's whole-clip answer is its head on the model's own pooled layer; its timeline the head per
-    window. The reference comes from the model itself, not from our frames: for HuBERT, transformers'
-    `HubertModel` hidden state of the embedder's layer; for YAMNet, its embeddings output."""
+    """A probe's whole-clip answer is its head on the model's own pooled layer (transformers' HubertModel, YAMNet's
+    embeddings output: not our frames pooled again), its timeline the head per window."""
     import torch
     from transformers import AutoFeatureExtractor, HubertModel
 

@@ -1,8 +1,5 @@
-"""ONNX graphs of torch modules: exported once (optionally int8), kept on disk, run in ONNX Runtime.
-
-Exporting HuBERT-Base takes seconds, so each graph is written once under `settings.cache_dir()/onnx/`
-(atomically) and reused. ONNX files hold no code: nothing here unpickles.
-"""
+"""ONNX graphs of torch modules, exported once (optionally int8) under `settings.cache_dir()/onnx/` and run in
+ONNX Runtime: exporting HuBERT-Base takes seconds. ONNX files hold no code: nothing here unpickles."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""YAMNet (AudioSet, 521 classes), used zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite.
+"""YAMNet (AudioSet, 521 classes), zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite, with
+the same three outputs, so nothing above this module knows which one runs."""
 
-Both backends give the same three outputs, so nothing above this module knows which one runs. TensorFlow
-is imported by the loaders only (tensorflow_hub imports pkg_resources, which must not happen at import).
-"""
+# TensorFlow is imported by the loaders only: tensorflow_hub imports pkg_resources, not wanted at import.
 
 from __future__ import annotations
 
@@ -193,9 +192,8 @@ def describe_source(source: str) -> str:
 
 
 def source_problem(source: str) -> str | None:
-    """Why `source` cannot load, told from local files alone (no weights read, no network); None: it may.
-
-    A TF Hub handle passes when TensorFlow is installed: only a download can tell more."""
+    """Why `source` cannot load, told from local files alone (no weights read, no network); None: it may
+    (a TF Hub handle passes when TensorFlow is installed: only a download can tell more)."""
     if source.startswith(REMOTE_PREFIXES):
         return _missing("tensorflow", "tensorflow_hub")
     path = Path(source).expanduser()

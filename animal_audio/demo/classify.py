@@ -1,9 +1,7 @@
 """Both models on one clip: the JSON answer (also the API's), its verdict and charts, and example clips.
+A model that cannot load or fails does not stop the other: its entry says why and how to fix it."""
 
-A model that cannot be loaded, is still loading or fails on the clip does not stop the
-other: its entry says why and how to fix it. The example clips come from ESC-50's test
-fold, downloaded on demand: the app ships no third-party audio.
-"""
+# The example clips come from ESC-50's test fold, downloaded on demand: the app ships no third-party audio.
 
 from __future__ import annotations
 
@@ -73,10 +71,8 @@ class ClassifyResult:
 
 
 def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = True) -> ClassifyResult:
-    """Run both models on one clip. Raises AudioError (with a message for the user) for bad audio.
-
-    `figures=False` (the API) skips drawing the charts.
-    """
+    """Run both models on one clip; AudioError (with a message for the user) for bad audio.
+    `figures=False` (the API) skips drawing the charts."""
     if audio is None or (isinstance(audio, str) and not audio.strip()):
         raise AudioError(
             "No audio yet: record a sound with the microphone or upload a file, then press Classify."
@@ -309,10 +305,9 @@ def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> 
 def fetch_examples(
     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None
 ) -> list[Example]:
-    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache.
-
-    One at a time: the buttons and warm start would otherwise write the same download and folder.
-    `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn."""
+    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache,
+    one call at a time: the buttons and warm start would otherwise write the same download and folder."""
+    # `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn.
     if progress is not None:
         progress = _redacted(progress)
     while not _FETCH_LOCK.acquire(timeout=1.0):

@@ -1,8 +1,5 @@
-"""The 10 ESC-50 animal classes, in ESC-50 target order, and how AudioSet maps onto them.
-
-Every classifier in the project returns probabilities in exactly the order of
-`CLASSES`, so plots, metrics and the CSV files can line up columns without lookups.
-"""
+"""The 10 ESC-50 animal classes in target order, the one order of every classifier's probabilities (so plots,
+metrics and CSV files line up without lookups), and how AudioSet maps onto them."""
 
 from __future__ import annotations
 
@@ -143,17 +140,14 @@ def animal_index(class_names: Sequence[str]) -> np.ndarray:
 def animal_probabilities(
     scores: np.ndarray, animal_of_class: np.ndarray
 ) -> tuple[np.ndarray, float | np.ndarray]:
-    """AudioSet scores read as mass -> (probabilities over CLASSES, mass on other classes); for one
-    clip's scores [521], or row by row for frames [n, 521] (then both results have a row per frame).
-
-    Each animal gets the summed mass of its classes (Dog and Bark are both evidence); none at all: uniform.
-    """
+    """AudioSet scores read as mass -> (probabilities over CLASSES, mass on other classes), for a clip [521]
+    or per frame [n, 521]: each animal sums its classes' mass, as Dog and Bark are both evidence of a dog."""
     rows = np.clip(np.atleast_2d(np.asarray(scores, dtype=np.float64)), 0.0, None)
     mapped = animal_of_class >= 0
     animal_mass = rows[:, mapped] @ np.eye(NUM_CLASSES)[animal_of_class[mapped]]
     animal_total = animal_mass.sum(axis=1)
     total = rows.sum(axis=1)
-    silent = animal_total <= 1e-12
+    silent = animal_total <= 1e-12  # no mass on any animal: uniform
     probs = np.where(
         silent[:, None], 1.0 / NUM_CLASSES, animal_mass / np.where(silent, 1.0, animal_total)[:, None]
     )

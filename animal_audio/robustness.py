@@ -1,18 +1,15 @@
-"""The robustness lab: a clip changed the way the world changes sounds (noise, speed, pitch, a phone line).
+"""The robustness lab: a clip changed as the world changes sounds (noise, speed, pitch, a phone line), each
+by one number, its level, so a chart can sweep it and a run be scored at a few (robustness_run.py)."""
 
-Each transform takes one number, its level (an SNR in dB, a speed or pitch factor, a line's sample
-rate), so a chart can sweep it and a run can be scored at a few of them (robustness_run.py). The
-transforms are audiomentations', pinned to one level and seeded, so the same clip at the same level
-is the same clip for every model and every call. Input and output: the internal waveform.
-"""
+# Levels: an SNR in dB, a speed or pitch factor, a line's sample rate. Noise comes from a generator seeded
+# per call (the same clip at the same level is the same clip for every model and call); nothing here draws
+# from or reseeds Python's or numpy's global generators, which other threads use. Speed, pitch and the
+# phone line are audiomentations' transforms with their parameters set.
 
 from __future__ import annotations
 
-import random
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -27,9 +24,8 @@ PHONE_BAND_SHARE = 3400.0 / 8000.0
 #: Steep filters (dB/octave; audiomentations allows multiples of 6): a phone line cuts, it does not tilt.
 PHONE_ROLLOFF = 36
 DEFAULT_SEED = 0
-
-#: audiomentations draws from Python's and numpy's global generators: one seeded call at a time.
-_global_rng_lock = threading.Lock()
+#: Pink noise is flat below the low end of hearing: its power would otherwise pile up where no one listens.
+PINK_FROM_HZ = 20.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,8 @@ class Transform:
     sweep_levels: tuple[float, ...]
     #: The three levels a run is scored at (robustness_run.py).
     run_levels: tuple[float, float, float]
-    apply: Callable[[np.ndarray, float], np.ndarray]
+    #: (waveform, level, the call's own generator) -> changed waveform.
+    apply: Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
     def check(self, level: float) -> float:
         level = float(level)
@@ -56,35 +53,50 @@ class Transform:
         return level
 
 
-def _white_noise(waveform: np.ndarray, snr_db: float) -> np.ndarray:
-    from audiomentations import AddGaussianSNR
-
-    return AddGaussianSNR(min_snr_db=snr_db, max_snr_db=snr_db, p=1.0)(waveform, SAMPLE_RATE)
+def _white_noise(waveform: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    return _add_noise(waveform, rng.standard_normal(len(waveform)), snr_db)
 
 
-def _pink_noise(waveform: np.ndarray, snr_db: float) -> np.ndarray:
-    from audiomentations import NOISE_COLOR_DECAYS, AddColorNoise
+def _pink_noise(waveform: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Power falling 3 dB per octave (1/f) from 20 Hz up: white noise shaped by 1/sqrt(f)."""
+    spectrum = np.fft.rfft(rng.standard_normal(len(waveform)))
+    frequencies = np.maximum(np.fft.rfftfreq(len(waveform), 1.0 / SAMPLE_RATE), PINK_FROM_HZ)
+    return _add_noise(waveform, np.fft.irfft(spectrum / np.sqrt(frequencies), len(waveform)), snr_db)
 
-    decay = NOISE_COLOR_DECAYS["pink"]
-    noise = AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, min_f_decay=decay, max_f_decay=decay, p=1.0)
-    return noise(waveform, SAMPLE_RATE)
+
+def _add_noise(waveform: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """`noise` scaled to `snr_db` below the clip's RMS, added (a silent clip stays silent)."""
+    noise_rms = float(np.sqrt(np.mean(np.square(noise)))) if noise.size else 0.0
+    if noise_rms == 0.0:
+        return waveform
+    clip_rms = float(np.sqrt(np.mean(np.square(waveform, dtype=np.float64))))
+    scale = clip_rms / 10 ** (snr_db / 20) / noise_rms
+    return (waveform + scale * noise).astype(np.float32)
 
 
-def _speed(waveform: np.ndarray, rate: float) -> np.ndarray:
+def _pinned(augmentation: Any, **parameters: float) -> Any:
+    """An audiomentations transform with its parameters set and frozen: calling it draws no random number."""
+    augmentation.parameters.update(should_apply=True, **parameters)
+    augmentation.freeze_parameters()
+    return augmentation
+
+
+def _speed(waveform: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
     """Faster or slower at the same pitch: the clip becomes len / rate samples long."""
     from audiomentations import TimeStretch
 
     stretch = TimeStretch(min_rate=rate, max_rate=rate, leave_length_unchanged=False, p=1.0)
-    return stretch(waveform, SAMPLE_RATE)
+    return _pinned(stretch, rate=rate)(waveform, SAMPLE_RATE)
 
 
-def _pitch(waveform: np.ndarray, semitones: float) -> np.ndarray:
+def _pitch(waveform: np.ndarray, semitones: float, rng: np.random.Generator) -> np.ndarray:
     from audiomentations import PitchShift
 
-    return PitchShift(min_semitones=semitones, max_semitones=semitones, p=1.0)(waveform, SAMPLE_RATE)
+    shift = PitchShift(min_semitones=semitones, max_semitones=semitones, p=1.0)
+    return _pinned(shift, num_semitones=semitones)(waveform, SAMPLE_RATE)
 
 
-def _phone(waveform: np.ndarray, line_rate: float) -> np.ndarray:
+def _phone(waveform: np.ndarray, line_rate: float, rng: np.random.Generator) -> np.ndarray:
     """A voice-band line sampled at `line_rate` Hz: band-pass 300 Hz to 0.425 x the rate (3400 Hz at
     8 kHz), down to the line's rate and back up to 16 kHz."""
     from audiomentations import HighPassFilter, LowPassFilter
@@ -93,6 +105,8 @@ def _phone(waveform: np.ndarray, line_rate: float) -> np.ndarray:
     top = PHONE_BAND_SHARE * rate
     high_pass = HighPassFilter(PHONE_LOW_HZ, PHONE_LOW_HZ, PHONE_ROLLOFF, PHONE_ROLLOFF, p=1.0)
     low_pass = LowPassFilter(top, top, PHONE_ROLLOFF, PHONE_ROLLOFF, p=1.0)
+    high_pass = _pinned(high_pass, cutoff_freq=PHONE_LOW_HZ, rolloff=PHONE_ROLLOFF)
+    low_pass = _pinned(low_pass, cutoff_freq=top, rolloff=PHONE_ROLLOFF)
     band = low_pass(high_pass(waveform, SAMPLE_RATE), SAMPLE_RATE)
     return resample(resample(band, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
 
@@ -111,13 +125,12 @@ TRANSFORMS: dict[str, Transform] = {
 
 
 def transform(waveform: np.ndarray, name: str, level: float, *, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """`waveform` changed by transform `name` at `level`, still the internal waveform (a louder mix is scaled
-    down); the same seed gives the same noise (audiomentations' global generators are restored after)."""
+    """`waveform` changed by transform `name` at `level`, still the internal waveform (a louder mix is
+    scaled down); the same seed gives the same noise, from a generator of this call's own."""
     spec = transform_spec(name)
     level = spec.check(level)
     samples = np.ascontiguousarray(waveform, dtype=np.float32)
-    with _seeded(seed):
-        out = spec.apply(samples, level)
+    out = spec.apply(samples, level, np.random.default_rng(seed))
     out = np.nan_to_num(np.asarray(out, dtype=np.float32))
     peak = float(np.max(np.abs(out))) if out.size else 0.0
     # Scaled, not clipped, back into [-1, 1]: clipping would add distortion the level does not name.
@@ -140,10 +153,10 @@ def sweep(
     seed: int = DEFAULT_SEED,
     original: Optional[Mapping[str, Prediction]] = None,
 ) -> dict[str, Any]:
-    """Each model's probability for its own answer on the unchanged clip (its top class), at every level
-    of one transform: where a model's line falls first, it breaks first. `classifiers`: one or several
-    (Classifier protocol); one predict_batch per model. `original`: predictions the caller already has for
-    the unchanged clip, by model name (the app's whole-clip answer), so they are not made again."""
+    """Each model's probability for its own top class on the unchanged clip, at every level of one transform:
+    where a model's line falls first, it breaks first."""
+    # `classifiers`: one or several (Classifier protocol), one predict_batch each. `original`: predictions
+    # the caller already has for the unchanged clip, by model name (the app's answer), not made again.
     spec = transform_spec(name)
     levels = [spec.check(level) for level in (spec.sweep_levels if levels is None else levels)]
     changed = [transform(waveform, name, level, seed=seed) for level in levels]
@@ -165,17 +178,3 @@ def sweep(
             }
         )
     return {"transform": name, "unit": spec.unit, "levels": levels, "models": results}
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[None]:
-    """Python's and numpy's global generators seeded for the block, then put back as they were."""
-    with _global_rng_lock:
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        random.seed(seed)
-        np.random.seed(seed % 2**32)
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)

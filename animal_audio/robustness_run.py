@@ -1,9 +1,5 @@
-"""Scoring a finished run under the robustness lab's transforms: robustness.json, a chart, the report.
-
-Every model the run has is loaded as the app would load it (its trained head on the weights it was
-trained from) and tested on the run's test fold (the last one in cross-validation: the fold its
-saved models were tested on), each clip changed by each transform at its three run levels.
-"""
+"""Scoring a finished run under the robustness lab's transforms: robustness.json, a chart, the report; each
+model loaded as the app would, on the fold its saved models were tested on, at each transform's run levels."""
 
 from __future__ import annotations
 
@@ -41,9 +37,9 @@ def score_run(
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelCheck] = None,
 ) -> dict[str, Any]:
-    """Accuracy of every model of the run on its test fold under each transform at its run levels; writes
-    robustness.json (`{"rows": [{"model", "transform", "level", "accuracy"}, ...], ...}`), robustness.html
-    and the report's section. `yamnet` / `hubert` replace the weights the run recorded (moved files)."""
+    """Accuracy of every model of the run on its test fold under each transform at its run levels, written to
+    robustness.json, robustness.html and the report; `yamnet` / `hubert`: weights moved since the run."""
+    # robustness.json: {"rows": [{"model", "transform", "level", "accuracy"}, ...], ...}
     run = load_run(run_dir)  # CheckpointError for a folder that is not a finished run
     run_dir = run.run_dir
     paths, truth, fold = _test_clips(run.metrics, data_dir)
@@ -143,6 +139,7 @@ def _test_clips(
 ) -> tuple[list[str], list[str], int]:
     """Paths and labels of the test fold the run's saved models were tested on."""
     splits = (metrics.get("protocol") or {}).get("splits") or [{}]
+    # The last split: in cross-validation, the fold the run's saved models were tested on.
     folds = splits[-1].get("test_folds") or list(esc50.DEFAULT_TEST_FOLDS)
     source = data_dir or (metrics.get("config") or {}).get("data_dir")
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,37 @@ def test_same_seed_same_clip_and_the_global_generators_are_left_alone(dog: np.nd
     assert (random.random(), np.random.random()) == expected
     assert np.array_equal(a, transform(dog, "white-noise", 0, seed=3))
     assert not np.array_equal(a, transform(dog, "white-noise", 0, seed=4))
+
+
+def test_a_running_sweep_neither_fixes_nor_shifts_another_threads_global_draws(dog: np.ndarray) -> None:
+    """Another thread seeding and drawing from the global generators meanwhile gets its own sequence, and
+    the transforms give what they give alone (they once seeded and restored the global generators)."""
+    alone = {name: transform(dog, name, TRANSFORMS[name].run_levels[1], seed=5) for name in TRANSFORMS}
+    done = threading.Event()
+    seen: dict[str, np.ndarray] = {}
+
+    def transform_all() -> None:
+        try:
+            for _ in range(3):
+                for name in TRANSFORMS:
+                    seen[name] = transform(dog, name, TRANSFORMS[name].run_levels[1], seed=5)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=transform_all)
+    rounds = 0
+    worker.start()
+    while not done.is_set() or rounds < 3:
+        random.seed(rounds)
+        np.random.seed(rounds)
+        draws = [(random.random(), float(np.random.random())) for _ in range(200)]
+        random.seed(rounds)
+        np.random.seed(rounds)
+        assert draws == [(random.random(), float(np.random.random())) for _ in range(200)]
+        rounds += 1
+    worker.join()
+    for name in TRANSFORMS:
+        assert np.array_equal(seen[name], alone[name]), name
 
 
 def test_levels_out_of_range_and_unknown_transforms_say_what_to_use(dog: np.ndarray) -> None:

@@ -1,9 +1,7 @@
 """Both models on one clip: the JSON answer (also the API's), its verdict and charts, and example clips.
+A model that cannot load or fails does not stop the other: its entry says why and how to fix it."""
 
-A model that cannot be loaded, is still loading or fails on the clip does not stop the
-other: its entry says why and how to fix it. The example clips come from ESC-50's test
-fold, downloaded on demand: the app ships no third-party audio.
-"""
+# The example clips come from ESC-50's test fold, downloaded on demand: the app ships no third-party audio.
 
 from __future__ import annotations
 
@@ -42,6 +40,7 @@ from animal_audio.demo.text import (
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
+from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
@@ -72,10 +71,8 @@ class ClassifyResult:
 
 
 def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = True) -> ClassifyResult:
-    """Run both models on one clip. Raises AudioError (with a message for the user) for bad audio.
-
-    `figures=False` (the API) skips drawing the charts.
-    """
+    """Run both models on one clip; AudioError (with a message for the user) for bad audio.
+    `figures=False` (the API) skips drawing the charts."""
     if audio is None or (isinstance(audio, str) and not audio.strip()):
         raise AudioError(
             "No audio yet: record a sound with the microphone or upload a file, then press Classify."
@@ -178,6 +175,9 @@ def _audioset_entry(
         ],
         "other_mass": round(float(extras.get("other_mass", 0.0)), 4),
     }
+    if "best_mapped" in extras:  # "none of the ten?" from the same scores; keys shared with HuBERT's entry
+        verdict = yamnet_verdict(extras)
+        out.update({"none_of_the_ten": verdict.none_of_the_ten, "open_set": verdict.as_dict()})
     if yamnet_entry.get("model") != prediction.model:
         out["zeroshot"] = {"label": prediction.label, "probabilities": prediction.as_dict()["probabilities"]}
     return out
@@ -227,11 +227,17 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             if any(payload["models"][s].get("available") for s in SIDES)
             else "### No model could answer"
         )
+    # Any side's "not one of the ten" verdict, above the charts (the charts stay).
+    flagged = [
+        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}))}**"
+        for s in SIDES
+        if payload["models"][s].get("none_of_the_ten")
+    ]
     clip = payload["clip"]
     tail = f"Clip: {clip['seconds']:.1f} s" + (
         f" (cut from {clip['source_seconds']:.1f} s)" if clip["trimmed"] else ""
     )
-    return "\n\n".join([head, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
+    return "\n\n".join([head, *flagged, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
 
 
 def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
@@ -299,10 +305,9 @@ def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> 
 def fetch_examples(
     progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None
 ) -> list[Example]:
-    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache.
-
-    One at a time: the buttons and warm start would otherwise write the same download and folder.
-    `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn."""
+    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache,
+    one call at a time: the buttons and warm start would otherwise write the same download and folder."""
+    # `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn.
     if progress is not None:
         progress = _redacted(progress)
     while not _FETCH_LOCK.acquire(timeout=1.0):

@@ -1,7 +1,5 @@
 """How HuBERT runs: in torch, or as an exported ONNX graph in ONNX Runtime (fp32, or int8 for fast mode).
-
-What was measured and tried for speed: benchmarks/README.md.
-"""
+What was measured and tried for speed: benchmarks/README.md."""
 
 from __future__ import annotations
 
@@ -103,10 +101,9 @@ def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
 
 
 def exportable(model: Any, *, layer: Layer | None = None) -> Any:
-    """One tensor in, one out, one row per frame [batch, frames, d]: the head's logits of each frame
-    (its projector output through its classifier), or with `layer` that hidden layer ("mean": all).
-    Their mean over frames is the clip's logits (the classifier is linear) or embedding; means over
-    windows are the timeline's: one forward pass gives both (see animal_audio/timeline.py)."""
+    """One row per frame out [batch, frames, d] (the head's logits, or hidden `layer`, "mean": all), so one
+    forward pass gives the clip's answer (mean over frames) and the timeline's (means over windows)."""
+    # The mean of frame logits is the clip's logits because the head (projector, classifier) is linear.
     import torch
 
     class FrameOutput(torch.nn.Module):

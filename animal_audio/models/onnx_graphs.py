@@ -1,8 +1,5 @@
-"""ONNX graphs of torch modules: exported once (optionally int8), kept on disk, run in ONNX Runtime.
-
-Exporting HuBERT-Base takes seconds, so each graph is written once under `settings.cache_dir()/onnx/`
-(atomically) and reused. ONNX files hold no code: nothing here unpickles.
-"""
+"""ONNX graphs of torch modules, exported once (optionally int8) under `settings.cache_dir()/onnx/` and run in
+ONNX Runtime: exporting HuBERT-Base takes seconds. ONNX files hold no code: nothing here unpickles."""
 
 from __future__ import annotations
 
@@ -31,9 +28,11 @@ OPSET = 17
 INT8_OPS = ("MatMul", "Gemm")
 #: Layers left in fp32 (name substrings). HuBERT's feature projection reads CNN features with
 #: outlier channels (~400x the mean) that per-tensor int8 crushes: embedding cosine fell to 0.17.
-INT8_EXCLUDE = ("feature_projection",)
+#: The head (projector, classifier) is tiny next to the encoder; quantised, it moved every frame's
+#: probabilities (~1e-4), which the timeline then shows.
+INT8_EXCLUDE = ("feature_projection", "projector", "classifier")
 #: Bump when what int8 quantises changes, so cached int8 graphs are rebuilt.
-INT8_LAYOUT = "matmul, fp32 feature projection, v4"
+INT8_LAYOUT = "matmul, fp32 feature projection and head, v5"
 #: Each fp32 graph is as large as its checkpoint: keep only the most recently used ones.
 MAX_CACHED_GRAPHS = 4
 GRAPH_FILE = "model.onnx"

@@ -1,8 +1,7 @@
-"""YAMNet (AudioSet, 521 classes), used zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite.
+"""YAMNet (AudioSet, 521 classes), zero-shot and as an embedder; float (TF Hub, SavedModel) or TFLite, with
+the same three outputs, so nothing above this module knows which one runs."""
 
-Both backends give the same three outputs, so nothing above this module knows which one runs. TensorFlow
-is imported by the loaders only (tensorflow_hub imports pkg_resources, which must not happen at import).
-"""
+# TensorFlow is imported by the loaders only: tensorflow_hub imports pkg_resources, not wanted at import.
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ from animal_audio import settings
 from animal_audio.errors import AudioError, ModelUnavailableError, short_error
 from animal_audio.labels import animal_index, animal_probabilities
 from animal_audio.models.base import Prediction
+from animal_audio.open_set import audioset_evidence
 from animal_audio.runtime import configure_threads
 from animal_audio.timeline import Frames
 
@@ -154,6 +154,8 @@ class YamnetZeroShot:
         extras: dict[str, Any] = {
             "top_audioset": [[self.model.class_names[i], round(float(clip_scores[i]), 6)] for i in top],
             "other_mass": round(other_mass, 6),
+            # What the "none of the ten?" rule reads (open_set.yamnet_verdict), from this same run.
+            **audioset_evidence(clip_scores, self.model.class_names, self._animal_of_class),
         }
         return Prediction(self.name, probs, time.perf_counter() - started, extras, timeline)
 
@@ -190,9 +192,8 @@ def describe_source(source: str) -> str:
 
 
 def source_problem(source: str) -> str | None:
-    """Why `source` cannot load, told from local files alone (no weights read, no network); None: it may.
-
-    A TF Hub handle passes when TensorFlow is installed: only a download can tell more."""
+    """Why `source` cannot load, told from local files alone (no weights read, no network); None: it may
+    (a TF Hub handle passes when TensorFlow is installed: only a download can tell more)."""
     if source.startswith(REMOTE_PREFIXES):
         return _missing("tensorflow", "tensorflow_hub")
     path = Path(source).expanduser()

@@ -103,10 +103,10 @@ def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
 
 
 def exportable(model: Any, *, layer: Layer | None = None) -> Any:
-    """One tensor in, one out, one row per frame [batch, frames, d]: the head's logits of each frame
-    (its projector output through its classifier), or with `layer` that hidden layer ("mean": all).
-    Their mean over frames is the clip's logits (the classifier is linear) or embedding; means over
-    windows are the timeline's: one forward pass gives both (see animal_audio/timeline.py)."""
+    """One tensor in, one out, one row per frame [batch, frames, d]: each frame's projector output and,
+    in its last columns, its logits (the projector output through the classifier), or with `layer` that
+    hidden layer ("mean": all). Their mean over frames is the clip's embedding and logits (the classifier
+    is linear); means over windows are the timeline's: one forward pass gives all (see timeline.py)."""
     import torch
 
     class FrameOutput(torch.nn.Module):
@@ -123,7 +123,8 @@ def exportable(model: Any, *, layer: Layer | None = None) -> Any:
                     hidden = (torch.stack(outputs.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
                 else:
                     hidden = outputs.last_hidden_state
-                return self.model.classifier(self.model.projector(hidden))
+                projected = self.model.projector(hidden)
+                return torch.cat([projected, self.model.classifier(projected)], dim=-1)
             hidden = self.model(input_values, output_hidden_states=True).hidden_states
             return torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from animal_audio import esc50, settings
 from animal_audio.audio import AudioSource, read_clip
+from animal_audio.demo.maps import map_fields
 from animal_audio.demo.models import (
     LOAD_WAIT_SECONDS,
     ZEROSHOT,
@@ -155,6 +156,7 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
             "timeline": prediction.timeline.as_dict() if prediction.timeline is not None else None,
         }
     )
+    entry.update(map_fields(model, prediction))  # what the clip is close to: demo/maps.py
     return entry, prediction
 
 

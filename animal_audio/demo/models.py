@@ -42,11 +42,12 @@ _ENV = {HUBERT: settings.ENV_HUBERT, YAMNET: settings.ENV_YAMNET}
 
 @dataclass
 class LoadedModel:
-    """A classifier and where its weights came from; `lock` serialises the predictions of its network."""
+    """A classifier, where its weights came from, the run's model it is (if any), a lock for its network."""
 
     classifier: Classifier
     origin: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    trained: Optional[TrainedModel] = None
 
     @property
     def name(self) -> str:
@@ -278,7 +279,7 @@ class Registry:
             log.warning("the yamnet-probe in %s cannot be used (%s); using zero-shot", probe.directory, error)
             return zeroshot
         origin = f"linear head trained in run {probe.run_dir.name} ({probe.directory})"
-        return LoadedModel(classifier, origin, zeroshot.lock)
+        return LoadedModel(classifier, origin, zeroshot.lock, probe)
 
     def hubert_pinned(self) -> bool:
         """Whether the operator named a trained HuBERT classifier: then no run of the app replaces it."""
@@ -325,11 +326,13 @@ class Registry:
             return LoadedModel(
                 HubertClassifier.load(str(trained.directory)),
                 f"fine-tuned in run {trained.run_dir.name} ({trained.directory})",
+                trained=trained,
             )
         base = trained.base or settings.DEFAULT_HUBERT
         return LoadedModel(
             ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), trained.directory),
             f"linear head trained in run {trained.run_dir.name} ({trained.directory}) on {base}",
+            trained=trained,
         )
 
     def _origin_of(self, side: str, source: str) -> str:

@@ -132,10 +132,11 @@ class _Locked:
 MAPS = RunMaps()
 
 
-def map_fields(model: Any, prediction: Prediction, maps: RunMaps = MAPS) -> dict[str, Any]:
+def map_fields(model: Any, prediction: Prediction, maps: Optional[RunMaps] = None) -> dict[str, Any]:
     """A side's "neighbours" ([{clip, label, distance}], nearest first), "map_xy" ([x, y]) and, for HuBERT
     (YAMNet's is open_set.py's), "none_of_the_ten" and its reason; those None and "map_note" (why) when
-    there is no map. `model`: the registry's LoadedModel that gave `prediction`."""
+    there is no map. `model`: the registry's LoadedModel that gave `prediction`; `maps`: default MAPS."""
+    maps = maps or MAPS
     trained = getattr(model, "trained", None)
     hubert = str(getattr(model.classifier, "name", "")).startswith("hubert")
     embedder = embedder_of(model.classifier) if trained is not None else None
@@ -160,3 +161,12 @@ def map_fields(model: Any, prediction: Prediction, maps: RunMaps = MAPS) -> dict
 def _unanswered(why: str, hubert: bool) -> dict[str, Any]:
     fields: dict[str, Any] = {"neighbours": None, "map_xy": None, "map_note": why}
     return {**fields, "none_of_the_ten": None, "none_of_the_ten_reason": why} if hubert else fields
+
+
+def index_for(model: Any, maps: Optional[RunMaps] = None) -> Optional[ClipIndex]:
+    """The ready map of a registry LoadedModel's run, for drawing it (plots/clip_map.py); None if not ready."""
+    trained = getattr(model, "trained", None)
+    embedder = embedder_of(model.classifier) if trained is not None else None
+    if trained is None or embedder is None:
+        return None
+    return (maps or MAPS).get(trained.run_dir, trained.name, embedder, model.lock)[0]

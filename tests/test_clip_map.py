@@ -21,6 +21,7 @@ from animal_audio.errors import CheckpointError
 from animal_audio.labels import CLASSES
 from animal_audio.models.probe import LinearProbe
 from animal_audio.models.yamnet import YamnetModel
+from animal_audio.plots.clip_map import neighbour_rows
 
 BUILD_WAIT_SECONDS = 120
 
@@ -273,6 +274,13 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
         and yamnet_side["neighbours"][0]["distance"] < 0.01
     )
     assert (run / "clip_map" / f"{hubert_model}.npz").is_file()
+
+    figure = maps_module.side_map_figure(registry.get("yamnet"), yamnet_side, "YAMNet + linear probe")
+    assert [trace.name for trace in figure.data][-1] == "Your clip" and len(figure.data) == len(CLASSES) + 1
+    assert list(figure.data[-1].x) == [yamnet_side["map_xy"][0]] and figure.data[-1].marker.symbol == "star"
+    assert sum(len(trace.x) for trace in figure.data[:-1]) == 100  # the run's clips, coloured by animal
+    rows = neighbour_rows(hubert["neighbours"])
+    assert len(rows) == 5 and rows[0][0] == hubert["neighbours"][0]["clip"] and neighbour_rows(None) == []
 
 
 def test_the_cli_builds_every_map_of_a_run(

@@ -49,7 +49,7 @@ class RunMaps:
         self, run_dir: Path, model: str, embedder: Embedder, lock: Optional[threading.Lock] = None
     ) -> tuple[Optional[ClipIndex], Optional[str]]:
         """(the index, None) when it is stored and made by this embedder; else (None, why), and its build
-        starts in the background if none runs. `lock`: held around each batch the build embeds."""
+        starts in the background if none runs. `lock`: held around each clip the build embeds."""
         key = (Path(run_dir).resolve(), model)
         index = self._stored(key)
         if index is not None and index.fingerprint == embedder.fingerprint:
@@ -111,7 +111,8 @@ class RunMaps:
 
 
 class _Locked:
-    """An Embedder that holds the app model's lock per batch: requests interleave with a build."""
+    """An Embedder that holds the app model's lock per clip: a request waits for one clip of a build
+    (HuBERT-Base: under a second), not a batch of them."""
 
     def __init__(self, embedder: Embedder, lock: threading.Lock) -> None:
         self.embedder, self.lock = embedder, lock
@@ -121,8 +122,11 @@ class _Locked:
         return self.embed_batch([waveform])[0]
 
     def embed_batch(self, waveforms: Any) -> np.ndarray:
-        with self.lock:
-            return self.embedder.embed_batch(waveforms)
+        rows = []
+        for waveform in waveforms:
+            with self.lock:
+                rows.append(np.asarray(self.embedder.embed_batch([waveform])[0]))
+        return np.stack(rows)
 
     def describe(self) -> str:
         return self.embedder.describe()
@@ -170,3 +174,14 @@ def index_for(model: Any, maps: Optional[RunMaps] = None) -> Optional[ClipIndex]
     if trained is None or embedder is None:
         return None
     return (maps or MAPS).get(trained.run_dir, trained.name, embedder, model.lock)[0]
+
+
+def side_map_figure(model: Any, entry: dict[str, Any], title: str) -> Any:
+    """The map of a side's run with the clip of its /classify `entry` as a star (plots/clip_map.py), or None
+    when the side has no ready map. `model`: `registry.get(side)`, the LoadedModel that answered."""
+    from animal_audio.plots.clip_map import map_figure
+
+    index = index_for(model)
+    if index is None or not entry.get("map_xy"):
+        return None
+    return map_figure(index, entry["map_xy"], title)

@@ -307,3 +307,23 @@ def test_the_cli_builds_every_map_of_a_run(
     assert stored is not None and stored.fingerprint == FinetunedEmbedder(classifier).fingerprint
     assert stored.vectors.shape[1] == TINY["classifier_proj_size"]  # the projector's outputs, not the logits
     assert build_for_run(run, "yamnet-probe", yamnet).threshold == load_index(run, "yamnet-probe").threshold
+
+
+def test_fine_tuned_huberts_embedding_is_its_projector_outputs_mean(tiny_hubert_dir: Path, clip_of) -> None:
+    """Prediction.embedding of the fine-tuned classifier: the vector its head reads, from the same pass."""
+    import torch
+    from transformers import AutoModelForAudioClassification
+
+    from animal_audio.models.hubert import HubertClassifier
+
+    wave = load_audio(clip_of("hen", 5, 0))
+    classifier = HubertClassifier.load(str(tiny_hubert_dir), device="cpu", fast=False)
+    prediction = classifier.predict(wave)
+    model = AutoModelForAudioClassification.from_pretrained(tiny_hubert_dir).eval()
+    inputs = classifier.feature_extractor([wave], sampling_rate=SAMPLE_RATE, return_tensors="np")
+    with torch.inference_mode():
+        values = torch.from_numpy(inputs["input_values"])
+        pooled = model.projector(model.hubert(values).last_hidden_state).mean(dim=1)[0]
+        logits = model(values).logits[0]
+    assert np.allclose(prediction.embedding, pooled.numpy(), atol=1e-4)
+    assert np.allclose(prediction.probs, torch.softmax(logits, -1).numpy(), atol=1e-5)

@@ -28,7 +28,7 @@ PREPARING = (
     "ask again in a minute or two."
 )
 QUEUED = "The map of the ESC-50 clips for this model is next, after the one being prepared now."
-NO_HEAD = "This model has no trained head on an embedding (zero-shot, or not from a run): no clip map."
+NO_HEAD = "No clip map: this model is zero-shot, or no run here trained it (a map lives in its run's folder)."
 NO_VECTOR = "This model's answer came without its embedding: no clip map."
 MAP_FAILED = "The nearest clips could not be found (error id {error_id}); the server log has the details."
 

@@ -9,7 +9,7 @@ import sys
 from train.common import run_command, setup_logging
 
 #: Each module exposes add_parser(subparsers) (setting `run`) and run(args) -> int.
-COMMANDS = ("prepare", "compare", "finetune", "evaluate", "publish", "robustness")
+COMMANDS = ("prepare", "compare", "finetune", "evaluate", "publish", "robustness", "map")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
+from animal_audio.run_maps import map_fields
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
             "timeline": prediction.timeline.as_dict() if prediction.timeline is not None else None,
         }
     )
+    entry.update(map_fields(model, prediction, registry.maps))  # what the clip is close to: run_maps.py
     return entry, prediction
 
 

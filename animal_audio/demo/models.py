@@ -26,6 +26,7 @@ from animal_audio.errors import AnimalAudioError, ModelUnavailableError, NotTrai
 from animal_audio.models.base import Classifier, Prediction
 from animal_audio.models.yamnet import describe_source
 from animal_audio.public_text import unexpected
+from animal_audio.run_maps import RunMaps
 from animal_audio.runs import TrainedModel, finished_runs, latest_run, newest_trained_model
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,12 @@ _ENV = {HUBERT: settings.ENV_HUBERT, YAMNET: settings.ENV_YAMNET}
 
 @dataclass
 class LoadedModel:
-    """A classifier and where its weights came from; `lock` serialises the predictions of its network."""
+    """A classifier, where its weights came from, the run's model it is (if any), a lock for its network."""
 
     classifier: Classifier
     origin: str
     lock: threading.Lock = field(default_factory=threading.Lock)
+    trained: Optional[TrainedModel] = None
 
     @property
     def name(self) -> str:
@@ -85,12 +87,8 @@ class _Slot:
 
 
 class Registry:
-    """Loads each model on first use, once, and shares it between requests (thread-safe).
-
-    A load failure is remembered (so a request does not retry a 30 s timeout every time)
-    until `retry_failed()` or `reset()`; `use_run()` switches to the models of a new comparison
-    run. Each drop bumps the key's generation: a load that started before it is not kept.
-    """
+    """Loads each model once, on first use, and shares it (thread-safe); a failure is remembered until a retry,
+    and a load outdated by `use_run()`/`reset()` (the key's generation moved on) is not kept. Owns their maps."""
 
     def __init__(
         self,
@@ -111,6 +109,7 @@ class Registry:
         self._generations = dict.fromkeys(KEYS, 0)
         self._slots_lock = threading.Lock()
         self._load_locks = {key: threading.Lock() for key in KEYS}
+        self.maps = RunMaps()  # the nearest clips and maps of the runs these models come from
 
     # ---- which weights
 
@@ -278,7 +277,7 @@ class Registry:
             log.warning("the yamnet-probe in %s cannot be used (%s); using zero-shot", probe.directory, error)
             return zeroshot
         origin = f"linear head trained in run {probe.run_dir.name} ({probe.directory})"
-        return LoadedModel(classifier, origin, zeroshot.lock)
+        return LoadedModel(classifier, origin, zeroshot.lock, probe)
 
     def hubert_pinned(self) -> bool:
         """Whether the operator named a trained HuBERT classifier: then no run of the app replaces it."""
@@ -325,11 +324,13 @@ class Registry:
             return LoadedModel(
                 HubertClassifier.load(str(trained.directory)),
                 f"fine-tuned in run {trained.run_dir.name} ({trained.directory})",
+                trained=trained,
             )
         base = trained.base or settings.DEFAULT_HUBERT
         return LoadedModel(
             ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), trained.directory),
             f"linear head trained in run {trained.run_dir.name} ({trained.directory}) on {base}",
+            trained=trained,
         )
 
     def _origin_of(self, side: str, source: str) -> str:

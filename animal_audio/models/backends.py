@@ -101,8 +101,8 @@ def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
 
 
 def exportable(model: Any, *, layer: Layer | None = None) -> Any:
-    """One row per frame out [batch, frames, d] (the head's logits, or hidden `layer`, "mean": all), so one
-    forward pass gives the clip's answer (mean over frames) and the timeline's (means over windows)."""
+    """One row per frame out [batch, frames, d]: the projector output and, in the last columns, its logits (or
+    hidden `layer`; "mean": all), so one pass gives the clip's answer and embedding and the timeline's."""
     # The mean of frame logits is the clip's logits because the head (projector, classifier) is linear.
     import torch
 
@@ -120,7 +120,8 @@ def exportable(model: Any, *, layer: Layer | None = None) -> Any:
                     hidden = (torch.stack(outputs.hidden_states, dim=1) * weights.view(-1, 1, 1)).sum(dim=1)
                 else:
                     hidden = outputs.last_hidden_state
-                return self.model.classifier(self.model.projector(hidden))
+                projected = self.model.projector(hidden)
+                return torch.cat([projected, self.model.classifier(projected)], dim=-1)
             hidden = self.model(input_values, output_hidden_states=True).hidden_states
             return torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]
 

@@ -14,13 +14,15 @@ from animal_audio.timeline import Timeline
 @dataclass(frozen=True)
 class Prediction:
     """Probabilities over `CLASSES` (in that order, summing to 1) from one model; `timeline`: the same model's
-    over time, from the same forward pass (None from a probe's `predict_batch`, which embeds in batches)."""
+    over time, from the same forward pass (None from a probe's `predict_batch`, which embeds in batches);
+    `embedding`: the clip's vector that pass gave the head, where it has one (clip_map.py places it)."""
 
     model: str
     probs: np.ndarray
     seconds: float = 0.0
     extras: dict[str, Any] = field(default_factory=dict)
     timeline: Timeline | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         probs = np.asarray(self.probs, dtype=np.float64).reshape(-1)

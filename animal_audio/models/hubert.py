@@ -100,7 +100,7 @@ class HubertClassifier(_Hubert):
             _require_trained_head(model, info, source)
             return backends.exportable(model)
 
-        key_parts = {"output": "frame logits", **identity_parts(source, config)}
+        key_parts = {"output": "frame projector outputs + logits", **identity_parts(source, config)}
         device, fast, runner = _load_runner(
             source, key_parts, "AutoModelForAudioClassification", checked, device, fast, backend
         )
@@ -111,21 +111,32 @@ class HubertClassifier(_Hubert):
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """Batched by equal length (see `backends.run_batched`); `seconds`: each clip's share of its batch.
-        The clip's logits are its frame logits' mean, the timeline's their means per window."""
+        The clip's logits are its frame logits' mean, the timeline's their means per window; its embedding
+        (Prediction.embedding) is its frame projector outputs' mean, from the same pass."""
         frames, seconds = self._run(waveforms)
-        return [
-            Prediction(NAME, softmax(f.clip()), s, {"backend": self.backend}, f.timeline(softmax))
-            for f, s in zip(frames, seconds)
-        ]
+        return [self._prediction(f, s) for f, s in zip(frames, seconds)]
+
+    def _prediction(self, frames: Frames, seconds: float) -> Prediction:
+        pooled = frames.clip()
+        probs, embedding = softmax(pooled[-NUM_CLASSES:]), pooled[:-NUM_CLASSES]
+        extras = {"backend": self.backend}
+        return Prediction(NAME, probs, seconds, extras, frames.timeline(_head), embedding=embedding)
 
     def logits_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         """Raw logits [n, 10] in CLASSES order (for drift measurements and calibration)."""
         frames = self._run(waveforms)[0]
-        return np.stack([f.clip() for f in frames]) if frames else np.zeros((0, NUM_CLASSES), np.float32)
+        if not frames:
+            return np.zeros((0, NUM_CLASSES), np.float32)
+        return np.stack([f.clip()[-NUM_CLASSES:] for f in frames])
 
     def describe(self) -> str:
         mode = "fast int8" if self.fast else "exact fp32"
         return f"HuBERT classifier {self.source} on {self.device} ({self.backend}, {mode})"
+
+
+def _head(pooled: np.ndarray) -> np.ndarray:
+    """Probabilities from pooled frame outputs (projector outputs, then logits in the last columns)."""
+    return softmax(pooled[:, -NUM_CLASSES:])
 
 
 class HubertEmbedder(_Hubert):

@@ -245,20 +245,25 @@ class ProbeClassifier:
         started = time.perf_counter()
         embed_frames = getattr(self.embedder, "embed_frames", None)
         if embed_frames is None:
-            probs = self.probe.predict_proba(np.asarray(self.embedder.embed(waveform))[None, :])[0]
-            return Prediction(self.name, probs, time.perf_counter() - started)
+            vector = np.asarray(self.embedder.embed(waveform))
+            probs = self.probe.predict_proba(vector[None, :])[0]
+            return Prediction(self.name, probs, time.perf_counter() - started, embedding=vector)
         frames = embed_frames(waveform)
-        probs = self.probe.predict_proba(np.asarray(frames.clip())[None, :])[0]
+        vector = np.asarray(frames.clip())
+        probs = self.probe.predict_proba(vector[None, :])[0]
         timeline = frames.timeline(self.probe.predict_proba)
-        return Prediction(self.name, probs, time.perf_counter() - started, timeline=timeline)
+        return Prediction(
+            self.name, probs, time.perf_counter() - started, timeline=timeline, embedding=vector
+        )
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         if not len(waveforms):
             return []
         started = time.perf_counter()
-        probs = self.probe.predict_proba(self.embedder.embed_batch(waveforms))
+        vectors = np.asarray(self.embedder.embed_batch(waveforms))
+        probs = self.probe.predict_proba(vectors)
         each = (time.perf_counter() - started) / len(waveforms)
-        return [Prediction(self.name, p, each) for p in probs]
+        return [Prediction(self.name, p, each, embedding=v) for p, v in zip(probs, vectors)]
 
     def describe(self) -> str:
         return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"

@@ -233,7 +233,6 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
     from animal_audio.models.hubert import HubertEmbedder
 
     monkeypatch.delenv("ANIMAL_AUDIO_HUBERT", raising=False)
-    monkeypatch.setattr(maps_module, "MAPS", maps_module.RunMaps())
     run = tmp_path / "runs" / "run"
     models = {"yamnet-probe": _probe(run, "yamnet-probe", yamnet, prepared_subset)}
     if hubert_model == "hubert-finetune":
@@ -254,7 +253,7 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
     assert first["hubert"]["map_note"] == maps_module.PREPARING  # answered at once, the map meanwhile
     assert first["yamnet"]["map_note"] == maps_module.QUEUED and first["yamnet"]["probabilities"]
     for _ in range(3):  # one build at a time: HuBERT's, then YAMNet's
-        _wait(maps_module.MAPS)
+        _wait(registry.maps)
         answer = json.loads(json.dumps(classify(dog, registry, figures=False).payload))["models"]
     hubert, yamnet_side = answer["hubert"], answer["yamnet"]
     assert hubert["model"] == ("hubert" if hubert_model == "hubert-finetune" else "hubert-probe")
@@ -267,7 +266,7 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
         assert distances == sorted(distances)
         assert len(entry["map_xy"]) == 2 and all(np.isfinite(entry["map_xy"]))
     assert isinstance(hubert["none_of_the_ten"], bool) and "HuBERT" in hubert["open_set"]["reason"]
-    assert "none_of_the_ten" not in yamnet_side  # YAMNet's rule reads its AudioSet scores (open_set.py)
+    assert yamnet_side["none_of_the_ten"] is False, "a clear dog; YAMNet's rule reads its AudioSet scores"
     # The dog clip is in the run's data: YAMNet finds it first, from the same forward pass as its answer.
     assert (
         yamnet_side["neighbours"][0]["clip"] == Path(dog).name
@@ -275,7 +274,9 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
     )
     assert (run / "clip_map" / f"{hubert_model}.npz").is_file()
 
-    figure = maps_module.side_map_figure(registry.get("yamnet"), yamnet_side, "YAMNet + linear probe")
+    figure = maps_module.side_map_figure(
+        registry.get("yamnet"), yamnet_side, "YAMNet + linear probe", registry.maps
+    )
     assert [trace.name for trace in figure.data][-1] == "Your clip" and len(figure.data) == len(CLASSES) + 1
     assert list(figure.data[-1].x) == [yamnet_side["map_xy"][0]] and figure.data[-1].marker.symbol == "star"
     assert sum(len(trace.x) for trace in figure.data[:-1]) == 100  # the run's clips, coloured by animal

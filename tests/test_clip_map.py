@@ -280,6 +280,8 @@ def test_classify_answers_neighbours_map_and_none_of_the_ten(
     assert [trace.name for trace in figure.data][-1] == "Your clip" and len(figure.data) == len(CLASSES) + 1
     assert list(figure.data[-1].x) == [yamnet_side["map_xy"][0]] and figure.data[-1].marker.symbol == "star"
     assert sum(len(trace.x) for trace in figure.data[:-1]) == 100  # the run's clips, coloured by animal
+    drawn = classify(dog, registry).figures  # what the Classify tab shows: both maps, the clip as a star
+    assert all(drawn[f"map:{side}"].data[-1].name == "Your clip" for side in ("hubert", "yamnet"))
     rows = neighbour_rows(hubert["neighbours"])
     assert len(rows) == 5 and rows[0][0] == hubert["neighbours"][0]["clip"] and neighbour_rows(None) == []
 

@@ -6,6 +6,7 @@ A model that cannot load or fails does not stop the other: its entry says why an
 from __future__ import annotations
 
 import logging
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -44,7 +45,7 @@ from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
-from animal_audio.run_maps import map_fields
+from animal_audio.run_maps import map_fields, side_map_figure
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ BEFORE_FIRST_CLIP = "Record or upload a clip, then press Classify"
 #: ESC-50's fold 5 is the test fold of the comparison: examples the trained models never saw.
 EXAMPLE_FOLD = 5
 _FETCH_LOCK = threading.Lock()
+NO_MAP = "No map for this model."
+MAP_MESSAGE_HEIGHT, MAP_MESSAGE_WIDTH = 180, 48
 
 
 @dataclass
@@ -103,6 +106,7 @@ def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = T
             **{side: side_figure(entries[side], side) for side in SIDES},
             "waveform": clip_plots.waveform_figure(wave),
             "spectrogram": clip_plots.spectrogram_figure(wave),
+            **{f"map:{side}": _map_figure(registry, side, entries[side]) for side in SIDES},
         }
         if figures
         else {}
@@ -155,6 +159,18 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
     )
     entry.update(map_fields(model, prediction, registry.maps))  # what the clip is close to: run_maps.py
     return entry, prediction
+
+
+def _map_figure(registry: Registry, side: str, entry: dict[str, Any]) -> Any:
+    """The side's map of the run's ESC-50 clips with this clip as a star, or a chart that says why there is none."""
+    title = entry.get("title", SIDE_TITLES[side])
+    try:
+        figure = side_map_figure(registry.get(side, wait=0), entry, title, registry.maps)
+    except AnimalAudioError:  # the side could not answer: its verdict already says why
+        figure = None
+    why = entry.get("map_note") or entry.get("error") or NO_MAP
+    wrapped = "<br>".join(textwrap.wrap(why, MAP_MESSAGE_WIDTH))  # plotly does not wrap an annotation
+    return figure or clip_plots.message_figure(title, wrapped, height=MAP_MESSAGE_HEIGHT)
 
 
 def _audioset_entry(

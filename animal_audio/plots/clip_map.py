@@ -12,11 +12,13 @@ from animal_audio.clip_map import ClipIndex
 from animal_audio.labels import CLASSES, COLORS, display
 from animal_audio.plots.clip import FONT
 
-MAP_HEIGHT = 420
+MAP_HEIGHT = 460
+#: Fixed-width legend entries: three animals a row on a phone, five on a desktop column; no scrolling box.
+LEGEND_ENTRY_WIDTH = 96
 POINT_SIZE = 7
 STAR_SIZE = 22
 STAR_COLOR = "#111111"
-NEIGHBOUR_HEADERS = ("Clip", "Animal", "Cosine distance")
+NEIGHBOUR_HEADERS = ("clip", "animal", "distance")
 
 
 def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str) -> go.Figure:
@@ -58,11 +60,17 @@ def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str
         font=FONT,
         plot_bgcolor="white",
         paper_bgcolor="white",
-        legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),
+        legend=dict(
+            orientation="h", yanchor="top", y=-0.02, x=0, entrywidth=LEGEND_ENTRY_WIDTH, font=dict(size=11)
+        ),
     )
     # The PCA axes have no units a visitor could read: only where the clips lie relative to each other.
-    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title_text="")
-    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, scaleanchor="x", title_text="")
+    # Not to scale (the panel is filled): the clouds, not the exact distances, are what a visitor compares.
+    axes = dict(
+        showticklabels=False, zeroline=False, showgrid=False, title_text="", showline=True, mirror=True
+    )
+    fig.update_xaxes(**axes, linecolor="#dddddd")
+    fig.update_yaxes(**axes, linecolor="#dddddd")
     return fig
 
 

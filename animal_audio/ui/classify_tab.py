@@ -11,6 +11,7 @@ from animal_audio import settings
 from animal_audio.demo import text
 from animal_audio.demo.classify import ClassifyResult, classify, clip_path, empty_figures, example_clips
 from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, StatusViews, limited, shown_errors
+from animal_audio.ui.neighbours_view import neighbours_section
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
         with gr.Accordion("The clip: waveform and spectrogram", open=False), gr.Row():
             plots["waveform"] = gr.Plot(show_label=False, min_width=280)
             plots["spectrogram"] = gr.Plot(show_label=False, min_width=280)
+        neighbours = neighbours_section()
         with gr.Accordion("What are these two models, and why can they disagree?", open=False):
             gr.Markdown(text.ABOUT_MODELS)
         with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):
@@ -87,7 +89,8 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
         for note in result.notes:
             gr.Warning(note, title="About your clip")
         shown = {verdict: result.summary, audioset: result.audioset, answer: result.payload}
-        return {**shown, **{plots[name]: f for name, f in result.figures.items()}, **status.show()}
+        drawn = {plots[name]: f for name, f in result.figures.items() if name in plots}
+        return {**shown, **drawn, **neighbours.show(result.payload, result.figures), **status.show()}
 
     def classify_api(clip: Any, request: gr.Request) -> dict[str, Any]:
         """API endpoint `classify`: audio file in, both models' probabilities, labels and latencies out."""
@@ -97,7 +100,7 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
     classify_event = dict(
         fn=classify_clip,
         inputs=audio,
-        outputs=[verdict, *plots.values(), audioset, answer, *status.views],
+        outputs=[verdict, *plots.values(), audioset, answer, *neighbours.views, *status.views],
         **CLASSIFY_QUEUE,
         **PRIVATE,
     )

@@ -1,0 +1,77 @@
+"""The Classify tab's "what is your sound close to?": each model's map of the ESC-50 clips, its nearest clips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from animal_audio.demo import text
+from animal_audio.demo.classify import clip_path
+from animal_audio.plots.clip_map import NEIGHBOUR_HEADERS, neighbour_rows
+from animal_audio.run_view import clip_in_row
+from animal_audio.ui.common import PRIVATE
+
+TITLE = "What is your sound close to? Each model's map of the ESC-50 clips"
+HELP = (
+    "Each dot is one of the 400 ESC-50 animal clips, placed by how the model hears it (a 2-D PCA of its "
+    "embeddings), coloured by animal; ★ is your clip. Animals in separate clouds are ones the model keeps "
+    "apart; overlapping clouds are animals it mixes up. Below each map: the 5 clips nearest to yours "
+    "(cosine distance in its embedding space; click one to listen). Maps come with models trained in a run (a linear probe or fine-tuned HuBERT)."
+)
+NOT_HERE = "{clip} is not on this machine: get the ESC-50 clips first."
+
+
+@dataclass(frozen=True)
+class NeighbourViews:
+    """Per side: the map and the nearest clips; one player for the clip clicked."""
+
+    maps: dict[str, gr.Plot]
+    tables: dict[str, gr.Dataframe]
+    player: gr.Audio
+
+    def show(self, payload: dict[str, Any], figures: dict[str, Any]) -> dict[Any, Any]:
+        """The views of one answer (`payload` is the /classify JSON, `figures` its drawn charts)."""
+        shown: dict[Any, Any] = {self.maps[s]: figures.get(f"map:{s}") for s in self.maps}
+        for side, table in self.tables.items():
+            rows = neighbour_rows(payload["models"][side].get("neighbours"))
+            shown[table] = gr.Dataframe(value=rows or None, visible=bool(rows))
+        return shown
+
+    @property
+    def views(self) -> list[Any]:
+        return [*self.maps.values(), *self.tables.values()]
+
+
+def play_neighbour(table: Any, event: gr.SelectData) -> Any:
+    """Clicking a nearest clip plays it (when the ESC-50 clips are on this machine)."""
+    name = clip_in_row(table, event.index)
+    path = clip_path(name) if name else None
+    if name and path is None:
+        gr.Warning(NOT_HERE.format(clip=name))
+    return gr.Audio(value=str(path), label=name, visible=True) if path else gr.skip()
+
+
+def neighbours_section() -> NeighbourViews:
+    """An accordion under the answer; filled by the classify event (no request of its own)."""
+    with gr.Accordion(TITLE, open=False, elem_id="neighbours"):
+        gr.Markdown(HELP)
+        with gr.Row(equal_height=False):
+            maps, tables = {}, {}
+            for side in text.SIDES:
+                with gr.Column(min_width=300):
+                    maps[side] = gr.Plot(show_label=False, elem_id=f"map-{side}")
+                    tables[side] = gr.Dataframe(
+                        headers=list(NEIGHBOUR_HEADERS),
+                        column_widths=["44%", "34%", "22%"],
+                        interactive=False,
+                        visible=False,
+                        label=f"{text.SIDE_TITLES[side]}: nearest clips",
+                        elem_id=f"neighbours-{side}",
+                    )
+        player = gr.Audio(label="Nearest clip", interactive=False, visible=False, elem_id="neighbour-audio")
+    views = NeighbourViews(maps, tables, player)
+    for table in tables.values():
+        table.select(play_neighbour, inputs=table, outputs=player, **PRIVATE)
+    return views

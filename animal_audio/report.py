@@ -88,7 +88,7 @@ def _paired(metrics: dict[str, Any]) -> list[str]:
         low, high = e["ci95"]
         row = (
             f"| `{e['a']}` | `{e['b']}` | {100 * e['diff']:+.2f} | {100 * low:+.2f} to {100 * high:+.2f} "
-            f"| {e['a_only']} | {e['b_only']} | {p_text(e['p_value']).removeprefix('p = ')} |"
+            f"| {e['a_only']} | {e['b_only']} | {p_text(e['p_value']).removeprefix('p = ').removeprefix('p ')} |"
         )
         lines.append(row + (f" {fold_differences(e) or ''} |" if cv else ""))
     seed = metrics.get("seed")

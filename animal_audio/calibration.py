@@ -1,9 +1,5 @@
-"""How sure vs how right: expected calibration error and the reliability diagram's bins.
-
-A model that says 90% should be right 9 times in 10. The top-class probability of each clip falls in
-one of 10 equal-width bins; a bin's gap between mean confidence and accuracy, weighted by its share of
-clips, summed, is the ECE (Guo et al., 2017). Bins come from scipy.stats.binned_statistic.
-"""
+"""How sure vs how right: the expected calibration error (Guo et al., 2017) over 10 equal-width bins of the
+top-class probability, and those bins for the reliability diagram (scipy's binned_statistic)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Is the difference between two models real? Paired tests on the clips both models were tested on.
-
-The exact McNemar test (statsmodels) looks only at the clips the two models disagree on; the paired
-bootstrap (scipy) resamples clips to give a 95% interval of the accuracy difference. Both run on a run's
-predictions table, so they can be recomputed from predictions.csv alone.
-"""
+"""Is the difference between two models real? Exact McNemar (statsmodels) and a paired bootstrap (scipy) on
+the clips both were tested on, from a run's predictions table alone, so predictions.csv can redo them."""
 
 from __future__ import annotations
 

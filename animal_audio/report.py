@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from animal_audio import settings
+from animal_audio.calibration import BINS as CALIBRATION_BINS
 from animal_audio.evaluation import TIMING_CLIPS
 from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.paired import BOOTSTRAP_RESAMPLES, CHANCE_LEVEL, describe, fold_differences, p_text
 from animal_audio.plots.results import FIGURE_FILES
 
 TITLE = "Animal sounds on ESC-50: HuBERT vs YAMNet"
@@ -59,12 +61,71 @@ def render_report(metrics: dict[str, Any], robustness: Optional[dict[str, Any]] 
             "training time is per fold (one model).",
         ]
         lines += ["", "## Per fold (accuracy)", "", _fold_table(models)]
+    if metrics.get("paired"):
+        lines += ["", "## Is the difference real?", "", *_paired(metrics)]
+    if any("ece" in entry for entry in models.values()):
+        lines += ["", "## How sure vs how right (calibration)", "", *_calibration(models)]
     lines += ["", "## F1 per class", "", _per_class_table(models)]
     if robustness:
         lines += ["", "## Robustness (accuracy on changed test clips)", "", *_robustness(robustness)]
     lines += ["", "## Notes on the protocol", "", *_notes(metrics), ""]
     lines += ["## Files", "", *_files(robustness is not None), ""]
     return "\n".join(lines)
+
+
+def _paired(metrics: dict[str, Any]) -> list[str]:
+    """Each pair in plain words, then the numbers behind them: McNemar's counts and p, the bootstrap interval."""
+    entries = metrics["paired"]
+    cv = any(e.get("folds") for e in entries)
+    lines = [f"- {describe(e)}" for e in entries]
+    header = "| A | B | A - B | 95% interval | Right only by A | Right only by B | McNemar p |"
+    lines += [
+        "",
+        header + (" Per fold (A - B) |" if cv else ""),
+        "|---|---|---:|---:|---:|---:|---:|" + ("---|" if cv else ""),
+    ]
+    for e in entries:
+        low, high = e["ci95"]
+        row = (
+            f"| `{e['a']}` | `{e['b']}` | {100 * e['diff']:+.2f} | {100 * low:+.2f} to {100 * high:+.2f} "
+            f"| {e['a_only']} | {e['b_only']} | {p_text(e['p_value']).removeprefix('p = ').removeprefix('p ')} |"
+        )
+        lines.append(row + (f" {fold_differences(e) or ''} |" if cv else ""))
+    seed = metrics.get("seed")
+    return lines + [
+        "",
+        f"Differences are in accuracy points over the same {entries[0]['n']} test clips"
+        + (" (every fold's)" if cv else "")
+        + ". McNemar's exact test uses only the clips the two models disagree on; below "
+        f"p = {CHANCE_LEVEL} a difference is called unlikely to be chance. The interval is a paired bootstrap "
+        f"over clips ({BOOTSTRAP_RESAMPLES} resamples, seed {seed}, percentile).",
+    ]
+
+
+def _calibration(models: dict[str, Any]) -> list[str]:
+    """ECE per model: how far its confidence is from its accuracy, on average over the clips."""
+    lines = ["| Model | | ECE | Accuracy (all clips) | Mean confidence |", "|---|---|---:|---:|---:|"]
+    for name, entry in models.items():
+        if "ece" not in entry:
+            continue
+        bins = entry.get("reliability") or {}
+        lines.append(
+            f"| `{name}` | {model_title(name)} | {entry['ece']:.3f} | {percent(_over_bins(bins, 'accuracy'))} "
+            f"| {percent(_over_bins(bins, 'confidence'))} |"
+        )
+    return lines + [
+        "",
+        f"Expected calibration error over {CALIBRATION_BINS} equal-width bins of the top-class probability: "
+        "the gap between how sure a model is and how often it is right, weighted by the clips in each bin "
+        "(0 is perfectly calibrated). `reliability.html` draws the bins. No temperature scaling is applied: "
+        "these are the probabilities the models give.",
+    ]
+
+
+def _over_bins(bins: dict[str, Any], key: str) -> float:
+    """A reliability value over every clip: the bins' values weighted by their clip counts."""
+    counts = bins.get("count") or []
+    return sum(c * (v or 0.0) for c, v in zip(counts, bins.get(key) or [])) / max(sum(counts), 1)
 
 
 def _not_run(metrics: dict[str, Any]) -> list[str]:

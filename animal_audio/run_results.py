@@ -15,7 +15,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from animal_audio import esc50, settings
+from animal_audio import esc50, paired, settings
+from animal_audio.calibration import BINS as CALIBRATION_BINS
+from animal_audio.calibration import calibration
 from animal_audio.compare_config import CompareConfig
 from animal_audio.labels import CLASSES
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
@@ -91,9 +93,15 @@ def metrics_document(
         entry["model_dir"] = model_parts[-1].extra.get("model_dir")
         entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
+        entry.update(_calibration(predictions, name))
         models[name] = entry
     return {
         "models": models,
+        # Every pair on every clip tested (all folds in CV), from the predictions.csv being written.
+        "paired": paired.paired_tests(
+            predictions, list(models), seed=config.seed, per_fold=config.protocol == "cv"
+        ),
+        "statistics": {**paired.method(), "ece_bins": CALIBRATION_BINS},
         "unavailable": dict(unavailable or {}),
         "config": config.to_dict(),
         "protocol": _protocol_description(config.protocol, splits),
@@ -103,6 +111,12 @@ def metrics_document(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "run_seconds": round(run_seconds, 1),
     }
+
+
+def _calibration(predictions: pd.DataFrame, name: str) -> dict[str, Any]:
+    """ece and reliability bins of one model, from the table's rounded probabilities (predictions.csv's)."""
+    probs = predictions[[probability_column(name, label) for label in CLASSES]].to_numpy(dtype=np.float64)
+    return calibration(probs, predictions["true_label"], predictions[prediction_column(name)])
 
 
 def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str, Any]:

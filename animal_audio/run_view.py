@@ -15,6 +15,7 @@ import pandas as pd
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
 from animal_audio.labels import display
+from animal_audio.paired import describe
 from animal_audio.public_text import redact, visible
 from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
 
@@ -57,6 +58,7 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
         "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
         "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
         "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
+        "reliability": _fit_width(result_plots.reliability_figure(metrics)),
     }
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
     return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
@@ -124,7 +126,7 @@ def _percent(entry: dict[str, Any], key: str) -> str:
 
 
 def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
-    """One line naming the run: when, which protocol, on which device, which seed."""
+    """One line naming the run (when, which protocol, on which device, which seed), then each pair in plain words."""
     protocol = metrics.get("protocol", {})
     description = (
         protocol.get("description", protocol.get("name", "")) if isinstance(protocol, dict) else str(protocol)
@@ -136,8 +138,16 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
         f"**Run** `{run_dir.name}` · {created} UTC · {description} · device: {device} · "
         f"seed {metrics.get('seed', '-')}"
     )
+    pairs = paired_markdown(metrics)
+    line = f"{line}  \n{pairs}" if pairs else line
     unavailable = metrics.get("unavailable") or {}
     return redact(f"{line}  \n{not_run_markdown(unavailable)}") if unavailable else line
+
+
+def paired_markdown(metrics: dict[str, Any]) -> str:
+    """Is each difference real? One plain-words line per pair of models (metrics.json "paired")."""
+    entries = metrics.get("paired") or []
+    return "  \n".join(f"⚖️ {describe(entry)}" for entry in entries if isinstance(entry, dict))
 
 
 def clip_in_row(table: Any, row: Any) -> Optional[str]:

@@ -27,7 +27,7 @@ MODEL_COLORS = {
 }
 FALLBACK_COLOR = "#999999"
 #: Files write_figures puts in a run dir; they load plotly.js from a local file (they work offline).
-FIGURE_FILES = ("accuracy.html", "confusion.html", "per_class_f1.html")
+FIGURE_FILES = ("accuracy.html", "confusion.html", "per_class_f1.html", "reliability.html")
 #: plotly.js beside the figures of a run given its own folder (--out): the folder opens anywhere.
 PLOTLY_BUNDLE = "plotly.min.js"
 #: plotly.js shared by the runs in the runs folder (4.8 MB once, not per run); versioned, so an upgrade
@@ -35,6 +35,7 @@ PLOTLY_BUNDLE = "plotly.min.js"
 SHARED_BUNDLE = "plotly-{version}.min.js"
 SHARED_BUNDLE_GLOB = "plotly-*.min.js"
 CONFUSION_SCALE = "Blues"
+DIAGONAL_COLOR = "#555555"
 
 
 def confusion_figure(metrics: dict[str, Any], model: str) -> go.Figure:
@@ -128,6 +129,55 @@ def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
+def reliability_figure(metrics: dict[str, Any]) -> go.Figure:
+    """How sure vs how right, one panel per model: accuracy per confidence bin against the diagonal, ECE in the title."""
+    models = [m for m, e in metrics["models"].items() if e.get("reliability")]
+    columns = max(1, min(2, len(models)))
+    rows = max(1, math.ceil(len(models) / columns))
+    titles = [f"{model_title(m)} (ECE {metrics['models'][m]['ece']:.3f})" for m in models]
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles or None, vertical_spacing=0.16)
+    for i, model in enumerate(models):
+        bins = metrics["models"][model]["reliability"]
+        width = bins["lower"][1] - bins["lower"][0] if len(bins["lower"]) > 1 else 1.0
+        centres = [low + width / 2 for low in bins["lower"]]
+        where = {"row": i // columns + 1, "col": i % columns + 1}
+        figure.add_trace(
+            go.Bar(
+                x=centres,
+                y=bins["accuracy"],
+                width=width * 0.9,
+                customdata=list(zip(bins["count"], bins["confidence"])),
+                marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
+                name=model_title(model),
+                showlegend=False,
+                hovertemplate="sure %{x:.0%}: right %{y:.0%} of %{customdata[0]} clips"
+                "<extra>" + model_title(model) + "</extra>",
+            ),
+            **where,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[0, 1],
+                y=[0, 1],
+                mode="lines",
+                line={"dash": "dash", "color": DIAGONAL_COLOR},
+                name="perfectly calibrated",
+                showlegend=i == 0,
+                hoverinfo="skip",
+            ),
+            **where,
+        )
+    figure.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence (top-class probability)")
+    figure.update_yaxes(range=[0, 1.05], tickformat=".0%", title="accuracy")
+    figure.update_layout(
+        title="How sure vs how right: accuracy per confidence bin",
+        legend={"orientation": "h", "y": -0.12},
+        height=420 * rows + 80,
+        width=560 * columns + 80,
+    )
+    return figure
+
+
 def write_figures(
     metrics: dict[str, Any],
     out_dir: str | os.PathLike[str],
@@ -141,7 +191,12 @@ def write_figures(
     figures = dict(
         zip(
             FIGURE_FILES,
-            (accuracy_figure(metrics), confusion_grid_figure(metrics), per_class_f1_figure(metrics)),
+            (
+                accuracy_figure(metrics),
+                confusion_grid_figure(metrics),
+                per_class_f1_figure(metrics),
+                reliability_figure(metrics),
+            ),
         )
     )
     written = []

@@ -1,0 +1,75 @@
+"""How sure vs how right: the expected calibration error (Guo et al., 2017) over 10 equal-width bins of the
+top-class probability, and those bins for the reliability diagram (scipy's binned_statistic)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from animal_audio.labels import CLASSES
+
+#: Equal-width bins on [0, 1] of the top-class probability; [0, 0.1), ..., [0.9, 1.0].
+BINS = 10
+DIGITS = 6
+
+
+def reliability_bins(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = BINS
+) -> dict[str, Any]:
+    """Per bin: its lower edge, clip count, accuracy and mean confidence (None where a bin is empty)."""
+    edges, counts, accuracy, mean_confidence = _binned(confidence, correct, bins)
+    return {
+        "lower": [round(float(e), DIGITS) for e in edges[:-1]],
+        "count": [int(c) for c in counts],
+        "accuracy": _rounded(accuracy),
+        "confidence": _rounded(mean_confidence),
+    }
+
+
+def expected_calibration_error(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int = BINS
+) -> float:
+    """Sum over bins of (share of clips) x |accuracy - mean confidence|."""
+    _, counts, accuracy, mean_confidence = _binned(confidence, correct, bins)
+    filled = counts > 0
+    gaps = counts[filled] / counts.sum() * np.abs(accuracy[filled] - mean_confidence[filled])
+    return round(float(gaps.sum()), DIGITS)
+
+
+def calibration(
+    probs: np.ndarray, true_labels: Sequence[str], predicted: Optional[Sequence[str]] = None
+) -> dict[str, Any]:
+    """{"ece", "reliability"} of [n, 10] probabilities; right: `predicted` (default: the arg-max) is the truth."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != len(CLASSES):
+        raise ValueError(f"expected [n, {len(CLASSES)}] probabilities, got {probs.shape}")
+    if predicted is None:
+        predicted = [CLASSES[i] for i in probs.argmax(axis=1)]
+    correct = np.asarray(predicted, dtype=object) == np.asarray(true_labels, dtype=object)
+    confidence = probs.max(axis=1)
+    return {
+        "ece": expected_calibration_error(confidence, correct),
+        "reliability": reliability_bins(confidence, correct),
+    }
+
+
+def _binned(
+    confidence: Sequence[float], correct: Sequence[bool], bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edges, counts, accuracy and mean confidence per bin (NaN where empty)."""
+    from scipy.stats import binned_statistic
+
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if confidence.shape != correct.shape or confidence.ndim != 1 or not len(confidence):
+        raise ValueError(f"expected one confidence per clip, got {confidence.shape} and {correct.shape}")
+    means, edges, _ = binned_statistic(
+        confidence, [correct, confidence], statistic="mean", bins=bins, range=(0, 1)
+    )
+    counts, _, _ = binned_statistic(confidence, confidence, statistic="count", bins=bins, range=(0, 1))
+    return edges, counts, means[0], means[1]
+
+
+def _rounded(values: np.ndarray) -> list[Optional[float]]:
+    return [None if np.isnan(v) else round(float(v), DIGITS) for v in values]

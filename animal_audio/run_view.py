@@ -58,8 +58,9 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
         "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
         "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
         "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
-        "reliability": _fit_width(result_plots.reliability_figure(metrics)),
     }
+    if any(entry.get("reliability") for entry in metrics.get("models", {}).values()):  # runs before it: none
+        figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics))
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
     return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
 

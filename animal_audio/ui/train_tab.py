@@ -73,6 +73,7 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
                 confusion_plot = gr.Plot(show_label=False)
             with gr.Column(min_width=300):
                 f1_plot = gr.Plot(show_label=False)
+        reliability_plot = gr.Plot(show_label=False, elem_id="reliability-plot")  # how sure vs how right
         with gr.Column(visible=False) as wrong_box:
             gr.Markdown("### Clips a model got wrong (click a row to listen)")
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
@@ -81,7 +82,8 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
         shown_end = gr.State(None)  # when the job shown ended: a later end shows its run
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
         watcher = gr.Timer(POLL_SECONDS)
-    results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, wrong_table, wrong_box]
+    results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, reliability_plot]
+    results += [wrong_table, wrong_box]
     settings_in = [models, protocol, epochs]
 
     def show_results(run_dir: Optional[Path] = None) -> dict[Any, Any]:
@@ -99,6 +101,9 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
             confusion_model: gr.Dropdown(choices=view.model_choices, value=first, visible=bool(first)),
             confusion_plot: gr.Plot(value=view.figures["confusion"].get(first), visible=bool(first)),
             f1_plot: gr.Plot(value=view.figures["per_class_f1"], visible=True),
+            reliability_plot: gr.Plot(
+                value=view.figures.get("reliability"), visible="reliability" in view.figures
+            ),
             wrong_table: gr.Dataframe(value=view.misclassified, visible=wrong),
             wrong_box: gr.Column(visible=wrong),
             shown_run: view,

@@ -171,8 +171,10 @@ def sounds_like(heard: str) -> str:
 def verdict_line(model: str, verdict: dict[str, Any]) -> str:
     """The line above the charts for a flagged clip, from any model's `open_set` entry."""
     heard = verdict.get("heard")
-    if heard:
+    if heard in OTHER_ANIMALS:
         return f"{model}: this sounds like {sounds_like(heard)}, which is not one of the ten"
+    if heard:  # speech, music, a tone...: AudioSet's own name reads better than a guessed article
+        return f"{model} hears “{heard.split(',')[0].strip()}” here, which is not one of the ten animals"
     return f"{model}: this is probably none of the ten animals ({verdict.get('reason', '')})"
 
 

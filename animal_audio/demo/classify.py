@@ -43,6 +43,7 @@ from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableEr
 from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.plots import clip as clip_plots
+from animal_audio.plots import timeline as timeline_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
 
@@ -105,6 +106,9 @@ def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = T
             **{side: side_figure(entries[side], side) for side in SIDES},
             "waveform": clip_plots.waveform_figure(wave),
             "spectrogram": clip_plots.spectrogram_figure(wave),
+            "timeline": timeline_plots.timeline_figure(
+                wave, timeline_plots.timeline_rows(entries, SIDE_TITLES)
+            ),
         }
         if figures
         else {}

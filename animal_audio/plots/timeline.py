@@ -1,0 +1,149 @@
+"""When each model hears what: the clip's waveform above one heatmap per model (class x time), on one time axis.
+
+A model's timeline rows are overlapping windows (YAMNet 0.96 s every 0.48 s, HuBERT ~1 s every 0.5 s), which
+a heatmap cannot draw one over another: each cell holds its window's centre and reaches halfway to its
+neighbours', the first from 0 s and the last to the clip's end, so the cells tile the clip; the hover names
+the window's real span (the last one clamped to the clip's end).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from animal_audio.audio import SAMPLE_RATE
+from animal_audio.labels import CLASSES, display
+from animal_audio.plots.clip import FONT, waveform_figure
+
+WAVEFORM_HEIGHT = 110
+HEATMAP_HEIGHT = 240
+#: A model without a timeline gets a short row with its reason.
+MESSAGE_ROW_HEIGHT = 70
+TITLE_HEIGHT = 40
+BOTTOM_MARGIN = 44
+#: White (nothing) to dark blue (sure): reads in greyscale too, and is not the bar charts' class colours.
+COLORSCALE = "Blues"
+TITLE = "When does each model hear what?"
+WAVEFORM_TITLE = "The clip"
+PROBABILITY = "probability"
+TIME_AXIS = "time (s)"
+WINDOW_SPAN = "{start:.2f}–{stop:.2f} s"
+
+#: A model's timeline (Timeline.as_dict(): start_seconds, window_seconds, probabilities) or why it has none.
+Row = Union[Mapping[str, Any], str, None]
+
+
+def timeline_figure(
+    waveform: np.ndarray, models: Mapping[str, Row], sample_rate: int = SAMPLE_RATE
+) -> go.Figure:
+    """The waveform on top, then per model (title -> timeline, or a line saying why there is none) a heatmap
+    of its ten probabilities over time; every row shares the time axis in seconds, so they line up."""
+    wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
+    seconds = max(wave.size / sample_rate, 1.0 / sample_rate)
+    titles = list(models)
+    heights = [WAVEFORM_HEIGHT] + [
+        HEATMAP_HEIGHT if isinstance(models[t], Mapping) else MESSAGE_ROW_HEIGHT for t in titles
+    ]
+    figure = make_subplots(
+        rows=len(heights),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.16 / len(heights),
+        row_heights=heights,
+        subplot_titles=[WAVEFORM_TITLE, *titles],
+    )
+    for trace in waveform_figure(wave, sample_rate).data:
+        figure.add_trace(trace, row=1, col=1)
+    figure.update_yaxes(range=[-1, 1], showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
+    for row, title in enumerate(titles, start=2):
+        timeline = models[title]
+        if isinstance(timeline, Mapping):
+            figure.add_trace(_heatmap(timeline, seconds, title), row=row, col=1)
+            figure.update_yaxes(autorange="reversed", tickfont={"size": 11}, row=row, col=1)
+        else:
+            _message(figure, row, str(timeline or ""))
+    figure.update_xaxes(range=[0, seconds], showgrid=False)
+    figure.update_xaxes(title_text=TIME_AXIS, row=len(heights), col=1)
+    figure.update_annotations(font={"size": 13}, selector={"text": WAVEFORM_TITLE})
+    figure.update_layout(
+        title={"text": TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        height=TITLE_HEIGHT + BOTTOM_MARGIN + int(sum(heights) * 1.12),
+        margin={"l": 8, "r": 8, "t": TITLE_HEIGHT + 24, "b": BOTTOM_MARGIN},
+        font=FONT,
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        showlegend=False,
+        coloraxis={
+            "colorscale": COLORSCALE,
+            "cmin": 0.0,
+            "cmax": 1.0,
+            "colorbar": {
+                "title": {"text": PROBABILITY, "side": "right"},
+                "tickformat": ".0%",
+                "thickness": 10,
+                "len": 0.6,
+                "y": 0.4,
+            },
+        },
+    )
+    return figure
+
+
+def cell_edges(start_seconds: np.ndarray, window_seconds: float, seconds: float) -> np.ndarray:
+    """Edges of the cells (one more than windows): 0, halfway between window centres, the clip's end."""
+    starts = np.asarray(start_seconds, dtype=np.float64).reshape(-1)
+    stops = np.minimum(starts + window_seconds, seconds)
+    centres = (starts + stops) / 2
+    return np.concatenate([[0.0], (centres[:-1] + centres[1:]) / 2, [seconds]])
+
+
+def _heatmap(timeline: Mapping[str, Any], seconds: float, title: str) -> go.Heatmap:
+    starts = np.asarray(timeline["start_seconds"], dtype=np.float64).reshape(-1)
+    probs = np.asarray(timeline["probabilities"], dtype=np.float64).reshape(len(starts), len(CLASSES))
+    window = float(timeline["window_seconds"])
+    stops = np.minimum(starts + window, seconds)
+    spans = [WINDOW_SPAN.format(start=a, stop=b) for a, b in zip(starts, stops)]
+    return go.Heatmap(
+        z=np.round(probs.T, 3),
+        x=cell_edges(starts, window, seconds),
+        y=[display(c) for c in CLASSES],
+        customdata=[spans] * len(CLASSES),
+        coloraxis="coloraxis",
+        xgap=1,
+        hovertemplate="%{y}: %{z:.0%}<br>%{customdata}<extra>" + title + "</extra>",
+    )
+
+
+def _message(figure: go.Figure, row: int, message: str) -> None:
+    """A row with only a line of text: why this model has no timeline."""
+    axis = "" if row == 1 else str(row)
+    figure.add_annotation(
+        text=message,
+        x=0.5,
+        y=0.5,
+        xref=f"x{axis} domain",
+        yref=f"y{axis} domain",
+        showarrow=False,
+        font={"size": 13, "color": "#555555"},
+    )
+    figure.update_yaxes(visible=False, row=row, col=1)
+
+
+def heatmaps(figure: go.Figure) -> list[Any]:
+    """The figure's heatmap traces, one per model with a timeline (for tests and callers)."""
+    return [trace for trace in figure.data if trace.type == "heatmap"]
+
+
+def timeline_rows(entries: Mapping[str, Mapping[str, Any]], titles: Mapping[str, str]) -> dict[str, Row]:
+    """The app's answer (side -> entry) as rows: a model's title and timeline, or its title and state."""
+    rows: dict[str, Row] = {}
+    for side, entry in entries.items():
+        timeline: Optional[Mapping[str, Any]] = entry.get("timeline") if entry.get("available") else None
+        title = str(entry.get("title") or titles.get(side, side))
+        rows[title] = (
+            timeline if timeline else f"{titles.get(side, side)}: {entry.get('state', 'unavailable')}"
+        )
+    return rows

@@ -43,6 +43,7 @@ NO_LEVELS = "Give at least one level (a number, or a list of up to {most} number
 TOO_MANY_LEVELS = "At most {most} levels at a time: each is a pass of both models."
 NOT_A_LEVEL = "Levels are numbers: {title} takes {low:g} to {high:g} {unit}."
 CHANGED_TITLE = "{side} on the changed clip"
+SWEEP_TITLE = "Each model's first answer, changed"
 SUMMARY_HEAD = "**{title} at {level}**: what each model says now"
 SUMMARY_LINE = "- **{model}**: **{now}** ({now_p}); its first answer, {was}, went from {was_p} to {kept_p}"
 SUMMARY_MISSING = "- **{side}**: {state}"
@@ -61,13 +62,16 @@ class LevelControl:
     step: float
     value: float
     label: str
+    info: str
 
 
 #: One slider per kind of level (a slider keeps its range on the server: one per kind, shown by the transform).
 CONTROLS = {
-    "noise": LevelControl(-10, 30, 1, 10, "Signal-to-noise ratio (dB): lower is noisier"),
-    "speed": LevelControl(0.8, 1.25, 0.05, 1.1, "Speed (x): 1 is unchanged"),
-    "pitch": LevelControl(-4, 4, 0.5, 2, "Pitch shift (semitones)"),
+    "noise": LevelControl(
+        -10, 30, 1, 10, "SNR (dB)", "Lower is noisier: at 0 dB noise is as loud as the clip"
+    ),
+    "speed": LevelControl(0.8, 1.25, 0.05, 1.1, "Speed (x)", "1 is unchanged; the pitch stays"),
+    "pitch": LevelControl(-4, 4, 0.5, 2, "Pitch (semitones)", "12 semitones are an octave; the speed stays"),
 }
 #: Which slider each transform reads; the phone line has none (an 8 kHz line).
 CONTROL_OF = {
@@ -269,10 +273,22 @@ def lab_try(audio: AudioSource | None, registry: Registry, name: Any, level: Any
 
 def lab_sweep(audio: AudioSource | None, registry: Registry, name: Any) -> tuple[dict[str, Any], Any]:
     """Both models over the transform's sweep levels: (the sweep, sweep_figure of it)."""
+    from animal_audio.plots.clip import FONT
     from animal_audio.plots.robustness import sweep_figure
 
     result = sweep_result(lab_answer(audio, registry, name, None).payload)
-    return result, sweep_figure(result)
+    figure = sweep_figure(result)
+    # The page's look (white, small margins, a short title): a phone keeps the chart's width.
+    figure.update_layout(
+        title={"text": SWEEP_TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        margin={"l": 8, "r": 16, "t": 44, "b": 8},
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        font=FONT,
+    )
+    figure.update_yaxes(gridcolor="#eeeeee", automargin=True)
+    figure.update_xaxes(automargin=True, showgrid=False)
+    return result, figure
 
 
 def start_scoring(job: TrainingJob, run_dir: Optional[Path], who: Access) -> tuple[bool, str]:

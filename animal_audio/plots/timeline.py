@@ -23,11 +23,12 @@ HEATMAP_HEIGHT = 240
 #: A model without a timeline gets a short row with its reason.
 MESSAGE_ROW_HEIGHT = 70
 TITLE_HEIGHT = 40
-BOTTOM_MARGIN = 44
+#: The colour scale: a short horizontal bar above the first row, at the right.
+COLORBAR_HEIGHT = 46
+COLORBAR_PIXELS = 150
+BOTTOM_MARGIN = 56
 #: White (nothing) to dark blue (sure): reads in greyscale too, and is not the bar charts' class colours.
 COLORSCALE = "Blues"
-TITLE = "When does each model hear what?"
-WAVEFORM_TITLE = "The clip"
 PROBABILITY = "probability"
 TIME_AXIS = "time (s)"
 WINDOW_SPAN = "{start:.2f}–{stop:.2f} s"
@@ -37,10 +38,11 @@ Row = Union[Mapping[str, Any], str, None]
 
 
 def timeline_figure(
-    waveform: np.ndarray, models: Mapping[str, Row], sample_rate: int = SAMPLE_RATE
+    waveform: np.ndarray, models: Mapping[str, Row], sample_rate: int = SAMPLE_RATE, *, title: str = ""
 ) -> go.Figure:
     """The waveform on top, then per model (title -> timeline, or a line saying why there is none) a heatmap
-    of its ten probabilities over time; every row shares the time axis in seconds, so they line up."""
+    of its ten probabilities over time; every row shares the time axis in seconds, so they line up.
+    `title`: the figure's own (none in the app, whose accordion names it)."""
     wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
     seconds = max(wave.size / sample_rate, 1.0 / sample_rate)
     titles = list(models)
@@ -53,25 +55,26 @@ def timeline_figure(
         shared_xaxes=True,
         vertical_spacing=0.16 / len(heights),
         row_heights=heights,
-        subplot_titles=[WAVEFORM_TITLE, *titles],
+        subplot_titles=["", *titles],  # the waveform needs no title: the colour scale sits above it
     )
     for trace in waveform_figure(wave, sample_rate).data:
         figure.add_trace(trace, row=1, col=1)
     figure.update_yaxes(range=[-1, 1], showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
-    for row, title in enumerate(titles, start=2):
-        timeline = models[title]
+    for row, name in enumerate(titles, start=2):
+        timeline = models[name]
         if isinstance(timeline, Mapping):
-            figure.add_trace(_heatmap(timeline, seconds, title), row=row, col=1)
+            figure.add_trace(_heatmap(timeline, seconds, name), row=row, col=1)
             figure.update_yaxes(autorange="reversed", tickfont={"size": 11}, row=row, col=1)
         else:
             _message(figure, row, str(timeline or ""))
+    top = TITLE_HEIGHT + COLORBAR_HEIGHT if title else COLORBAR_HEIGHT  # the colour scale sits above the rows
+    figure.update_annotations(x=0, xanchor="left", font={"size": 13})  # row titles on the left, as the charts
     figure.update_xaxes(range=[0, seconds], showgrid=False)
-    figure.update_xaxes(title_text=TIME_AXIS, row=len(heights), col=1)
-    figure.update_annotations(font={"size": 13}, selector={"text": WAVEFORM_TITLE})
+    figure.update_xaxes(title_text=TIME_AXIS, title_standoff=6, row=len(heights), col=1)
     figure.update_layout(
-        title={"text": TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
-        height=TITLE_HEIGHT + BOTTOM_MARGIN + int(sum(heights) * 1.12),
-        margin={"l": 8, "r": 8, "t": TITLE_HEIGHT + 24, "b": BOTTOM_MARGIN},
+        title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        height=top + BOTTOM_MARGIN + int(sum(heights) * 1.12),
+        margin={"l": 8, "r": 20, "t": top, "b": BOTTOM_MARGIN},
         font=FONT,
         plot_bgcolor="white",
         paper_bgcolor="white",
@@ -80,12 +83,20 @@ def timeline_figure(
             "colorscale": COLORSCALE,
             "cmin": 0.0,
             "cmax": 1.0,
+            # Across the top right, not down the side: on a phone the heatmaps keep the width.
             "colorbar": {
-                "title": {"text": PROBABILITY, "side": "right"},
+                "title": {"text": PROBABILITY, "side": "top"},
+                "orientation": "h",
                 "tickformat": ".0%",
-                "thickness": 10,
-                "len": 0.6,
-                "y": 0.4,
+                "dtick": 0.5,
+                "thickness": 8,
+                "lenmode": "pixels",
+                "len": COLORBAR_PIXELS,
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "yref": "paper",
             },
         },
     )

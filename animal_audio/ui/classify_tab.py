@@ -11,6 +11,13 @@ from animal_audio import settings
 from animal_audio.demo import text
 from animal_audio.demo.classify import ClassifyResult, classify, clip_path, empty_figures, example_clips
 from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, StatusViews, limited, shown_errors
+from animal_audio.ui.lab import lab_panel
+
+TIMELINE_TITLE = "⏱️ When does each model hear what?"
+TIMELINE_NOTE = (
+    "Each model's probabilities for the ten animals along the clip, from the same pass as its answer: "
+    "YAMNet per frame (0.96 s every 0.48 s), HuBERT on ~1 s windows every 0.5 s. Darker is surer."
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,10 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
                         for side in text.SIDES
                     }
                 audioset = gr.Markdown(elem_id="audioset")
+        with gr.Accordion(TIMELINE_TITLE, open=True, elem_id="timeline"):
+            gr.Markdown(TIMELINE_NOTE)
+            plots["timeline"] = gr.Plot(show_label=False, elem_id="timeline-plot")
+        lab_panel(state, audio)
         with gr.Accordion("The clip: waveform and spectrogram", open=False), gr.Row():
             plots["waveform"] = gr.Plot(show_label=False, min_width=280)
             plots["spectrogram"] = gr.Plot(show_label=False, min_width=280)

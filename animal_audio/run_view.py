@@ -69,7 +69,10 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
         return RunView(run_dir, summary, table, figures, models, wrong)
     from animal_audio.plots.robustness import robustness_figure
 
-    figures["robustness"] = _fit_width(robustness_figure(robustness))
+    figure = _fit_width(robustness_figure(robustness))
+    figures["robustness"] = figure.update_layout(
+        title=None, margin={"l": 8, "r": 8, "t": 40, "b": 8}
+    )  # see Results
     return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness))
 
 
@@ -134,10 +137,13 @@ def robustness_table(document: dict[str, Any]) -> pd.DataFrame:
     names = list(dict.fromkeys(r["model"] for r in rows))
     meta, baseline = document.get("transforms") or {}, document.get("baseline") or {}
     accuracy = {(r["model"], r["transform"], r["level"]): r["accuracy"] for r in rows}
-    table = [["unchanged", "", *(percent(baseline[n]) if n in baseline else "-" for n in names)]]
+    table = [["unchanged", "", *(percent(baseline[n], digits=0) if n in baseline else "-" for n in names)]]
     for name, level in dict.fromkeys((r["transform"], r["level"]) for r in rows):
         info = meta.get(name) or {}
-        cells = (percent(accuracy[(n, name, level)]) if (n, name, level) in accuracy else "-" for n in names)
+        cells = (
+            percent(accuracy[(n, name, level)], digits=0) if (n, name, level) in accuracy else "-"
+            for n in names
+        )
         table.append([info.get("title", name), f"{level:g} {info.get('unit', '')}".strip(), *cells])
     return pd.DataFrame(table, columns=ROBUSTNESS_COLUMNS + [model_title(n) for n in names])
 

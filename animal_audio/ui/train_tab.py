@@ -19,7 +19,7 @@ from animal_audio.run_view import clip_in_row, try_run_view
 from animal_audio.ui.classify_tab import ExampleViews
 from animal_audio.ui.common import POLL_SECONDS, PRIVATE, WATCH_AFTER_FINISH_SECONDS, AppState, visitor
 
-ROBUSTNESS_HEAD = "### Which model breaks first? Accuracy on changed test clips"
+ROBUSTNESS_HEAD = "### Which model breaks first? Accuracy on changed test clips (dotted: unchanged clips)"
 SCORE_BUTTON = "Score robustness"
 SCORE_INFO = (
     "Scores every model of the run shown on its test clips with noise, speed, pitch and a phone line, "

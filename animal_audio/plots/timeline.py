@@ -26,11 +26,11 @@ TITLE_HEIGHT = 40
 #: The colour scale: a short horizontal bar above the first row, at the right.
 COLORBAR_HEIGHT = 46
 COLORBAR_PIXELS = 150
-BOTTOM_MARGIN = 56
+BOTTOM_MARGIN = 30
 #: White (nothing) to dark blue (sure): reads in greyscale too, and is not the bar charts' class colours.
 COLORSCALE = "Blues"
 PROBABILITY = "probability"
-TIME_AXIS = "time (s)"
+TIME_SUFFIX = " s"
 WINDOW_SPAN = "{start:.2f}–{stop:.2f} s"
 
 #: A model's timeline (Timeline.as_dict(): start_seconds, window_seconds, probabilities) or why it has none.
@@ -70,7 +70,9 @@ def timeline_figure(
     top = TITLE_HEIGHT + COLORBAR_HEIGHT if title else COLORBAR_HEIGHT  # the colour scale sits above the rows
     figure.update_annotations(x=0, xanchor="left", font={"size": 13})  # row titles on the left, as the charts
     figure.update_xaxes(range=[0, seconds], showgrid=False)
-    figure.update_xaxes(title_text=TIME_AXIS, title_standoff=6, row=len(heights), col=1)
+    figure.update_xaxes(
+        ticksuffix=TIME_SUFFIX, row=len(heights), col=1
+    )  # no axis title: it fell on the ticks
     figure.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         height=top + BOTTOM_MARGIN + int(sum(heights) * 1.12),
@@ -130,13 +132,13 @@ def _heatmap(timeline: Mapping[str, Any], seconds: float, title: str) -> go.Heat
 
 def _message(figure: go.Figure, row: int, message: str) -> None:
     """A row with only a line of text: why this model has no timeline."""
-    axis = "" if row == 1 else str(row)
-    figure.add_annotation(
+    low, high = figure.layout[f"yaxis{row if row > 1 else ''}"].domain
+    figure.add_annotation(  # in paper units: the page's plotly.js put an axis-domain one on the first row
         text=message,
         x=0.5,
-        y=0.5,
-        xref=f"x{axis} domain",
-        yref=f"y{axis} domain",
+        y=(low + high) / 2,
+        xref="paper",
+        yref="paper",
         showarrow=False,
         font={"size": 13, "color": "#555555"},
     )

@@ -115,6 +115,9 @@ def lab_panel(state: AppState, audio: gr.Audio) -> None:
 
         return shown_errors(run, LAB_FAILED)
 
+    shown = [summary, heard, *bars.values(), sweep_plot]
+    # A new clip: the lab's answers were about the old one.
+    audio.change(lambda: dict.fromkeys(shown), outputs=shown, queue=False, show_progress="hidden", **PRIVATE)
     picker.change(show_level, inputs=picker, outputs=[*sliders.values(), phone_note], queue=False, **PRIVATE)
     try_btn.click(
         try_clip,

@@ -17,6 +17,7 @@ from animal_audio.formatting import duration, first_sentence, model_title, not_r
 from animal_audio.labels import display
 from animal_audio.paired import describe
 from animal_audio.public_text import redact, visible
+from animal_audio.robustness_run import ROBUSTNESS_FILE, read_robustness
 from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 #: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
 VIEWS_KEPT = 4
+ROBUSTNESS_COLUMNS = ["change", "level"]
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
 
 
@@ -37,6 +39,8 @@ class RunView:
     figures: dict[str, Any]
     models: list[str]
     misclassified: pd.DataFrame
+    #: Accuracy under changed sound (robustness.json), once the run was scored; its chart is figures["robustness"].
+    robustness: Optional[pd.DataFrame] = None
 
     @property
     def model_choices(self) -> list[tuple[str, str]]:
@@ -62,7 +66,17 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     if any(entry.get("reliability") for entry in metrics.get("models", {}).values()):  # runs before it: none
         figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics))
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
-    return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
+    wrong = misclassified_table(run.predictions, models)
+    robustness = read_robustness(run_dir)
+    if robustness is None:
+        return RunView(run_dir, summary, table, figures, models, wrong)
+    from animal_audio.plots.robustness import robustness_figure
+
+    figure = _fit_width(robustness_figure(robustness))
+    figures["robustness"] = figure.update_layout(
+        title=None, margin={"l": 8, "r": 8, "t": 40, "b": 8}
+    )  # see Results
+    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness))
 
 
 def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
@@ -87,7 +101,7 @@ def _stamp(run_dir: Path) -> tuple[int, ...]:
     """When the run's result files last changed (a rerun into the same folder rewrites them)."""
     return tuple(
         (run_dir / name).stat().st_mtime_ns if (run_dir / name).exists() else 0
-        for name in (METRICS_FILE, PREDICTIONS_FILE)
+        for name in (METRICS_FILE, PREDICTIONS_FILE, ROBUSTNESS_FILE)
     )
 
 
@@ -117,6 +131,24 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
         why = first_sentence(redact(why))  # a path or an unexpected failure's cause: not for visitors
         rows.append({"model": model_title(name), "accuracy": "not run", "trained on": why})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
+
+
+def robustness_table(document: dict[str, Any]) -> pd.DataFrame:
+    """robustness.json as the Results show it: a row per transform and level (first the unchanged clips),
+    a column per model, accuracies in percent."""
+    rows = document.get("rows") or []
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    meta, baseline = document.get("transforms") or {}, document.get("baseline") or {}
+    accuracy = {(r["model"], r["transform"], r["level"]): r["accuracy"] for r in rows}
+    table = [["unchanged", "", *(percent(baseline[n], digits=0) if n in baseline else "-" for n in names)]]
+    for name, level in dict.fromkeys((r["transform"], r["level"]) for r in rows):
+        info = meta.get(name) or {}
+        cells = (
+            percent(accuracy[(n, name, level)], digits=0) if (n, name, level) in accuracy else "-"
+            for n in names
+        )
+        table.append([info.get("title", name), f"{level:g} {info.get('unit', '')}".strip(), *cells])
+    return pd.DataFrame(table, columns=ROBUSTNESS_COLUMNS + [model_title(n) for n in names])
 
 
 def _percent(entry: dict[str, Any], key: str) -> str:

@@ -43,6 +43,7 @@ from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.labels import CLASSES, display
 from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
+from animal_audio.plots import timeline as timeline_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
 from animal_audio.run_maps import map_fields, side_map_figure
@@ -107,6 +108,9 @@ def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = T
             "waveform": clip_plots.waveform_figure(wave),
             "spectrogram": clip_plots.spectrogram_figure(wave),
             **{f"map:{side}": _map_figure(registry, side, entries[side]) for side in SIDES},
+            "timeline": timeline_plots.timeline_figure(
+                wave, timeline_plots.timeline_rows(entries, SIDE_TITLES)
+            ),
         }
         if figures
         else {}

@@ -25,12 +25,15 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     figure = make_subplots(
         rows=grid_rows,
         cols=COLUMNS,
-        subplot_titles=[_panel_title(meta, t) for t in transforms],
-        horizontal_spacing=0.08,
-        vertical_spacing=0.18,
+        subplot_titles=[(meta.get(t) or {}).get("title", t) for t in transforms],
+        shared_yaxes=True,  # one accuracy scale: panels keep their width on a phone
+        horizontal_spacing=0.04,
+        vertical_spacing=0.22,
     )
     for i, name in enumerate(transforms):
         row, col = i // COLUMNS + 1, i % COLUMNS + 1
+        unit = (meta.get(name) or {}).get("unit", "")
+        figure.update_xaxes(title={"text": unit, "font": {"size": 11}, "standoff": 4}, row=row, col=col)
         for model in models:
             points = [r for r in rows if r["transform"] == name and r["model"] == model]
             color = MODEL_COLORS.get(model, FALLBACK_COLOR)
@@ -87,8 +90,3 @@ def sweep_figure(result: dict[str, Any]) -> go.Figure:
         height=380,
     )
     return figure
-
-
-def _panel_title(meta: dict[str, Any], name: str) -> str:
-    info = meta.get(name) or {}
-    return f"{info.get('title', name)} ({info.get('unit', '')})".replace(" ()", "")

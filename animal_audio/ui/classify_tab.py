@@ -10,8 +10,17 @@ import gradio as gr
 from animal_audio import settings
 from animal_audio.demo import text
 from animal_audio.demo.classify import ClassifyResult, classify, clip_path, empty_figures, example_clips
+from animal_audio.plots.clip import message_figure
 from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, StatusViews, limited, shown_errors
+from animal_audio.ui.lab import lab_panel
 from animal_audio.ui.neighbours_view import neighbours_section
+
+TIMELINE_TITLE = "⏱️ When does each model hear what?"
+TIMELINE_NOTE = (
+    "Each model's probabilities for the ten animals along the clip, from the same pass as its answer: "
+    "YAMNet per frame (0.96 s every 0.48 s), HuBERT on ~1 s windows every 0.5 s. Darker is surer."
+)
+TIMELINE_WAITING = "Classify a clip to see when each model hears what."
 
 
 @dataclass(frozen=True)
@@ -74,10 +83,17 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
                         for side in text.SIDES
                     }
                 audioset = gr.Markdown(elem_id="audioset")
+        with gr.Accordion(TIMELINE_TITLE, open=True, elem_id="timeline"):
+            gr.Markdown(TIMELINE_NOTE)
+            waiting = message_figure(
+                "", TIMELINE_WAITING
+            )  # a line, not an empty frame, before the first clip
+            plots["timeline"] = gr.Plot(waiting, show_label=False, elem_id="timeline-plot")
+        neighbours = neighbours_section()
+        lab_panel(state, audio)
         with gr.Accordion("The clip: waveform and spectrogram", open=False), gr.Row():
             plots["waveform"] = gr.Plot(show_label=False, min_width=280)
             plots["spectrogram"] = gr.Plot(show_label=False, min_width=280)
-        neighbours = neighbours_section()
         with gr.Accordion("What are these two models, and why can they disagree?", open=False):
             gr.Markdown(text.ABOUT_MODELS)
         with gr.Accordion("Raw answer (the same JSON the API returns)", open=False):

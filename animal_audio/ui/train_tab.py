@@ -14,9 +14,18 @@ from animal_audio.demo.classify import clip_path, data_status_markdown, example_
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import model_title
 from animal_audio.public_text import visible
+from animal_audio.robustness_lab import start_scoring
 from animal_audio.run_view import clip_in_row, try_run_view
 from animal_audio.ui.classify_tab import ExampleViews
 from animal_audio.ui.common import POLL_SECONDS, PRIVATE, WATCH_AFTER_FINISH_SECONDS, AppState, visitor
+
+ROBUSTNESS_HEAD = "### Which model breaks first? Accuracy on changed test clips (dotted: unchanged clips)"
+SCORE_BUTTON = "Score robustness"
+SCORE_INFO = (
+    "Scores every model of the run shown on its test clips with noise, speed, pitch and a phone line, "
+    "three levels each (minutes on a CPU; the training job's log follows it)."
+)
+NOT_STARTED = "Not started"
 
 
 def play_misclassified(table: Any, event: gr.SelectData) -> Any:
@@ -74,6 +83,13 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
             with gr.Column(min_width=300):
                 f1_plot = gr.Plot(show_label=False)
         reliability_plot = gr.Plot(show_label=False, elem_id="reliability-plot")  # how sure vs how right
+        with gr.Column(visible=False) as robustness_box:
+            gr.Markdown(ROBUSTNESS_HEAD)
+            robustness_plot = gr.Plot(show_label=False)
+            robustness_table = gr.Dataframe(interactive=False, wrap=True, elem_id="robustness-table")
+        with gr.Row(visible=False) as score_row:
+            score_btn = gr.Button(SCORE_BUTTON, elem_id="score-btn", scale=0, min_width=200)
+            gr.Markdown(SCORE_INFO)
         with gr.Column(visible=False) as wrong_box:
             gr.Markdown("### Clips a model got wrong (click a row to listen)")
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
@@ -83,7 +99,7 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
         confirmed_for = gr.State("")  # the settings a second click on Start confirms (a long run)
         watcher = gr.Timer(POLL_SECONDS)
     results = [run_md, table, accuracy_plot, confusion_model, confusion_plot, f1_plot, reliability_plot]
-    results += [wrong_table, wrong_box]
+    results += [wrong_table, wrong_box, robustness_box, robustness_plot, robustness_table, score_row]
     settings_in = [models, protocol, epochs]
 
     def show_results(run_dir: Optional[Path] = None) -> dict[Any, Any]:
@@ -106,6 +122,10 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
             ),
             wrong_table: gr.Dataframe(value=view.misclassified, visible=wrong),
             wrong_box: gr.Column(visible=wrong),
+            robustness_box: gr.Column(visible=view.robustness is not None),
+            robustness_plot: view.figures.get("robustness"),
+            robustness_table: view.robustness,
+            score_row: gr.Row(visible=True),
             shown_run: view,
         }
 
@@ -114,7 +134,7 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
 
     def show_access(profile: gr.OAuthProfile | None) -> dict[Any, Any]:
         allowed = visitor(state, profile)
-        buttons = {b: gr.Button(interactive=allowed.allowed) for b in (start_btn, cancel_btn)}
+        buttons = {b: gr.Button(interactive=allowed.allowed) for b in (start_btn, cancel_btn, score_btn)}
         return {**buttons, access_md: "" if allowed.allowed else f"🔒 {allowed.reason}"}
 
     def start(
@@ -133,6 +153,17 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
             raise gr.Error(visible(error), title="Not started", print_exception=False) from None
         (gr.Info if done.started else gr.Warning)(done.message, title=done.title)
         return {**show_job(job.snapshot()), confirmed_for: done.confirm_key}
+
+    def score(view: Any, profile: gr.OAuthProfile | None, request: gr.Request) -> Any:
+        """Score the run shown under the robustness transforms on the job (checked on the server: admins only)."""
+        try:
+            started, message = start_scoring(
+                job, view.run_dir if view else None, visitor(state, profile, request)
+            )
+        except AnimalAudioError as error:
+            raise gr.Error(visible(error), title=NOT_STARTED, print_exception=False) from None
+        (gr.Info if started else gr.Warning)(message, title=SCORE_BUTTON)
+        return show_job(job.snapshot())
 
     def cancel(profile: gr.OAuthProfile | None, request: gr.Request) -> str:
         allowed = visitor(state, profile, request, require=True)  # an admin here: may stop anybody's run
@@ -170,7 +201,8 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
     watched = [train_log, job_md, *results, shown_run, shown_end]
     watcher.tick(watch_job, inputs=shown_end, outputs=watched, queue=False, show_progress="hidden", **PRIVATE)
     cancel_btn.click(cancel, outputs=job_md, queue=False, **PRIVATE)
-    app.load(show_access, outputs=[start_btn, cancel_btn, access_md], **PRIVATE)
+    score_btn.click(score, inputs=shown_run, outputs=[train_log, job_md], **PRIVATE)
+    app.load(show_access, outputs=[start_btn, cancel_btn, score_btn, access_md], **PRIVATE)
     redraw = lambda model, view: view.figures["confusion"].get(model) if view and model else gr.skip()  # noqa: E731
     confusion_model.change(redraw, inputs=[confusion_model, shown_run], outputs=confusion_plot, **PRIVATE)
     wrong_table.select(play_misclassified, inputs=wrong_table, outputs=wrong_audio, **PRIVATE)

@@ -14,7 +14,8 @@ import pandas as pd
 
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
-from animal_audio.labels import display
+from animal_audio.i18n import DEFAULT, class_name, tr
+from animal_audio.labels import CLASSES, display
 from animal_audio.public_text import redact, visible
 from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
 
@@ -24,6 +25,19 @@ RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time"
 #: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
 VIEWS_KEPT = 4
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
+#: Each column's key in the catalogue (animal_audio/i18n); "macro-F1" is a technical name and stays.
+COLUMN_KEYS = {
+    "model": "col_model",
+    "accuracy": "col_accuracy",
+    "trained on": "col_trained_on",
+    "training time": "col_training_time",
+    "ms per clip": "col_ms_per_clip",
+    "clip": "col_clip",
+    "true": "col_true",
+    "predicted": "col_predicted",
+    "confidence": "col_confidence",
+    "fold": "col_fold",
+}
 
 
 @dataclass
@@ -143,7 +157,8 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
 def clip_in_row(table: Any, row: Any) -> Optional[str]:
     """The clip named in row `row` (a selection's index) of a misclassified table sent back by a page."""
     try:
-        return str(table.iloc[row[0] if isinstance(row, (list, tuple)) else row]["clip"])
+        line = table.iloc[row[0] if isinstance(row, (list, tuple)) else row]
+        return str(line.iloc[MISCLASSIFIED_COLUMNS.index("clip")])  # by place: the headers may be translated
     except (TypeError, IndexError, KeyError, AttributeError, ValueError):
         return None
 
@@ -174,3 +189,12 @@ def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.Data
                 }
             )
     return pd.DataFrame(rows, columns=MISCLASSIFIED_COLUMNS)
+
+
+def in_language(table: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
+    """A results or misclassified table with its headers and class names in `lang` (the run's files keep English)."""
+    if lang == DEFAULT:
+        return table
+    names = {display(c): class_name(c, lang) for c in CLASSES}
+    shown = table.replace({column: names for column in ("true", "predicted") if column in table.columns})
+    return shown.rename(columns={c: tr(k, lang) for c, k in COLUMN_KEYS.items()})

@@ -49,8 +49,14 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "The uploaded file is empty (0 bytes). Upload a real audio file.",
         "Загруженный файл пуст (0 байт). Загрузите настоящий аудиофайл.",
     ),
-    ("{name} is empty (0 bytes). Upload a real audio file.", "Файл {name} пуст (0 байт). Загрузите настоящий аудиофайл."),
-    ("No audio file named {name}. Check the path and try again.", "Аудиофайла {name} нет. Проверьте путь и попробуйте снова."),
+    (
+        "{name} is empty (0 bytes). Upload a real audio file.",
+        "Файл {name} пуст (0 байт). Загрузите настоящий аудиофайл.",
+    ),
+    (
+        "No audio file named {name}. Check the path and try again.",
+        "Аудиофайла {name} нет. Проверьте путь и попробуйте снова.",
+    ),
     (
         "No audio was recorded. Press record, make the sound, then stop.",
         "Ничего не записалось. Нажмите запись, издайте звук и остановите запись.",
@@ -84,6 +90,8 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Обученного HuBERT пока нет: {default} по умолчанию — базовая самообученная модель, её никогда не учили на 10 животных.",
     ),
     (text.LEARNING_NOTE, tr("learning_note", "ru")),
+    ("about {time} left", "осталось около {time}"),
+    ("a few minutes left", "осталось несколько минут"),
     (text.SIDE_FAILED, tr("side_failed", "ru")),
     (text.CLASSIFY_FAILED, tr("classify_failed", "ru")),
     (
@@ -96,7 +104,10 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Не удалось импортировать код этой модели (`{module}` отсутствует или сломан). "
         "Установите зависимости: `pip install -r requirements.txt`.",
     ),
-    (text.RUN_FAILED, "Запуск неожиданно прервался (код ошибки {error_id}). Подробности есть в журнале сервера под этим кодом."),
+    (
+        text.RUN_FAILED,
+        "Запуск неожиданно прервался (код ошибки {error_id}). Подробности есть в журнале сервера под этим кодом.",
+    ),
     (
         text.FETCH_CLOSED,
         "Здесь записи ESC-50 готовит оператор (тёплый старт или ANIMAL_AUDIO_ESC50): посетители не могут "
@@ -118,11 +129,17 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Training belongs to this Space's owner: sign in with Hugging Face above to train.",
         "Обучать здесь может владелец этого Space: чтобы обучать, войдите через Hugging Face выше.",
     ),
+    ("A long run", "Долгий запуск"),
+    ("Busy", "Занято"),
+    ("Training started", "Обучение началось"),
     (
         "Only whoever started this run, or an admin, can cancel it.",
         "Отменить запуск может только тот, кто его начал, или администратор.",
     ),
-    ("Choose at least one model to train and compare.", "Выберите хотя бы одну модель для обучения и сравнения."),
+    (
+        "Choose at least one model to train and compare.",
+        "Выберите хотя бы одну модель для обучения и сравнения.",
+    ),
     ("Epochs must be a number from {low} to {high}.", "Число эпох должно быть от {low} до {high}."),
     (
         "A comparison is already running (started at {since}, now at {stage}). Only one runs at a time: wait for it, or stop it with Cancel.",
@@ -166,6 +183,8 @@ FIELD_WORDS: tuple[tuple[str, str], ...] = (
 )
 #: Lines of one message (Markdown's line break): each is translated on its own.
 LINE_BREAK = "  \n"
+#: Marks the app puts before a message ("⚠️ " + why): kept, and the message after them translated.
+MARKS = ("⚠️ ", "❌ ", "🔒 ")
 
 
 def translated(message: str, lang: str) -> str:
@@ -176,7 +195,8 @@ def translated(message: str, lang: str) -> str:
             return target.format(**{k: _field(v) for k, v in match.groupdict().items()})
     if LINE_BREAK in message:
         return LINE_BREAK.join(translated(line, lang) for line in message.split(LINE_BREAK))
-    return message
+    mark = next((m for m in MARKS if message.startswith(m)), "")
+    return mark + translated(message[len(mark) :], lang) if mark else message
 
 
 def _field(value: str) -> str:

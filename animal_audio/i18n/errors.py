@@ -129,6 +129,11 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Training belongs to this Space's owner: sign in with Hugging Face above to train.",
         "Обучать здесь может владелец этого Space: чтобы обучать, войдите через Hugging Face выше.",
     ),
+    ("{model}: not run: {why}", "{model}: не будет запущена: {why}"),
+    (
+        "The HuBERT base weights ({source}) cannot be downloaded here: downloads are off ({variables}) and they are not in the local Hugging Face cache.",
+        "Базовые веса HuBERT ({source}) здесь не скачать: скачивание выключено ({variables}), а в локальном кэше Hugging Face их нет.",
+    ),
     ("A long run", "Долгий запуск"),
     ("Busy", "Занято"),
     ("Training started", "Обучение началось"),
@@ -183,18 +188,23 @@ FIELD_WORDS: tuple[tuple[str, str], ...] = (
 )
 #: Lines of one message (Markdown's line break): each is translated on its own.
 LINE_BREAK = "  \n"
+#: Fields that hold a whole message of their own ("{model}: not run: {why}"): translated as one.
+NESTED = ("why",)
 #: Marks the app puts before a message ("⚠️ " + why): kept, and the message after them translated.
 MARKS = ("⚠️ ", "❌ ", "🔒 ")
 
 
 def translated(message: str, lang: str) -> str:
     """`message` in `lang` when a template matches it (or each of its lines), else as it is."""
+    if LINE_BREAK in message:
+        return LINE_BREAK.join(translated(line, lang) for line in message.split(LINE_BREAK))
     for pattern, target in _templates(lang):
         match = pattern.fullmatch(message)
         if match:
-            return target.format(**{k: _field(v) for k, v in match.groupdict().items()})
-    if LINE_BREAK in message:
-        return LINE_BREAK.join(translated(line, lang) for line in message.split(LINE_BREAK))
+            fields = {
+                k: translated(v, lang) if k in NESTED else _field(v) for k, v in match.groupdict().items()
+            }
+            return target.format(**fields)
     mark = next((m for m in MARKS if message.startswith(m)), "")
     return mark + translated(message[len(mark) :], lang) if mark else message
 
@@ -218,4 +228,4 @@ def pattern_of(template: str) -> re.Pattern[str]:
         parts.append(re.escape(literal))
         if name:
             parts.append(f"(?P<{name}>.+?)")
-    return re.compile("".join(parts), re.DOTALL)
+    return re.compile("".join(parts))  # a field never spans lines

@@ -25,6 +25,8 @@ WAVEFORM_COLUMNS = 1200
 N_MELS = 64
 FFT_SIZE = 1024
 HOP = 256
+#: Class names longer than this wrap before their bracket ("Насекомые<br>(летающие)"): a phone keeps room for bars.
+WRAP_TICK_CHARS = 20
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
@@ -47,7 +49,7 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
     if values.shape != (len(CLASSES),):
         raise ValueError(f"expected {len(CLASSES)} probabilities, got {values.shape}")
     top = int(np.argmax(values))
-    names = [class_name(c, lang) for c in CLASSES]
+    names = [_wrapped(class_name(c, lang)) for c in CLASSES]
     percent = values * 100
     fig = go.Figure(
         go.Bar(
@@ -71,6 +73,10 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
     fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=True, gridcolor="#eeeeee", fixedrange=True)
     fig.update_yaxes(autorange="reversed", fixedrange=True, tickfont=dict(size=13))
     return _layout(fig, title, CHART_HEIGHT)
+
+
+def _wrapped(name: str) -> str:
+    return name.replace(" (", "<br>(", 1) if len(name) > WRAP_TICK_CHARS else name
 
 
 def message_figure(title: str, message: str, height: int = MESSAGE_HEIGHT) -> go.Figure:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 #: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
-VIEWS_KEPT = 4
+VIEWS_KEPT = 8  # in either language
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
 #: Each column's key in the catalogue (animal_audio/i18n); "macro-F1" is a technical name and stays.
 COLUMN_KEYS = {
@@ -57,8 +57,8 @@ class RunView:
         return [(model_title(m), m) for m in self.models]
 
 
-def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
-    """The given run, or the latest finished one; None when there is none yet."""
+def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Optional[RunView]:
+    """The given run, or the latest finished one; None when there is none yet. `lang`: its figures' words."""
     from animal_audio.plots import results as result_plots
 
     run_dir = run_dir or latest_run()
@@ -68,20 +68,22 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     metrics, run_dir = run.metrics, Path(run.run_dir)
     models = list(metrics.get("models", {}))
     figures = {
-        "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
-        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
-        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
+        "accuracy": _fit_width(result_plots.accuracy_figure(metrics, lang)),
+        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics, lang)),
+        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m, lang)) for m in models},
     }
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
     return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
 
 
-def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
+def try_run_view(
+    run_dir: Optional[Path] = None, lang: str = DEFAULT
+) -> tuple[Optional[RunView], Optional[str]]:
     """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged.
     Every page polls: while a run's files stay the same, they all get the one view built for it."""
     try:
         run_dir = Path(run_dir) if run_dir else latest_run()
-        return (_view_of(run_dir, _stamp(run_dir)) if run_dir else None), None
+        return (_view_of(run_dir, _stamp(run_dir), lang) if run_dir else None), None
     except AnimalAudioError as error:
         return None, visible(error)
     except Exception:
@@ -90,8 +92,8 @@ def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Opt
 
 
 @functools.lru_cache(maxsize=VIEWS_KEPT)
-def _view_of(run_dir: Path, stamp: tuple[int, ...]) -> Optional[RunView]:
-    return load_run_view(run_dir)
+def _view_of(run_dir: Path, stamp: tuple[int, ...], lang: str = DEFAULT) -> Optional[RunView]:
+    return load_run_view(run_dir, lang)
 
 
 def _stamp(run_dir: Path) -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,19 @@ pytestmark = pytest.mark.browser
 
 #: Browser locale -> the app's language.
 LOCALES = {"ru-RU": "ru", "en-US": "en"}
+
+
+@pytest.fixture(scope="module")
+def finished_run(app_home: Path, prepared_subset: Path, yamnet_tflite: Path) -> Path:
+    """A quick comparison in the app's runs folder: the Train tab shows its table and charts."""
+    from animal_audio.compare_config import CompareConfig
+    from animal_audio.pipeline import run_comparison
+
+    runs = app_home / "runs"
+    models = ("yamnet-zeroshot", "yamnet-probe")
+    config = CompareConfig(prepared_subset, models=models, yamnet=str(yamnet_tflite), runs_dir=runs)
+    run_comparison(replace(config, out_dir=runs / "quick"))
+    return runs / "quick"
 
 
 def _classify_a_dog(page, dog: Path) -> None:
@@ -65,7 +79,7 @@ def test_the_page_speaks_the_browsers_language(
 
 @pytest.mark.parametrize("screen", list(VIEWPORTS))
 def test_russian_fits_on_desktop_and_phone(
-    browser, app_url: str, clip_of, screen: str, tmp_path: Path
+    browser, app_url: str, finished_run: Path, clip_of, screen: str, tmp_path: Path
 ) -> None:
     """Russian runs ~30% longer than English: no tab name clipped, no sideways scrolling."""
     width, height = VIEWPORTS[screen]
@@ -83,6 +97,10 @@ def test_russian_fits_on_desktop_and_phone(
         page.wait_for_selector("#start-btn", timeout=TIMEOUT_MS)
         page.wait_for_timeout(1000)  # the estimate line and the data line arrive after the tab
         assert page.locator("#start-btn").inner_text().strip() == tr("start_btn", "ru")
+        page.wait_for_selector("#results-table", timeout=TIMEOUT_MS)
+        titles = "() => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.includes('матрица ошибок'))"
+        page.wait_for_function(titles, timeout=TIMEOUT_MS)
+        assert tr("col_accuracy", "ru") in page.locator("#results-table").inner_text()
         assert page.locator("button[role=tab], button.lg, button.primary").evaluate_all(clipped) == []
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         _keep(page, tmp_path, f"ru-train-{screen}.png")

@@ -26,7 +26,7 @@ N_MELS = 64
 FFT_SIZE = 1024
 HOP = 256
 #: Class names longer than this wrap before their bracket ("Насекомые<br>(летающие)"): a phone keeps room for bars.
-WRAP_TICK_CHARS = 20
+WRAP_TICK_CHARS = 18
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
@@ -49,7 +49,7 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
     if values.shape != (len(CLASSES),):
         raise ValueError(f"expected {len(CLASSES)} probabilities, got {values.shape}")
     top = int(np.argmax(values))
-    names = [_wrapped(class_name(c, lang)) for c in CLASSES]
+    names = [wrapped_name(class_name(c, lang)) for c in CLASSES]
     percent = values * 100
     fig = go.Figure(
         go.Bar(
@@ -75,7 +75,8 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
     return _layout(fig, title, CHART_HEIGHT)
 
 
-def _wrapped(name: str) -> str:
+def wrapped_name(name: str) -> str:
+    """A long class name on two lines (an axis label): the chart keeps its room on a phone."""
     return name.replace(" (", "<br>(", 1) if len(name) > WRAP_TICK_CHARS else name
 
 

@@ -91,7 +91,7 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
     settings_in = [models, protocol, epochs]
 
     def show_results(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> dict[Any, Any]:
-        view, problem = try_run_view(run_dir)  # the given run, else the latest
+        view, problem = try_run_view(run_dir, lang)  # the given run, else the latest
         if problem:
             gr.Warning(translate_error(problem, lang), title=tr("title_last_results", lang))
         if view is None:  # nothing to show: only the line that says so

@@ -82,7 +82,7 @@ def per_class_f1_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figu
         figure.add_trace(
             go.Bar(
                 name=model_title(model),
-                x=[tr(f"class_{c}", lang) for c in CLASSES],
+                x=[wrapped_name(tr(f"class_{c}", lang)) for c in CLASSES],
                 y=[entry["per_class"][c]["f1"] for c in CLASSES],
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
                 hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model) + "</extra>",

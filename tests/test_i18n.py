@@ -153,11 +153,19 @@ def test_models_panel_and_status_line_in_russian() -> None:
             "base model, which has never been trained on the 10 animals.",
             "fix",
         ),
-        ModelStatus(YAMNET, READY, "yamnet-zeroshot", "built-in", "YAMNet zero-shot"),
+        ModelStatus(
+            YAMNET,
+            READY,
+            "yamnet-zeroshot",
+            "built-in YAMNet (TFLite, int8 weights) (default)",
+            "YAMNet zero-shot: AudioSet classes mapped onto the 10 animals; YAMNet TFLite file x/yamnet.tflite",
+        ),
     ]
     assert status_line(statuses, "ru") == "🟡 HuBERT: ещё не обучена · 🟢 YAMNet: готова"
     panel = status_markdown(statuses, "ru")
     assert "Обученного HuBERT пока нет: x/y" in panel and "**Как исправить:**" in panel
+    assert "**Веса:** встроенный YAMNet (TFLite, веса int8) (по умолчанию)" in panel
+    assert "классы AudioSet сопоставлены с 10 животными; YAMNet, файл TFLite x/yamnet.tflite" in panel
     assert "No trained HuBERT yet" in status_markdown(statuses)
 
 

@@ -185,7 +185,7 @@ def status_markdown(statuses: list[ModelStatus], lang: str = DEFAULT) -> str:
         if status.model:
             body.append(tr("panel_model", lang, title=model_title(status.model), model=status.model))
         if status.origin:
-            body.append(tr("panel_weights", lang, origin=status.origin))
+            body.append(tr("panel_weights", lang, origin=translate_error(status.origin, lang)))
         if status.state == LEARNING:
             body.append(f"- {tr('learning_note', lang, left=translate_error(status.description, lang))}")
         elif status.state in (READY, NOT_LOADED):

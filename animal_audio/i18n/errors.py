@@ -134,6 +134,40 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "The HuBERT base weights ({source}) cannot be downloaded here: downloads are off ({variables}) and they are not in the local Hugging Face cache.",
         "Базовые веса HuBERT ({source}) здесь не скачать: скачивание выключено ({variables}), а в локальном кэше Hugging Face их нет.",
     ),
+    # The Models panel: where each side's weights come from and what it is (wrappers first: they hold the rest).
+    ("{source} (set by the app)", "{source} (задано приложением)"),
+    ("{source} (from {variable})", "{source} (из {variable})"),
+    ("{source} (default)", "{source} (по умолчанию)"),
+    ("{source} (zero-shot)", "{source} (zero-shot)"),
+    ("built-in YAMNet (TFLite, int8 weights)", "встроенный YAMNet (TFLite, веса int8)"),
+    ("YAMNet TFLite file {path}", "YAMNet, файл TFLite {path}"),
+    ("YAMNet from TF Hub (float): {handle}", "YAMNet с TF Hub (float): {handle}"),
+    ("YAMNet SavedModel (float) in {path}", "YAMNet SavedModel (float) в {path}"),
+    (
+        "YAMNet zero-shot: AudioSet classes mapped onto the 10 animals; {source}",
+        "YAMNet zero-shot: классы AudioSet сопоставлены с 10 животными; {source}",
+    ),
+    (
+        "linear head trained in run {run} on {source}",
+        "линейная голова, обученная в запуске {run}, на {source}",
+    ),
+    ("linear head trained in run {run} ({folder})", "линейная голова, обученная в запуске {run} ({folder})"),
+    ("{name}: {probe}; embeddings from {source}", "{name}: {probe}; признаки из {source}"),
+    ("linear probe (not trained)", "линейный зонд (не обучен)"),
+    (
+        "linear probe on {dim}-d {embedder}, trained on {count} clips",
+        "линейный зонд на {dim}-мерных признаках {embedder}, обучен на {count} записях",
+    ),
+    ("linear probe on {dim}-d {embedder}", "линейный зонд на {dim}-мерных признаках {embedder}"),
+    (
+        "HuBERT classifier {source} on {device} ({backend}, {mode})",
+        "классификатор HuBERT {source} на {device} ({backend}, {mode})",
+    ),
+    (
+        "HuBERT embedder {source}, layer {layer}, on {device} ({backend})",
+        "HuBERT-эмбеддер {source}, слой {layer}, на {device} ({backend})",
+    ),
+    ("Loads on the first classification.", "Загрузится при первом распознавании."),
     ("A long run", "Долгий запуск"),
     ("Busy", "Занято"),
     ("Training started", "Обучение началось"),
@@ -189,7 +223,7 @@ FIELD_WORDS: tuple[tuple[str, str], ...] = (
 #: Lines of one message (Markdown's line break): each is translated on its own.
 LINE_BREAK = "  \n"
 #: Fields that hold a whole message of their own ("{model}: not run: {why}"): translated as one.
-NESTED = ("why",)
+NESTED = ("why", "source", "probe")
 #: Marks the app puts before a message ("⚠️ " + why): kept, and the message after them translated.
 MARKS = ("⚠️ ", "❌ ", "🔒 ")
 

@@ -16,8 +16,8 @@ from animal_audio.labels import CLASSES
 
 pytestmark = pytest.mark.browser
 
-#: Browser locale -> the app's language.
-LOCALES = {"ru-RU": "ru", "en-US": "en"}
+#: Browser locale -> the app's language (English for a language it does not speak).
+LOCALES = {"ru-RU": "ru", "en-US": "en", "de-DE": "en"}
 
 
 @pytest.fixture(scope="module")

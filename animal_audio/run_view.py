@@ -14,7 +14,7 @@ import pandas as pd
 
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
-from animal_audio.i18n import DEFAULT, class_name, tr
+from animal_audio.i18n import DEFAULT, class_name, tr, translate_error, translate_words
 from animal_audio.labels import CLASSES, display
 from animal_audio.public_text import redact, visible
 from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
@@ -199,4 +199,11 @@ def in_language(table: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
         return table
     names = {display(c): class_name(c, lang) for c in CLASSES}
     shown = table.replace({column: names for column in ("true", "predicted") if column in table.columns})
+    for column in ("accuracy", "trained on", "training time"):  # "not run", "nothing", "2.8 s"
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: _cell(v, lang))
     return shown.rename(columns={c: tr(k, lang) for c, k in COLUMN_KEYS.items()})
+
+
+def _cell(value: Any, lang: str) -> Any:
+    return translate_words(translate_error(value, lang), lang) if isinstance(value, str) else value

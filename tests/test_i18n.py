@@ -187,6 +187,10 @@ def test_result_tables_in_russian_still_name_their_clip() -> None:
     assert shown.iloc[0]["ответ модели"] == "🐈 Кошка"
     assert clip_in_row(shown, [0, 1]) == "1-1-A-0.wav"
     assert in_language(table, "en") is table
+    results = pd.DataFrame(
+        [{"model": "m", "accuracy": "not run", "trained on": "nothing", "training time": "2.8 s"}]
+    )
+    assert in_language(results, "ru").iloc[0].tolist() == ["m", "не запущена", "ничего", "2.8 с"]
 
 
 def test_the_page_gets_every_fixed_text_in_both_languages() -> None:

@@ -66,6 +66,15 @@ def class_name(label: str, lang: str = DEFAULT) -> str:
     return f"{EMOJI[label]} {tr('class_' + label, lang)}"
 
 
+def translate_words(value: str, lang: str = DEFAULT) -> str:
+    """Units inside a value in `lang` ("12 min" -> "12 мин"), for table cells that hold only a value."""
+    if lang == DEFAULT:
+        return value
+    from animal_audio.i18n.errors import words
+
+    return words(value, lang)
+
+
 def translate_error(message: str, lang: str = DEFAULT) -> str:
     """A library message (English, as the log has it) in `lang`; one it does not know stays English."""
     if lang == DEFAULT:

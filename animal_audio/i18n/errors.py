@@ -168,6 +168,15 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "HuBERT-эмбеддер {source}, слой {layer}, на {device} ({backend})",
     ),
     ("Loads on the first classification.", "Загрузится при первом распознавании."),
+    # A run's results table: what a model was trained on, and the words for none.
+    ("nothing", "ничего"),
+    ("none", "нет"),
+    ("not run", "не запущена"),
+    ("train + validation folds", "фолды обучения и валидации"),
+    (
+        "train folds; validation fold for early stopping",
+        "фолды обучения; фолд валидации для ранней остановки",
+    ),
     ("A long run", "Долгий запуск"),
     ("Busy", "Занято"),
     ("Training started", "Обучение началось"),
@@ -241,6 +250,11 @@ def translated(message: str, lang: str) -> str:
             return target.format(**fields)
     mark = next((m for m in MARKS if message.startswith(m)), "")
     return mark + translated(message[len(mark) :], lang) if mark else message
+
+
+def words(value: str, lang: str) -> str:
+    """Units and short words inside a value ("2.8 s", "3 h 05 min") in `lang`."""
+    return _field(value) if lang == "ru" else value
 
 
 def _field(value: str) -> str:

@@ -177,6 +177,11 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "train folds; validation fold for early stopping",
         "фолды обучения; фолд валидации для ранней остановки",
     ),
+    ("{why} Warm start could not train it: {reason}", "{why} Тёплый старт не смог обучить её: {reason}"),
+    (
+        "Stopped: the run reached this app's time limit ({variable}). Finished steps are kept.",
+        "Остановлено: запуск дошёл до предела времени этого приложения ({variable}). Готовые шаги сохранены.",
+    ),
     ("A long run", "Долгий запуск"),
     ("Busy", "Занято"),
     ("Training started", "Обучение началось"),

@@ -14,7 +14,8 @@ import pandas as pd
 
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
-from animal_audio.labels import display
+from animal_audio.i18n import DEFAULT, class_name, tr, translate_error, translate_words
+from animal_audio.labels import CLASSES, display
 from animal_audio.paired import describe
 from animal_audio.public_text import redact, visible
 from animal_audio.robustness_run import ROBUSTNESS_FILE, read_robustness
@@ -24,9 +25,22 @@ log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 #: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
-VIEWS_KEPT = 4
+VIEWS_KEPT = 8  # in either language
 ROBUSTNESS_COLUMNS = ["change", "level"]
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
+#: Each column's key in the catalogue (animal_audio/i18n); "macro-F1" is a technical name and stays.
+COLUMN_KEYS = {
+    "model": "col_model",
+    "accuracy": "col_accuracy",
+    "trained on": "col_trained_on",
+    "training time": "col_training_time",
+    "ms per clip": "col_ms_per_clip",
+    "clip": "col_clip",
+    "true": "col_true",
+    "predicted": "col_predicted",
+    "confidence": "col_confidence",
+    "fold": "col_fold",
+}
 
 
 @dataclass
@@ -48,8 +62,8 @@ class RunView:
         return [(model_title(m), m) for m in self.models]
 
 
-def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
-    """The given run, or the latest finished one; None when there is none yet."""
+def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Optional[RunView]:
+    """The given run, or the latest finished one; None when there is none yet. `lang`: its figures' words."""
     from animal_audio.plots import results as result_plots
 
     run_dir = run_dir or latest_run()
@@ -59,9 +73,9 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     metrics, run_dir = run.metrics, Path(run.run_dir)
     models = list(metrics.get("models", {}))
     figures = {
-        "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
-        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
-        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
+        "accuracy": _fit_width(result_plots.accuracy_figure(metrics, lang)),
+        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics, lang)),
+        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m, lang)) for m in models},
     }
     if any(entry.get("reliability") for entry in metrics.get("models", {}).values()):  # runs before it: none
         figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics))
@@ -79,12 +93,14 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness))
 
 
-def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
+def try_run_view(
+    run_dir: Optional[Path] = None, lang: str = DEFAULT
+) -> tuple[Optional[RunView], Optional[str]]:
     """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged.
     Every page polls: while a run's files stay the same, they all get the one view built for it."""
     try:
         run_dir = Path(run_dir) if run_dir else latest_run()
-        return (_view_of(run_dir, _stamp(run_dir)) if run_dir else None), None
+        return (_view_of(run_dir, _stamp(run_dir), lang) if run_dir else None), None
     except AnimalAudioError as error:
         return None, visible(error)
     except Exception:
@@ -93,8 +109,8 @@ def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Opt
 
 
 @functools.lru_cache(maxsize=VIEWS_KEPT)
-def _view_of(run_dir: Path, stamp: tuple[int, ...]) -> Optional[RunView]:
-    return load_run_view(run_dir)
+def _view_of(run_dir: Path, stamp: tuple[int, ...], lang: str = DEFAULT) -> Optional[RunView]:
+    return load_run_view(run_dir, lang)
 
 
 def _stamp(run_dir: Path) -> tuple[int, ...]:
@@ -186,7 +202,8 @@ def paired_markdown(metrics: dict[str, Any]) -> str:
 def clip_in_row(table: Any, row: Any) -> Optional[str]:
     """The clip named in row `row` (a selection's index) of a misclassified table sent back by a page."""
     try:
-        return str(table.iloc[row[0] if isinstance(row, (list, tuple)) else row]["clip"])
+        line = table.iloc[row[0] if isinstance(row, (list, tuple)) else row]
+        return str(line.iloc[MISCLASSIFIED_COLUMNS.index("clip")])  # by place: the headers may be translated
     except (TypeError, IndexError, KeyError, AttributeError, ValueError):
         return None
 
@@ -217,3 +234,19 @@ def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.Data
                 }
             )
     return pd.DataFrame(rows, columns=MISCLASSIFIED_COLUMNS)
+
+
+def in_language(table: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
+    """A results or misclassified table with its headers and class names in `lang` (the run's files keep English)."""
+    if lang == DEFAULT:
+        return table
+    names = {display(c): class_name(c, lang) for c in CLASSES}
+    shown = table.replace({column: names for column in ("true", "predicted") if column in table.columns})
+    for column in ("accuracy", "trained on", "training time"):  # "not run", "nothing", "2.8 s"
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: _cell(v, lang))
+    return shown.rename(columns={c: tr(k, lang) for c, k in COLUMN_KEYS.items()})
+
+
+def _cell(value: Any, lang: str) -> Any:
+    return translate_words(translate_error(value, lang), lang) if isinstance(value, str) else value

@@ -50,6 +50,7 @@ MESSAGES: dict[str, str] = {
     "models_intro": text.MODELS_INTRO,
     "retry_btn": "Retry loading (after fixing)",
     "settings_help": text.SETTINGS_HELP,
+    # --- Results: robustness, paired statistics, reliability (train tab, run view, plots)
     # --- what handlers return (tr with the request's language)
     "state_ready": text.READY,
     "state_not_loaded": text.NOT_LOADED,
@@ -131,4 +132,5 @@ MESSAGES: dict[str, str] = {
     "col_predicted": "predicted",
     "col_confidence": "confidence",
     "col_fold": "fold",
+    # --- the Classify tab's views: timeline, maps and nearest clips, none of the ten, robustness lab
 }

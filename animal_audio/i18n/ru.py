@@ -88,6 +88,7 @@ MESSAGES: dict[str, str] = {
         "`ANIMAL_AUDIO_HOME` (данные, кэши, запуски), `ANIMAL_AUDIO_FAST=1` (HuBERT в int8), "
         "`ANIMAL_AUDIO_WARM_START=1` (обучить быструю голову HuBERT при старте, если её ещё нет)."
     ),
+    # --- Results: robustness, paired statistics, reliability (train tab, run view, plots)
     # --- what handlers return (tr with the request's language)
     "state_ready": "готова",
     "state_not_loaded": "ещё не загружена",
@@ -187,4 +188,5 @@ MESSAGES: dict[str, str] = {
     "col_predicted": "ответ модели",
     "col_confidence": "уверенность",
     "col_fold": "фолд",
+    # --- the Classify tab's views: timeline, maps and nearest clips, none of the ten, robustness lab
 }

@@ -22,7 +22,8 @@ from animal_audio.demo.text import SIDE_TITLES, SIDES
 from animal_audio.demo.training import JobBusyError, TrainingJob
 from animal_audio.errors import AnimalAudioError, AudioError
 from animal_audio.formatting import model_title, percent
-from animal_audio.labels import CLASSES, display
+from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
+from animal_audio.labels import CLASSES
 from animal_audio.public_text import visible
 from animal_audio.robustness import TRANSFORMS, Transform, transform
 
@@ -42,11 +43,6 @@ UNKNOWN_TRANSFORM = "Unknown transform: choose one of {names}."
 NO_LEVELS = "Give at least one level (a number, or a list of up to {most} numbers)."
 TOO_MANY_LEVELS = "At most {most} levels at a time: each is a pass of both models."
 NOT_A_LEVEL = "Levels are numbers: {title} takes {low:g} to {high:g} {unit}."
-CHANGED_TITLE = "{side} on the changed clip"
-SWEEP_TITLE = "Each model's first answer, changed"
-SUMMARY_HEAD = "**{title} at {level}**: what each model says now"
-SUMMARY_LINE = "- **{model}**: **{now}** ({now_p}); its first answer, {was}, went from {was_p} to {kept_p}"
-SUMMARY_MISSING = "- **{side}**: {state}"
 SCORING_INTRO = "Scoring run {run} under noise, speed, pitch and a phone line (minutes on a CPU)."
 SCORING_STARTED = (
     "Scoring the run's robustness: follow it in the log; the chart appears in Results when done."
@@ -55,23 +51,20 @@ SCORING_STARTED = (
 
 @dataclass(frozen=True)
 class LevelControl:
-    """How the page asks for a transform's level: a slider (range, step, first value, label)."""
+    """How the page asks for a transform's level: a slider (range, step, first value); its label and help
+    are the catalogue's `lab_<kind>_label` and `lab_<kind>_info`."""
 
     minimum: float
     maximum: float
     step: float
     value: float
-    label: str
-    info: str
 
 
 #: One slider per kind of level (a slider keeps its range on the server: one per kind, shown by the transform).
 CONTROLS = {
-    "noise": LevelControl(
-        -10, 30, 1, 10, "SNR (dB)", "Lower is noisier: at 0 dB noise is as loud as the clip"
-    ),
-    "speed": LevelControl(0.8, 1.25, 0.05, 1.1, "Speed (x)", "1 is unchanged; the pitch stays"),
-    "pitch": LevelControl(-4, 4, 0.5, 2, "Pitch (semitones)", "12 semitones are an octave; the speed stays"),
+    "noise": LevelControl(-10, 30, 1, 10),
+    "speed": LevelControl(0.8, 1.25, 0.05, 1.1),
+    "pitch": LevelControl(-4, 4, 0.5, 2),
 }
 #: Which slider each transform reads; the phone line has none (an 8 kHz line).
 CONTROL_OF = {
@@ -83,9 +76,14 @@ CONTROL_OF = {
 }
 
 
-def transform_choices() -> list[tuple[str, str]]:
-    """(title, name) of each transform, for a picker."""
-    return [(spec.title, name) for name, spec in TRANSFORMS.items()]
+def transform_choices(lang: str = DEFAULT) -> list[tuple[str, str]]:
+    """(title in `lang`, name) of each transform, for a picker."""
+    return [(transform_title(name, lang), name) for name in TRANSFORMS]
+
+
+def transform_title(name: str, lang: str = DEFAULT) -> str:
+    """'White noise' ('Белый шум'): a transform as a person reads it."""
+    return tr("transform_" + name.replace("-", "_"), lang)
 
 
 def checked_transform(name: Any) -> Transform:
@@ -125,15 +123,16 @@ def _number(spec: Transform, level: Any) -> float:
         raise wrong from None
 
 
-def level_text(spec: Transform, level: float) -> str:
-    """'10 dB SNR', '1.1x', '+2 semitones', '8 kHz'."""
-    if spec.name == "speed":
-        return f"{level:g}x"
-    if spec.name == "pitch":
-        return f"{level:+g} semitones"
-    if spec.name == "phone":
-        return f"{level / 1000:g} kHz"
-    return f"{level:g} {spec.unit}"
+def level_text(spec: Transform, level: float, lang: str = DEFAULT) -> str:
+    """'10 dB SNR', '1.1x', '+2 semitones', '8 kHz' (in `lang`)."""
+    shown = (
+        f"{level:+g}"
+        if spec.name == "pitch"
+        else f"{level / 1000:g}"
+        if spec.name == "phone"
+        else f"{level:g}"
+    )
+    return tr("level_" + spec.name.replace("-", "_"), lang, level=shown)
 
 
 def slider_level(name: str, values: dict[str, float]) -> float:
@@ -203,8 +202,8 @@ def _changed_entry(registry: Registry, side: str, clip: np.ndarray, top: int) ->
     }
 
 
-def sweep_result(payload: dict[str, Any]) -> dict[str, Any]:
-    """The lab's answer in robustness.sweep's form, for plots.robustness.sweep_figure."""
+def sweep_result(payload: dict[str, Any], lang: str = DEFAULT) -> dict[str, Any]:
+    """The lab's answer in robustness.sweep's form, for plots.robustness.sweep_figure (its words in `lang`)."""
     models = []
     for side, first in payload["original"].items():
         if not first.get("available"):
@@ -213,15 +212,15 @@ def sweep_result(payload: dict[str, Any]) -> dict[str, Any]:
         models.append(
             {
                 "model": first["model"],
-                "class": display(first["label"]),
+                "class": class_name(first["label"], lang),
                 "original": first["probability"],
                 "probabilities": [e.get("original_class_probability") for e in entries],
                 "labels": [e.get("label") for e in entries],
             }
         )
     return {
-        "transform": payload["title"],
-        "unit": payload["unit"],
+        "transform": transform_title(payload["transform"], lang),
+        "unit": tr("unit_" + payload["transform"].replace("-", "_"), lang),
         "levels": payload["levels"],
         "models": models,
     }
@@ -237,32 +236,39 @@ class LabTry:
     payload: dict[str, Any]
 
 
-def lab_try(audio: AudioSource | None, registry: Registry, name: Any, level: Any) -> LabTry:
-    """Both models on the clip changed at one level, with the charts and the changed clip to listen to."""
+def lab_try(
+    audio: AudioSource | None, registry: Registry, name: Any, level: Any, lang: str = DEFAULT
+) -> LabTry:
+    """Both models on the clip changed at one level, with the charts and the changed clip to listen to
+    (their words in `lang`)."""
     from animal_audio.plots import clip as clip_plots
 
     answer = lab_answer(audio, registry, name, [level])
     payload = answer.payload
     spec = TRANSFORMS[payload["transform"]]
     result = payload["results"][0]
-    lines = [SUMMARY_HEAD.format(title=spec.title, level=level_text(spec, result["level"]))]
+    level = level_text(spec, result["level"], lang)
+    lines = [tr("lab_summary_head", lang, title=transform_title(spec.name, lang), level=level)]
     figures = {}
     for side in SIDES:
         first, now = payload["original"][side], result["models"].get(side, {})
-        title = CHANGED_TITLE.format(side=SIDE_TITLES[side])
+        title = tr("lab_changed_title", lang, side=SIDE_TITLES[side])
         if not (first.get("available") and now.get("available")):
             state = now.get("error") or first.get("error") or first.get("state", "unavailable")
-            lines.append(SUMMARY_MISSING.format(side=SIDE_TITLES[side], state=state))
-            figures[side] = clip_plots.message_figure(title, f"{SIDE_TITLES[side]}: {first.get('state', '')}")
+            state = translate_error(str(state), lang)
+            lines.append(tr("lab_summary_missing", lang, side=SIDE_TITLES[side], state=state))
+            figures[side] = clip_plots.message_figure(title, f"{SIDE_TITLES[side]}: {state}")
             continue
         probs = [now["probabilities"][c] for c in CLASSES]
-        figures[side] = clip_plots.probability_figure(probs, title)
+        figures[side] = clip_plots.probability_figure(probs, title, lang)
         lines.append(
-            SUMMARY_LINE.format(
+            tr(
+                "lab_summary_line",
+                lang,
                 model=first["title"],
-                now=display(now["label"]),
+                now=class_name(now["label"], lang),
                 now_p=percent(max(probs), digits=0),
-                was=display(first["label"]),
+                was=class_name(first["label"], lang),
                 was_p=percent(first["probability"], digits=0),
                 kept_p=percent(now["original_class_probability"], digits=0),
             )
@@ -271,16 +277,18 @@ def lab_try(audio: AudioSource | None, registry: Registry, name: Any, level: Any
     return LabTry("\n".join(lines), figures, (SAMPLE_RATE, samples), payload)
 
 
-def lab_sweep(audio: AudioSource | None, registry: Registry, name: Any) -> tuple[dict[str, Any], Any]:
-    """Both models over the transform's sweep levels: (the sweep, sweep_figure of it)."""
+def lab_sweep(
+    audio: AudioSource | None, registry: Registry, name: Any, lang: str = DEFAULT
+) -> tuple[dict[str, Any], Any]:
+    """Both models over the transform's sweep levels: (the sweep, sweep_figure of it in `lang`)."""
     from animal_audio.plots.clip import FONT
     from animal_audio.plots.robustness import sweep_figure
 
-    result = sweep_result(lab_answer(audio, registry, name, None).payload)
-    figure = sweep_figure(result)
+    result = sweep_result(lab_answer(audio, registry, name, None).payload, lang)
+    figure = sweep_figure(result, lang)
     # The page's look (white, small margins, a short title): a phone keeps the chart's width.
     figure.update_layout(
-        title={"text": SWEEP_TITLE, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
+        title={"text": tr("lab_sweep_title", lang), "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         margin={"l": 8, "r": 16, "t": 44, "b": 8},
         plot_bgcolor="white",
         paper_bgcolor="white",

@@ -142,6 +142,48 @@ def test_the_verdict_and_charts_in_russian() -> None:
     assert "Запишите" in empty_figures("ru")[HUBERT].layout.annotations[0].text
 
 
+def test_the_timeline_map_lab_and_none_of_the_ten_in_russian() -> None:
+    """Issue 13's views speak the visitor's language too: class names, the star, the lab's words."""
+    from animal_audio.clip_map import ClipIndex
+    from animal_audio.open_set import verdict_line
+    from animal_audio.plots.clip_map import map_figure, neighbour_rows
+    from animal_audio.plots.robustness import sweep_figure
+    from animal_audio.plots.timeline import heatmaps, timeline_figure
+    from animal_audio.robustness import TRANSFORMS
+    from animal_audio.robustness_lab import level_text, transform_choices
+
+    timeline = {
+        "start_seconds": [0.0, 0.5],
+        "window_seconds": 1.0,
+        "probabilities": np.full((2, 10), 0.1).tolist(),
+    }
+    figure = timeline_figure(np.zeros(RATE * 2, np.float32), {"YAMNet zero-shot": timeline}, lang="ru")
+    assert list(heatmaps(figure)[0].y) == [class_name(c, "ru") for c in CLASSES]
+    assert figure.layout.coloraxis.colorbar.title.text == "вероятность"
+    n = len(CLASSES)
+    index = ClipIndex(
+        "yamnet-probe", "f", np.array([f"{i}.wav" for i in range(n)]), np.array(CLASSES), np.ones(n, int),
+        np.eye(n, dtype=np.float32), np.zeros(n), np.eye(2, n), np.zeros((n, 2)), 0.5, (5,), 0.0,
+    )  # fmt: skip
+    names = {trace.name for trace in map_figure(index, [0.0, 0.0], "YAMNet", "ru").data}
+    assert {class_name(c, "ru") for c in CLASSES} | {"Ваша запись"} == names
+    assert neighbour_rows([{"clip": "1.wav", "label": "cat", "distance": 0.1}], "ru")[0][1] == "🐈 Кошка"
+    assert ("Белый шум", "white-noise") in transform_choices("ru")
+    assert (
+        level_text(TRANSFORMS["pitch"], 2, "ru") == "+2 полутона"
+        and level_text(TRANSFORMS["pitch"], 2) == "+2 semitones"
+    )
+    sweep = {"transform": "Скорость", "unit": "x", "levels": [0.8, 1.0], "models": []}
+    assert sweep_figure(sweep, "ru").layout.yaxis.title.text == "вероятность"
+    assert "«Horse»" in verdict_line("YAMNet", {"heard": "Horse"}, "ru")
+    assert (
+        verdict_line("YAMNet", {"heard": "Horse"})
+        == "YAMNet: this sounds like a horse, which is not one of the ten"
+    )
+    speech = verdict_line("YAMNet", {"heard": "Speech"}, "ru")
+    assert speech.startswith("YAMNet слышит здесь «Speech»")
+
+
 def test_models_panel_and_status_line_in_russian() -> None:
     statuses = [
         ModelStatus(

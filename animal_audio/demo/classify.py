@@ -109,9 +109,9 @@ def classify(
             **{side: side_figure(entries[side], side, lang) for side in SIDES},
             "waveform": clip_plots.waveform_figure(wave, lang=lang),
             "spectrogram": clip_plots.spectrogram_figure(wave, lang=lang),
-            **{f"map:{side}": _map_figure(registry, side, entries[side]) for side in SIDES},
+            **{f"map:{side}": _map_figure(registry, side, entries[side], lang) for side in SIDES},
             "timeline": timeline_plots.timeline_figure(
-                wave, timeline_plots.timeline_rows(entries, SIDE_TITLES)
+                wave, timeline_plots.timeline_rows(entries, SIDE_TITLES, lang), lang=lang
             ),
         }
         if figures
@@ -167,14 +167,14 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
     return entry, prediction
 
 
-def _map_figure(registry: Registry, side: str, entry: dict[str, Any]) -> Any:
+def _map_figure(registry: Registry, side: str, entry: dict[str, Any], lang: str = DEFAULT) -> Any:
     """The side's map of the run's ESC-50 clips with this clip as a star, or a chart that says why there is none."""
     title = entry.get("title", SIDE_TITLES[side])
     try:
-        figure = side_map_figure(registry.get(side, wait=0), entry, title, registry.maps)
+        figure = side_map_figure(registry.get(side, wait=0), entry, title, registry.maps, lang)
     except AnimalAudioError:  # the side could not answer: its verdict already says why
         figure = None
-    why = entry.get("map_note") or entry.get("error") or NO_MAP
+    why = translate_error(entry.get("map_note") or entry.get("error") or NO_MAP, lang)
     wrapped = "<br>".join(textwrap.wrap(why, MAP_MESSAGE_WIDTH))  # plotly does not wrap an annotation
     return figure or clip_plots.message_figure(title, wrapped, height=MAP_MESSAGE_HEIGHT)
 
@@ -267,7 +267,7 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
         )
     # Any side's "not one of the ten" verdict, above the charts (the charts stay).
     flagged = [
-        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}))}**"
+        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}), lang)}**"
         for s in SIDES
         if payload["models"][s].get("none_of_the_ten")
     ]

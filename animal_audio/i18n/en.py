@@ -133,4 +133,69 @@ MESSAGES: dict[str, str] = {
     "col_confidence": "confidence",
     "col_fold": "fold",
     # --- the Classify tab's views: timeline, maps and nearest clips, none of the ten, robustness lab
+    "timeline_title": "⏱️ When does each model hear what?",
+    "timeline_note": (
+        "Each model's probabilities for the ten animals along the clip, from the same pass as its answer: "
+        "YAMNet per frame (0.96 s every 0.48 s), HuBERT on ~1 s windows every 0.5 s. Darker is surer."
+    ),
+    "timeline_waiting": "Classify a clip to see when each model hears what.",
+    "probability": "probability",
+    "time_suffix": " s",
+    "window_span": "{start}–{stop} s",
+    "map_title": "What is your sound close to? Each model's map of the ESC-50 clips",
+    "map_help": (
+        "Each dot is one of the 400 ESC-50 animal clips, placed by how the model hears it (a 2-D PCA of its "
+        "embeddings), coloured by animal; ★ is your clip. Animals in separate clouds are ones the model keeps "
+        "apart; overlapping clouds are animals it mixes up. Below each map: the 5 clips nearest to yours "
+        "(cosine distance in its embedding space; click one to listen). Maps come with models trained in a "
+        "run (a linear probe or fine-tuned HuBERT)."
+    ),
+    "nearest_hubert": "HuBERT: nearest clips",
+    "nearest_yamnet": "YAMNet: nearest clips",
+    "nearest_player": "Nearest clip",
+    "col_animal": "animal",
+    "col_distance": "distance",
+    "your_clip": "Your clip",
+    "open_set_animal": "{model}: this sounds like {heard}, which is not one of the ten",
+    "open_set_heard": "{model} hears “{heard}” here, which is not one of the ten animals",
+    "open_set_other": "{model}: this is probably none of the ten animals ({reason})",
+    "lab_title": "🧪 Robustness lab: which model breaks first?",
+    "lab_intro": (
+        "Change the clip above the way the world changes sounds, and watch both models' answers move. "
+        "**Try** runs both models on the changed clip (listen to what they heard); **Sweep** draws each "
+        "model's probability for its first answer over five levels of the change: the line that falls first "
+        "belongs to the model that breaks first."
+    ),
+    "lab_transform": "Change the clip by",
+    "lab_phone_note": "A phone line: only 300 to 3400 Hz get through, sampled at 8 kHz (no level to set).",
+    "lab_try_btn": "Try it",
+    "lab_sweep_btn": "Sweep",
+    "lab_player": "What the models heard",
+    "lab_noise_label": "SNR (dB)",
+    "lab_noise_info": "Lower is noisier: at 0 dB noise is as loud as the clip",
+    "lab_speed_label": "Speed (x)",
+    "lab_speed_info": "1 is unchanged; the pitch stays",
+    "lab_pitch_label": "Pitch (semitones)",
+    "lab_pitch_info": "12 semitones are an octave; the speed stays",
+    "transform_white_noise": "White noise",
+    "transform_pink_noise": "Pink noise",
+    "transform_speed": "Speed",
+    "transform_pitch": "Pitch",
+    "transform_phone": "Phone line",
+    "unit_white_noise": "dB SNR",
+    "unit_pink_noise": "dB SNR",
+    "unit_speed": "x",
+    "unit_pitch": "semitones",
+    "unit_phone": "Hz line rate",
+    "level_white_noise": "{level} dB SNR",
+    "level_pink_noise": "{level} dB SNR",
+    "level_speed": "{level}x",
+    "level_pitch": "{level} semitones",
+    "level_phone": "{level} kHz",
+    "lab_summary_head": "**{title} at {level}**: what each model says now",
+    "lab_summary_line": "- **{model}**: **{now}** ({now_p}); its first answer, {was}, went from {was_p} to {kept_p}",
+    "lab_summary_missing": "- **{side}**: {state}",
+    "lab_changed_title": "{side} on the changed clip",
+    "lab_sweep_title": "Each model's first answer, changed",
+    "sweep_title": "Probability of each model's original answer",
 }

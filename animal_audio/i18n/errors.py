@@ -222,6 +222,66 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "This comparison takes about {time} on this machine, more than the {limit} a run may take here ({variable}). Choose fewer models or the quick mode.",
         "Это сравнение займёт на этом компьютере около {time}, больше {limit}, отведённых здесь на запуск ({variable}). Выберите меньше моделей или быстрый режим.",
     ),
+    # --- the Classify tab's views: the clip map, "none of the ten?", the robustness lab
+    (
+        "The map of the ESC-50 clips for this model is being prepared (once per run, in the background): ask again in a minute or two.",
+        "Карта записей ESC-50 для этой модели готовится (один раз на запуск, в фоне): спросите снова через минуту-другую.",
+    ),
+    (
+        "The map of the ESC-50 clips for this model is next, after the one being prepared now.",
+        "Карта записей ESC-50 для этой модели — следующая, после той, что готовится сейчас.",
+    ),
+    (
+        "No clip map: this model is zero-shot, or no run here trained it (a map lives in its run's folder).",
+        "Карты записей нет: эта модель работает без обучения (zero-shot), или здесь её не обучал ни один запуск (карта хранится в папке запуска).",
+    ),
+    (
+        "This model's answer came without its embedding: no clip map.",
+        "Ответ этой модели пришёл без эмбеддинга: карты записей нет.",
+    ),
+    (
+        "The nearest clips could not be found (error id {error_id}); the server log has the details.",
+        "Не удалось найти ближайшие записи (код ошибки {error_id}); подробности в журнале сервера.",
+    ),
+    ("The clip map could not be built: {why}", "Не удалось построить карту записей: {why}"),
+    ("No map for this model.", "Для этой модели карты нет."),
+    (
+        "{who}: this is farther from every ESC-50 clip than nearly all of them are from their own animal: probably not one of the ten",
+        "{who}: запись дальше от любой записи ESC-50, чем почти все они от своего животного: вероятно, это не одно из десяти",
+    ),
+    (
+        "only {share} of YAMNet's score is on the ten animals' classes",
+        "лишь {share} оценки YAMNet приходится на классы десяти животных",
+    ),
+    (
+        "YAMNet scores {heard} {score}, above every class of the ten (best {best})",
+        "YAMNet оценивает {heard} в {score}, выше любого из десяти классов (лучший {best})",
+    ),
+    (
+        "No audio yet: record or upload a clip (or pick an example) above, then try the lab.",
+        "Звука пока нет: запишите или загрузите запись (или выберите пример) выше, затем попробуйте лабораторию.",
+    ),
+    ("Unknown transform: choose one of {names}.", "Неизвестное изменение: выберите одно из {names}."),
+    (
+        "Give at least one level (a number, or a list of up to {most} numbers).",
+        "Укажите хотя бы один уровень (число или список до {most} чисел).",
+    ),
+    (
+        "At most {most} levels at a time: each is a pass of both models.",
+        "Не больше {most} уровней за раз: каждый — это проход обеих моделей.",
+    ),
+    (
+        "Levels are numbers: {title} takes {low} to {high} {unit}.",
+        "Уровни — это числа: {title} принимает от {low} до {high} {unit}.",
+    ),
+    (
+        "{title}: level {level} is out of range; use {low} to {high} {unit}.",
+        "{title}: уровень {level} вне диапазона; используйте от {low} до {high} {unit}.",
+    ),
+    (
+        "Something went wrong in the robustness lab (error id {error_id}). Try another clip; if it keeps happening, the server log has the details under that id.",
+        "В лаборатории устойчивости что-то пошло не так (код ошибки {error_id}). Попробуйте другую запись; если это повторяется, подробности есть в журнале сервера под этим кодом.",
+    ),
 )
 #: English words inside a message's fields (durations, machine, lists), in Russian.
 FIELD_WORDS: tuple[tuple[str, str], ...] = (

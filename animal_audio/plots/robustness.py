@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.formatting import model_title
+from animal_audio.i18n import DEFAULT, tr
 from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
 
 COLUMNS = 3
@@ -67,8 +68,9 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def sweep_figure(result: dict[str, Any]) -> go.Figure:
-    """One clip's sweep (robustness.sweep): each model's probability for its original answer per level."""
+def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
+    """One clip's sweep (robustness.sweep): each model's probability for its original answer per level;
+    `lang`: the axis' words (the transform and its unit come in `result` as they should read)."""
     figure = go.Figure()
     for entry in result["models"]:
         model = entry["model"]
@@ -83,9 +85,9 @@ def sweep_figure(result: dict[str, Any]) -> go.Figure:
             )
         )
     figure.update_layout(
-        title="Probability of each model's original answer",
+        title=tr("sweep_title", lang),
         xaxis={"title": f"{result['transform']} ({result['unit']})", "type": "category"},
-        yaxis={"title": "probability", "range": [0, 1.05], "tickformat": ".0%"},
+        yaxis={"title": tr("probability", lang), "range": [0, 1.05], "tickformat": ".0%"},
         legend={"orientation": "h", "y": -0.2},
         height=380,
     )

@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.labels import CLASSES, display
+from animal_audio.i18n import DEFAULT, class_name, tr
+from animal_audio.labels import CLASSES
 from animal_audio.plots.clip import FONT, waveform_figure
 
 WAVEFORM_HEIGHT = 110
@@ -29,20 +30,22 @@ COLORBAR_PIXELS = 150
 BOTTOM_MARGIN = 30
 #: White (nothing) to dark blue (sure): reads in greyscale too, and is not the bar charts' class colours.
 COLORSCALE = "Blues"
-PROBABILITY = "probability"
-TIME_SUFFIX = " s"
-WINDOW_SPAN = "{start:.2f}–{stop:.2f} s"
 
 #: A model's timeline (Timeline.as_dict(): start_seconds, window_seconds, probabilities) or why it has none.
 Row = Union[Mapping[str, Any], str, None]
 
 
 def timeline_figure(
-    waveform: np.ndarray, models: Mapping[str, Row], sample_rate: int = SAMPLE_RATE, *, title: str = ""
+    waveform: np.ndarray,
+    models: Mapping[str, Row],
+    sample_rate: int = SAMPLE_RATE,
+    *,
+    title: str = "",
+    lang: str = DEFAULT,
 ) -> go.Figure:
     """The waveform on top, then per model (title -> timeline, or a line saying why there is none) a heatmap
     of its ten probabilities over time; every row shares the time axis in seconds, so they line up.
-    `title`: the figure's own (none in the app, whose accordion names it)."""
+    `title`: the figure's own (none in the app, whose accordion names it); `lang`: its words' language."""
     wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
     seconds = max(wave.size / sample_rate, 1.0 / sample_rate)
     titles = list(models)
@@ -63,7 +66,7 @@ def timeline_figure(
     for row, name in enumerate(titles, start=2):
         timeline = models[name]
         if isinstance(timeline, Mapping):
-            figure.add_trace(_heatmap(timeline, seconds, name), row=row, col=1)
+            figure.add_trace(_heatmap(timeline, seconds, name, lang), row=row, col=1)
             figure.update_yaxes(autorange="reversed", tickfont={"size": 11}, row=row, col=1)
         else:
             _message(figure, row, str(timeline or ""))
@@ -71,7 +74,7 @@ def timeline_figure(
     figure.update_annotations(x=0, xanchor="left", font={"size": 13})  # row titles on the left, as the charts
     figure.update_xaxes(range=[0, seconds], showgrid=False)
     figure.update_xaxes(
-        ticksuffix=TIME_SUFFIX, row=len(heights), col=1
+        ticksuffix=tr("time_suffix", lang), row=len(heights), col=1
     )  # no axis title: it fell on the ticks
     figure.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
@@ -87,7 +90,7 @@ def timeline_figure(
             "cmax": 1.0,
             # Across the top right, not down the side: on a phone the heatmaps keep the width.
             "colorbar": {
-                "title": {"text": PROBABILITY, "side": "top"},
+                "title": {"text": tr("probability", lang), "side": "top"},
                 "orientation": "h",
                 "tickformat": ".0%",
                 "dtick": 0.5,
@@ -113,16 +116,16 @@ def cell_edges(start_seconds: np.ndarray, window_seconds: float, seconds: float)
     return np.concatenate([[0.0], (centres[:-1] + centres[1:]) / 2, [seconds]])
 
 
-def _heatmap(timeline: Mapping[str, Any], seconds: float, title: str) -> go.Heatmap:
+def _heatmap(timeline: Mapping[str, Any], seconds: float, title: str, lang: str) -> go.Heatmap:
     starts = np.asarray(timeline["start_seconds"], dtype=np.float64).reshape(-1)
     probs = np.asarray(timeline["probabilities"], dtype=np.float64).reshape(len(starts), len(CLASSES))
     window = float(timeline["window_seconds"])
     stops = np.minimum(starts + window, seconds)
-    spans = [WINDOW_SPAN.format(start=a, stop=b) for a, b in zip(starts, stops)]
+    spans = [tr("window_span", lang, start=f"{a:.2f}", stop=f"{b:.2f}") for a, b in zip(starts, stops)]
     return go.Heatmap(
         z=np.round(probs.T, 3),
         x=cell_edges(starts, window, seconds),
-        y=[display(c) for c in CLASSES],
+        y=[class_name(c, lang) for c in CLASSES],
         customdata=[spans] * len(CLASSES),
         coloraxis="coloraxis",
         xgap=1,
@@ -150,13 +153,19 @@ def heatmaps(figure: go.Figure) -> list[Any]:
     return [trace for trace in figure.data if trace.type == "heatmap"]
 
 
-def timeline_rows(entries: Mapping[str, Mapping[str, Any]], titles: Mapping[str, str]) -> dict[str, Row]:
+def timeline_rows(
+    entries: Mapping[str, Mapping[str, Any]], titles: Mapping[str, str], lang: str = DEFAULT
+) -> dict[str, Row]:
     """The app's answer (side -> entry) as rows: a model's title and timeline, or its title and state."""
+    from animal_audio.demo.text import state_text
+
     rows: dict[str, Row] = {}
     for side, entry in entries.items():
         timeline: Optional[Mapping[str, Any]] = entry.get("timeline") if entry.get("available") else None
         title = str(entry.get("title") or titles.get(side, side))
         rows[title] = (
-            timeline if timeline else f"{titles.get(side, side)}: {entry.get('state', 'unavailable')}"
+            timeline
+            if timeline
+            else f"{titles.get(side, side)}: {state_text(str(entry.get('state', 'unavailable')), lang)}"
         )
     return rows

@@ -17,13 +17,6 @@ from animal_audio.ui.i18n import lang_of, shown, t
 from animal_audio.ui.lab import lab_panel
 from animal_audio.ui.neighbours_view import neighbours_section
 
-TIMELINE_TITLE = "⏱️ When does each model hear what?"
-TIMELINE_NOTE = (
-    "Each model's probabilities for the ten animals along the clip, from the same pass as its answer: "
-    "YAMNet per frame (0.96 s every 0.48 s), HuBERT on ~1 s windows every 0.5 s. Darker is surer."
-)
-TIMELINE_WAITING = "Classify a clip to see when each model hears what."
-
 
 @dataclass(frozen=True)
 class ExampleViews:
@@ -92,14 +85,13 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
                         for side in text.SIDES
                     }
                 audioset = gr.Markdown(elem_id="audioset")
-        with gr.Accordion(TIMELINE_TITLE, open=True, elem_id="timeline"):
-            gr.Markdown(TIMELINE_NOTE)
-            waiting = message_figure(
-                "", TIMELINE_WAITING
-            )  # a line, not an empty frame, before the first clip
+        with gr.Accordion(t("timeline_title"), open=True, elem_id="timeline"):
+            gr.Markdown(t("timeline_note"))
+            # A line, not an empty frame, before the first clip (in the visitor's language on load).
+            waiting = message_figure("", tr("timeline_waiting"))
             plots["timeline"] = gr.Plot(waiting, show_label=False, elem_id="timeline-plot")
         neighbours = neighbours_section()
-        lab_panel(state, audio)
+        lab_panel(app, state, audio)
         with gr.Accordion(t("clip_accordion"), open=False), gr.Row():
             plots["waveform"] = gr.Plot(show_label=False, min_width=280)
             plots["spectrogram"] = gr.Plot(show_label=False, min_width=280)
@@ -118,7 +110,7 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
         return {
             **views,
             **drawn,
-            **neighbours.show(result.payload, result.figures),
+            **neighbours.show(result.payload, result.figures, lang_of(request)),
             **status.for_visitor(request),
         }
 
@@ -150,8 +142,10 @@ def classify_tab(app: gr.Blocks, state: AppState, status: StatusViews) -> Exampl
 
     def before_first_clip(request: gr.Request) -> list[Any]:
         """The charts' "record a clip first", in the visitor's language."""
-        empty = empty_figures(lang_of(request))
-        return [empty[side] for side in text.SIDES]
+        lang = lang_of(request)
+        empty = empty_figures(lang)
+        return [*(empty[side] for side in text.SIDES), message_figure("", tr("timeline_waiting", lang))]
 
-    app.load(before_first_clip, outputs=[plots[side] for side in text.SIDES], **PRIVATE)
+    before = [*(plots[side] for side in text.SIDES), plots["timeline"]]
+    app.load(before_first_clip, outputs=before, **PRIVATE)
     return examples

@@ -19,19 +19,8 @@ from animal_audio.robustness_lab import (
     transform_choices,
 )
 from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, limited, shown_errors
+from animal_audio.ui.i18n import lang_of, t
 
-LAB_TITLE = "🧪 Robustness lab: which model breaks first?"
-LAB_INTRO = (
-    "Change the clip above the way the world changes sounds, and watch both models' answers move. "
-    "**Try** runs both models on the changed clip (listen to what they heard); **Sweep** draws each "
-    "model's probability for its first answer over five levels of the change: the line that falls first "
-    "belongs to the model that breaks first."
-)
-TRANSFORM_LABEL = "Change the clip by"
-PHONE_NOTE = "A phone line: only 300 to 3400 Hz get through, sampled at 8 kHz (no level to set)."
-TRY_BUTTON = "Try it"
-SWEEP_BUTTON = "Sweep"
-PLAYER_LABEL = "What the models heard"
 LAB_FAILED = (
     "Something went wrong in the robustness lab (error id {error_id}). Try another clip; "
     "if it keeps happening, the server log has the details under that id."
@@ -43,15 +32,15 @@ API_DESCRIPTION = (
 FIRST_TRANSFORM = "white-noise"
 
 
-def lab_panel(state: AppState, audio: gr.Audio) -> None:
+def lab_panel(app: gr.Blocks, state: AppState, audio: gr.Audio) -> None:
     """The lab's accordion, working on the clip in `audio`, and the API endpoint `robustness`."""
-    with gr.Accordion(LAB_TITLE, open=False, elem_id="lab"):
-        gr.Markdown(LAB_INTRO)
+    with gr.Accordion(t("lab_title"), open=False, elem_id="lab"):
+        gr.Markdown(t("lab_intro"))
         with gr.Row(equal_height=False):
             picker = gr.Radio(
                 transform_choices(),
                 value=FIRST_TRANSFORM,
-                label=TRANSFORM_LABEL,
+                label=t("lab_transform"),
                 min_width=280,
                 elem_id="lab-transform",
             )
@@ -62,20 +51,20 @@ def lab_panel(state: AppState, audio: gr.Audio) -> None:
                         c.maximum,
                         value=c.value,
                         step=c.step,
-                        label=c.label,
-                        info=c.info,
+                        label=t(f"lab_{kind}_label"),
+                        info=t(f"lab_{kind}_info"),
                         visible=kind == CONTROL_OF[FIRST_TRANSFORM],
                     )
                     for kind, c in CONTROLS.items()
                 }
-                phone_note = gr.Markdown(PHONE_NOTE, visible=False)
+                phone_note = gr.Markdown(t("lab_phone_note"), visible=False)
         with gr.Row():
-            try_btn = gr.Button(TRY_BUTTON, variant="primary", elem_id="lab-try", min_width=140)
-            sweep_btn = gr.Button(SWEEP_BUTTON, elem_id="lab-sweep", min_width=140)
+            try_btn = gr.Button(t("lab_try_btn"), variant="primary", elem_id="lab-try", min_width=140)
+            sweep_btn = gr.Button(t("lab_sweep_btn"), elem_id="lab-sweep", min_width=140)
         summary = gr.Markdown(elem_id="lab-summary")
         with gr.Row(equal_height=True):
             bars = {side: gr.Plot(show_label=False, min_width=280, elem_id=f"lab-{side}") for side in SIDES}
-        heard = gr.Audio(label=PLAYER_LABEL, interactive=False, type="numpy", elem_id="lab-heard")
+        heard = gr.Audio(label=t("lab_player"), interactive=False, type="numpy", elem_id="lab-heard")
         sweep_plot = gr.Plot(show_label=False, elem_id="lab-sweep-plot")
         api_name, api_levels = gr.Textbox(visible=False), gr.JSON(visible=False)
         api_answer, api_btn = (
@@ -94,17 +83,19 @@ def lab_panel(state: AppState, audio: gr.Audio) -> None:
         def run() -> LabTry:
             limited(state, request)
             values = dict(zip(sliders, (noise, speed, pitch)))
-            return lab_try(clip, state.registry, name, slider_level(name, values))
+            return lab_try(clip, state.registry, name, slider_level(name, values), lang)
 
-        result: LabTry = shown_errors(run, LAB_FAILED)
+        lang = lang_of(request)
+        result: LabTry = shown_errors(run, LAB_FAILED, lang)
         return {summary: result.summary, heard: result.audio, **{bars[s]: result.figures[s] for s in SIDES}}
 
     def sweep_clip(clip: Any, name: str, request: gr.Request) -> Any:
         def run() -> Any:
             limited(state, request)
-            return lab_sweep(clip, state.registry, name)[1]
+            return lab_sweep(clip, state.registry, name, lang)[1]
 
-        return shown_errors(run, LAB_FAILED)
+        lang = lang_of(request)
+        return shown_errors(run, LAB_FAILED, lang)
 
     def robustness_api(clip: Any, name: Any, levels: Any, request: gr.Request) -> dict[str, Any]:
         """API endpoint `robustness`: both models on the clip changed at each level (JSON)."""
@@ -113,11 +104,17 @@ def lab_panel(state: AppState, audio: gr.Audio) -> None:
             limited(state, request)
             return lab_answer(clip, state.registry, name, levels).payload
 
-        return shown_errors(run, LAB_FAILED)
+        return shown_errors(run, LAB_FAILED, lang_of(request))
 
     shown = [summary, heard, *bars.values(), sweep_plot]
     # A new clip: the lab's answers were about the old one.
     audio.change(lambda: dict.fromkeys(shown), outputs=shown, queue=False, show_progress="hidden", **PRIVATE)
+
+    def in_visitors_language(request: gr.Request) -> Any:
+        """The transforms' names in the visitor's language (a picker's choices are the server's text)."""
+        return gr.Radio(choices=transform_choices(lang_of(request)))
+
+    app.load(in_visitors_language, outputs=picker, **PRIVATE)
     picker.change(show_level, inputs=picker, outputs=[*sliders.values(), phone_note], queue=False, **PRIVATE)
     try_btn.click(
         try_clip,

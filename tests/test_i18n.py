@@ -158,14 +158,14 @@ def test_the_timeline_map_lab_and_none_of_the_ten_in_russian() -> None:
         "probabilities": np.full((2, 10), 0.1).tolist(),
     }
     figure = timeline_figure(np.zeros(RATE * 2, np.float32), {"YAMNet zero-shot": timeline}, lang="ru")
-    assert list(heatmaps(figure)[0].y) == [class_name(c, "ru") for c in CLASSES]
+    assert [y.replace("<br>", " ") for y in heatmaps(figure)[0].y] == [class_name(c, "ru") for c in CLASSES]
     assert figure.layout.coloraxis.colorbar.title.text == "вероятность"
     n = len(CLASSES)
     index = ClipIndex(
         "yamnet-probe", "f", np.array([f"{i}.wav" for i in range(n)]), np.array(CLASSES), np.ones(n, int),
         np.eye(n, dtype=np.float32), np.zeros(n), np.eye(2, n), np.zeros((n, 2)), 0.5, (5,), 0.0,
     )  # fmt: skip
-    names = {trace.name for trace in map_figure(index, [0.0, 0.0], "YAMNet", "ru").data}
+    names = {trace.name.replace("<br>", " ") for trace in map_figure(index, [0.0, 0.0], "YAMNet", "ru").data}
     assert {class_name(c, "ru") for c in CLASSES} | {"Ваша запись"} == names
     assert neighbour_rows([{"clip": "1.wav", "label": "cat", "distance": 0.1}], "ru")[0][1] == "🐈 Кошка"
     assert ("Белый шум", "white-noise") in transform_choices("ru")

@@ -210,7 +210,7 @@ MESSAGES: dict[str, str] = {
     "nearest_yamnet": "YAMNet: ближайшие записи",
     "nearest_player": "Ближайшая запись",
     "col_animal": "животное",
-    "col_distance": "расстояние",
+    "col_distance": "расст.",
     "your_clip": "Ваша запись",
     "open_set_animal": "{model}: похоже на {heard}, а этого нет среди десяти животных",
     "open_set_heard": "{model} слышит здесь «{heard}», а этого нет среди десяти животных",

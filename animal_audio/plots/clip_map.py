@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from animal_audio.clip_map import ClipIndex
 from animal_audio.i18n import DEFAULT, class_name, tr
 from animal_audio.labels import CLASSES, COLORS
-from animal_audio.plots.clip import FONT
+from animal_audio.plots.clip import FONT, wrapped_name
 
 MAP_HEIGHT = 460
 #: Fixed-width legend entries: three animals a row on a phone, five on a desktop column; no scrolling box.
@@ -39,7 +39,7 @@ def map_figure(
                 x=index.xy[rows, 0],
                 y=index.xy[rows, 1],
                 mode="markers",
-                name=class_name(label, lang),
+                name=wrapped_name(class_name(label, lang)),  # fits its legend entry's width
                 marker=dict(color=COLORS[label], size=POINT_SIZE, opacity=0.8),
                 customdata=np.stack([index.clips[rows], [class_name(label, lang)] * int(rows.sum())], axis=1),
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from animal_audio.audio import SAMPLE_RATE
 from animal_audio.i18n import DEFAULT, class_name, tr
 from animal_audio.labels import CLASSES
-from animal_audio.plots.clip import FONT, waveform_figure
+from animal_audio.plots.clip import FONT, waveform_figure, wrapped_name
 
 WAVEFORM_HEIGHT = 110
 HEATMAP_HEIGHT = 240
@@ -63,6 +63,8 @@ def timeline_figure(
     for trace in waveform_figure(wave, sample_rate).data:
         figure.add_trace(trace, row=1, col=1)
     figure.update_yaxes(range=[-1, 1], showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
+    # Row titles at the right: a long one runs left over the class names, not off a phone's screen.
+    figure.update_annotations(x=1, xanchor="right", font={"size": 13})
     for row, name in enumerate(titles, start=2):
         timeline = models[name]
         if isinstance(timeline, Mapping):
@@ -71,7 +73,6 @@ def timeline_figure(
         else:
             _message(figure, row, str(timeline or ""))
     top = TITLE_HEIGHT + COLORBAR_HEIGHT if title else COLORBAR_HEIGHT  # the colour scale sits above the rows
-    figure.update_annotations(x=0, xanchor="left", font={"size": 13})  # row titles on the left, as the charts
     figure.update_xaxes(range=[0, seconds], showgrid=False)
     figure.update_xaxes(
         ticksuffix=tr("time_suffix", lang), row=len(heights), col=1
@@ -125,7 +126,7 @@ def _heatmap(timeline: Mapping[str, Any], seconds: float, title: str, lang: str)
     return go.Heatmap(
         z=np.round(probs.T, 3),
         x=cell_edges(starts, window, seconds),
-        y=[class_name(c, lang) for c in CLASSES],
+        y=[wrapped_name(class_name(c, lang)) for c in CLASSES],  # a phone keeps the cells' room
         customdata=[spans] * len(CLASSES),
         coloraxis="coloraxis",
         xgap=1,

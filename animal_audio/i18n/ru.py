@@ -252,6 +252,6 @@ MESSAGES: dict[str, str] = {
     "lab_summary_line": "- **{model}**: **{now}** ({now_p}); первый ответ, {was}, был {was_p}, стал {kept_p}",
     "lab_summary_missing": "- **{side}**: {state}",
     "lab_changed_title": "{side} на изменённой записи",
-    "lab_sweep_title": "Первый ответ каждой модели под изменением",
+    "lab_sweep_title": "Первый ответ при изменении",
     "sweep_title": "Вероятность первого ответа каждой модели",
 }

@@ -60,7 +60,7 @@ def neighbours_section() -> NeighbourViews:
                     maps[side] = gr.Plot(show_label=False, elem_id=f"map-{side}")
                     tables[side] = gr.Dataframe(
                         headers=[tr(key) for key in NEIGHBOUR_HEADERS],
-                        column_widths=["44%", "34%", "22%"],
+                        column_widths=["40%", "32%", "28%"],
                         interactive=False,
                         visible=False,
                         label=t(f"nearest_{side}"),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from animal_audio.formatting import model_title
+from animal_audio.i18n import DEFAULT, tr
 
 #: Paired bootstrap resamples of the test clips (seeded with the run's seed).
 BOOTSTRAP_RESAMPLES = 2000
@@ -99,22 +100,23 @@ def paired_tests(
     return entries
 
 
-def describe(entry: dict[str, Any]) -> str:
+def describe(entry: dict[str, Any], lang: str = DEFAULT) -> str:
     """The pair in plain words: 'YAMNet + linear probe is 2.5 points better than ...; with 80 clips ...'."""
     diff, (low, high) = entry["diff"], entry["ci95"]
     better, worse = (entry["a"], entry["b"]) if diff >= 0 else (entry["b"], entry["a"])
     if diff < 0:
         low, high = -high, -low
     p = entry["p_value"]
-    verdict = "unlikely to be chance" if p < CHANCE_LEVEL else "within chance"
+    verdict = tr("paired_real" if p < CHANCE_LEVEL else "paired_chance", lang)
     if round(100 * abs(diff), 1) == 0:
-        head = f"{model_title(entry['a'])} and {model_title(entry['b'])} are equally accurate"
+        head = tr("paired_equal", lang, a=model_title(entry["a"]), b=model_title(entry["b"]))
     else:
-        head = f"{model_title(better)} is {_points(abs(diff))} better than {model_title(worse)}"
-    return (
-        f"{head}; with {entry['n']} clips this is {verdict} ({p_text(p)}; "
-        f"95% interval {_signed(low)} to {_signed(high)} points)."
+        points = f"{100 * abs(diff):.1f}"
+        head = tr("paired_better", lang, better=model_title(better), worse=model_title(worse), points=points)
+    tail = tr(
+        "paired_tail", lang, n=entry["n"], verdict=verdict, p=p_text(p), low=_signed(low), high=_signed(high)
     )
+    return head + tail
 
 
 def p_text(p: float) -> str:
@@ -128,10 +130,6 @@ def fold_differences(entry: dict[str, Any]) -> Optional[str]:
     """'+5.0, -2.5, ...' points per test fold (CV), else None."""
     folds = entry.get("folds")
     return ", ".join(_signed(f["diff"]) for f in folds) if folds else None
-
-
-def _points(share: float) -> str:
-    return f"{100 * share:.1f} points"
 
 
 def _signed(share: float) -> str:

@@ -78,19 +78,19 @@ def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Option
         "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m, lang)) for m in models},
     }
     if any(entry.get("reliability") for entry in metrics.get("models", {}).values()):  # runs before it: none
-        figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics))
-    summary, table = run_summary(metrics, run_dir), results_table(metrics)
+        figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics, lang))
+    summary, table = run_summary(metrics, run_dir, lang), results_table(metrics)
     wrong = misclassified_table(run.predictions, models)
     robustness = read_robustness(run_dir)
     if robustness is None:
         return RunView(run_dir, summary, table, figures, models, wrong)
     from animal_audio.plots.robustness import robustness_figure
 
-    figure = _fit_width(robustness_figure(robustness))
+    figure = _fit_width(robustness_figure(robustness, lang))
     figures["robustness"] = figure.update_layout(
         title=None, margin={"l": 8, "r": 8, "t": 40, "b": 8}
     )  # see Results
-    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness))
+    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness, lang))
 
 
 def try_run_view(
@@ -149,22 +149,31 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
 
 
-def robustness_table(document: dict[str, Any]) -> pd.DataFrame:
+def robustness_table(document: dict[str, Any], lang: str = DEFAULT) -> pd.DataFrame:
     """robustness.json as the Results show it: a row per transform and level (first the unchanged clips),
-    a column per model, accuracies in percent."""
+    a column per model, accuracies in percent; `lang`: its words."""
+    from animal_audio.plots.robustness import transform_words
+
     rows = document.get("rows") or []
     names = list(dict.fromkeys(r["model"] for r in rows))
     meta, baseline = document.get("transforms") or {}, document.get("baseline") or {}
     accuracy = {(r["model"], r["transform"], r["level"]): r["accuracy"] for r in rows}
-    table = [["unchanged", "", *(percent(baseline[n], digits=0) if n in baseline else "-" for n in names)]]
+    table = [
+        [
+            tr("unchanged", lang),
+            "",
+            *(percent(baseline[n], digits=0) if n in baseline else "-" for n in names),
+        ]
+    ]
     for name, level in dict.fromkeys((r["transform"], r["level"]) for r in rows):
-        info = meta.get(name) or {}
+        title, unit = transform_words(name, meta, lang)
         cells = (
             percent(accuracy[(n, name, level)], digits=0) if (n, name, level) in accuracy else "-"
             for n in names
         )
-        table.append([info.get("title", name), f"{level:g} {info.get('unit', '')}".strip(), *cells])
-    return pd.DataFrame(table, columns=ROBUSTNESS_COLUMNS + [model_title(n) for n in names])
+        table.append([title, f"{level:g} {unit}".strip(), *cells])
+    headers = [tr(f"col_{c}", lang) for c in ROBUSTNESS_COLUMNS]
+    return pd.DataFrame(table, columns=headers + [model_title(n) for n in names])
 
 
 def _percent(entry: dict[str, Any], key: str) -> str:
@@ -174,7 +183,7 @@ def _percent(entry: dict[str, Any], key: str) -> str:
     return percent(value, entry.get(f"{key}_std"), digits=1)
 
 
-def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
+def run_summary(metrics: dict[str, Any], run_dir: Path, lang: str = DEFAULT) -> str:
     """One line naming the run (when, which protocol, on which device, which seed), then each pair in plain words."""
     protocol = metrics.get("protocol", {})
     description = (
@@ -183,20 +192,26 @@ def run_summary(metrics: dict[str, Any], run_dir: Path) -> str:
     created = str(metrics.get("created", ""))[:16].replace("T", " ")
     machine = metrics.get("machine", {})
     device = machine.get("device", "cpu") if isinstance(machine, dict) else "cpu"
-    line = (
-        f"**Run** `{run_dir.name}` · {created} UTC · {description} · device: {device} · "
-        f"seed {metrics.get('seed', '-')}"
+    seed = metrics.get("seed", "-")
+    line = tr(
+        "run_line",
+        lang,
+        name=run_dir.name,
+        created=created,
+        description=description,
+        device=device,
+        seed=seed,
     )
-    pairs = paired_markdown(metrics)
+    pairs = paired_markdown(metrics, lang)
     line = f"{line}  \n{pairs}" if pairs else line
     unavailable = metrics.get("unavailable") or {}
     return redact(f"{line}  \n{not_run_markdown(unavailable)}") if unavailable else line
 
 
-def paired_markdown(metrics: dict[str, Any]) -> str:
+def paired_markdown(metrics: dict[str, Any], lang: str = DEFAULT) -> str:
     """Is each difference real? One plain-words line per pair of models (metrics.json "paired")."""
     entries = metrics.get("paired") or []
-    return "  \n".join(f"⚖️ {describe(entry)}" for entry in entries if isinstance(entry, dict))
+    return "  \n".join(f"⚖️ {describe(entry, lang)}" for entry in entries if isinstance(entry, dict))
 
 
 def clip_in_row(table: Any, row: Any) -> Optional[str]:

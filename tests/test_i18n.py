@@ -235,6 +235,35 @@ def test_result_tables_in_russian_still_name_their_clip() -> None:
     assert in_language(results, "ru").iloc[0].tolist() == ["m", "не запущена", "ничего", "2.8 с"]
 
 
+def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
+    from animal_audio.plots.results import reliability_figure
+    from animal_audio.plots.robustness import robustness_figure
+    from animal_audio.run_view import robustness_table, run_summary
+
+    pair = {"a": "yamnet-probe", "b": "yamnet-zeroshot", "n": 400, "a_only": 30, "b_only": 17}
+    pair |= {"p_value": 0.07, "diff": 0.0325, "ci95": [-0.0025, 0.07]}
+    metrics = {"seed": 3, "paired": [pair], "models": {"yamnet-probe": {}}}
+    summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
+    assert "**Запуск**" in summary and "YAMNet + linear probe точнее" in summary and "на 3.2 п." in summary
+    assert "в пределах случайности (p = 0.07; 95% интервал от -0.2 до +7.0 п.)" in summary
+    assert "better" not in summary and "within chance" in run_summary(metrics, tmp_path / "r", "en")
+    rows = [{"model": "yamnet-probe", "transform": "white-noise", "level": -10, "accuracy": 0.2}]
+    document = {"rows": rows, "transforms": {"white-noise": {"title": "White noise", "unit": "dB SNR"}}}
+    document |= {"baseline": {"yamnet-probe": 0.9}, "test_fold": 5, "clips": 80}
+    table = robustness_table(document, "ru")
+    assert list(table.columns[:2]) == ["изменение", "уровень"]
+    assert table.iloc[0].tolist() == ["без изменений", "", "90%"]
+    assert table.iloc[1].tolist() == ["Белый шум", "-10 дБ сигнал/шум", "20%"]
+    figure = robustness_figure(document, "ru")
+    assert "Точность на изменённом звуке" in figure.layout.title.text
+    assert figure.layout.annotations[0].text == "Белый шум"
+    bins = {"lower": [0.0, 0.5], "accuracy": [0.4, 0.9], "count": [10, 30], "confidence": [0.3, 0.8]}
+    calibration = {"models": {"yamnet-probe": {"reliability": bins, "ece": 0.05}}}
+    figure = reliability_figure(calibration, "ru")
+    assert figure.layout.title.text.startswith("Насколько уверена")
+    assert figure.layout.xaxis.title.text == "уверенность (вероятность первого класса)"
+
+
 def test_the_page_gets_every_fixed_text_in_both_languages() -> None:
     pytest.importorskip("gradio")
     from animal_audio.ui.i18n import I18N, lang_of, t

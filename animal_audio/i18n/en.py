@@ -198,4 +198,25 @@ MESSAGES: dict[str, str] = {
     "lab_changed_title": "{side} on the changed clip",
     "lab_sweep_title": "Each model's first answer, changed",
     "sweep_title": "Probability of each model's original answer",
+    # --- Results: robustness, paired statistics, reliability
+    "run_line": "**Run** `{name}` · {created} UTC · {description} · device: {device} · seed {seed}",
+    "paired_equal": "{a} and {b} are equally accurate",
+    "paired_better": "{better} is {points} points better than {worse}",
+    "paired_tail": "; with {n} clips this is {verdict} ({p}; 95% interval {low} to {high} points).",
+    "paired_real": "unlikely to be chance",
+    "paired_chance": "within chance",
+    "chart_reliability": "How sure vs how right: accuracy per confidence bin",
+    "reliability_x": "confidence (top-class probability)",
+    "reliability_y": "accuracy",
+    "reliability_diagonal": "perfectly calibrated",
+    "robustness_head": "### Which model breaks first? Accuracy on changed test clips (dotted: unchanged clips)",
+    "chart_robustness": "Accuracy under changed sound (test fold {fold}, {clips} clips; dotted: unchanged)",
+    "col_change": "change",
+    "col_level": "level",
+    "unchanged": "unchanged",
+    "score_btn": "Score robustness",
+    "score_info": (
+        "Scores every model of the run shown on its test clips with noise, speed, pitch and a phone line, "
+        "three levels each (minutes on a CPU; the training job's log follows it)."
+    ),
 }

@@ -130,7 +130,7 @@ def accuracy_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     return figure
 
 
-def reliability_figure(metrics: dict[str, Any]) -> go.Figure:
+def reliability_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     """How sure vs how right, one panel per model: accuracy per confidence bin against the diagonal, ECE in the title."""
     models = [m for m, e in metrics["models"].items() if e.get("reliability")]
     columns = max(1, min(2, len(models)))
@@ -151,8 +151,9 @@ def reliability_figure(metrics: dict[str, Any]) -> go.Figure:
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
                 name=model_title(model),
                 showlegend=False,
-                hovertemplate="sure %{x:.0%}: right %{y:.0%} of %{customdata[0]} clips"
-                "<extra>" + model_title(model) + "</extra>",
+                hovertemplate="%{x:.0%} → %{y:.0%} (n = %{customdata[0]})<extra>"
+                + model_title(model)
+                + "</extra>",
             ),
             **where,
         )
@@ -162,16 +163,16 @@ def reliability_figure(metrics: dict[str, Any]) -> go.Figure:
                 y=[0, 1],
                 mode="lines",
                 line={"dash": "dash", "color": DIAGONAL_COLOR},
-                name="perfectly calibrated",
+                name=tr("reliability_diagonal", lang),
                 showlegend=i == 0,
                 hoverinfo="skip",
             ),
             **where,
         )
-    figure.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence (top-class probability)")
-    figure.update_yaxes(range=[0, 1.05], tickformat=".0%", title="accuracy")
+    figure.update_xaxes(range=[0, 1], tickformat=".0%", title=tr("reliability_x", lang))
+    figure.update_yaxes(range=[0, 1.05], tickformat=".0%", title=tr("reliability_y", lang))
     figure.update_layout(
-        title="How sure vs how right: accuracy per confidence bin",
+        title=tr("chart_reliability", lang),
         legend={"orientation": "h", "y": -0.12},
         height=420 * rows + 80,
         width=560 * columns + 80,

@@ -8,16 +8,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.formatting import model_title
-from animal_audio.i18n import DEFAULT, tr
+from animal_audio.i18n import DEFAULT, messages, tr
 from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
 
 COLUMNS = 3
 ROW_HEIGHT = 300
 
 
-def robustness_figure(document: dict[str, Any]) -> go.Figure:
+def robustness_figure(document: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     """Accuracy vs level, one panel per transform, one line per model (its colour); the dotted line at
-    the left of each panel's levels is the model's accuracy on the unchanged clips."""
+    the left of each panel's levels is the model's accuracy on the unchanged clips. `lang`: its words."""
     rows = document["rows"]
     transforms = list(dict.fromkeys(r["transform"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -26,14 +26,14 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     figure = make_subplots(
         rows=grid_rows,
         cols=COLUMNS,
-        subplot_titles=[(meta.get(t) or {}).get("title", t) for t in transforms],
+        subplot_titles=[transform_words(t, meta, lang)[0] for t in transforms],
         shared_yaxes=True,  # one accuracy scale: panels keep their width on a phone
         horizontal_spacing=0.04,
         vertical_spacing=0.22,
     )
     for i, name in enumerate(transforms):
         row, col = i // COLUMNS + 1, i % COLUMNS + 1
-        unit = (meta.get(name) or {}).get("unit", "")
+        unit = transform_words(name, meta, lang)[1]
         figure.update_xaxes(title={"text": unit, "font": {"size": 11}, "standoff": 4}, row=row, col=col)
         for model in models:
             points = [r for r in rows if r["transform"] == name and r["model"] == model]
@@ -60,12 +60,21 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     figure.update_yaxes(range=[0, 1.05], tickformat=".0%")
     figure.update_xaxes(type="category")
     figure.update_layout(
-        title=f"Accuracy under changed sound (test fold {document.get('test_fold', '?')}, "
-        f"{document.get('clips', '?')} clips; dotted: unchanged)",
+        title=tr(
+            "chart_robustness", lang, fold=document.get("test_fold", "?"), clips=document.get("clips", "?")
+        ),
         legend={"orientation": "h", "y": -0.12},
         height=ROW_HEIGHT * grid_rows + 140,
     )
     return figure
+
+
+def transform_words(name: str, meta: dict[str, Any], lang: str = DEFAULT) -> tuple[str, str]:
+    """(title, unit) of a scored transform in `lang`; robustness.json's own words for one the catalogue lacks."""
+    info, key = meta.get(name) or {}, name.replace("-", "_")
+    if lang == DEFAULT or f"transform_{key}" not in messages(lang):
+        return info.get("title", name), info.get("unit", "")
+    return tr(f"transform_{key}", lang), tr(f"unit_{key}", lang)
 
 
 def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:

@@ -25,14 +25,6 @@ from animal_audio.ui.i18n import lang_of, shown, t
 MODE_KEYS = ("mode_quick", "mode_full", "mode_custom")
 PROTOCOL_KEYS = {"folds": "protocol_folds", "cv": "protocol_cv"}
 
-ROBUSTNESS_HEAD = "### Which model breaks first? Accuracy on changed test clips (dotted: unchanged clips)"
-SCORE_BUTTON = "Score robustness"
-SCORE_INFO = (
-    "Scores every model of the run shown on its test clips with noise, speed, pitch and a phone line, "
-    "three levels each (minutes on a CPU; the training job's log follows it)."
-)
-NOT_STARTED = "Not started"
-
 
 def play_misclassified(table: Any, event: gr.SelectData, request: gr.Request) -> Any:
     """Clicking a row of the misclassified table plays that clip (when it is on this machine)."""
@@ -90,12 +82,12 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
                 f1_plot = gr.Plot(show_label=False)
         reliability_plot = gr.Plot(show_label=False, elem_id="reliability-plot")  # how sure vs how right
         with gr.Column(visible=False) as robustness_box:
-            gr.Markdown(ROBUSTNESS_HEAD)
+            gr.Markdown(t("robustness_head"))
             robustness_plot = gr.Plot(show_label=False)
             robustness_table = gr.Dataframe(interactive=False, wrap=True, elem_id="robustness-table")
         with gr.Row(visible=False) as score_row:
-            score_btn = gr.Button(SCORE_BUTTON, elem_id="score-btn", scale=0, min_width=200)
-            gr.Markdown(SCORE_INFO)
+            score_btn = gr.Button(t("score_btn"), elem_id="score-btn", scale=0, min_width=200)
+            gr.Markdown(t("score_info"))
         with gr.Column(visible=False) as wrong_box:
             gr.Markdown(t("wrong_heading"))
             wrong_table = gr.Dataframe(interactive=False, wrap=True, max_height=360, elem_id="wrong-table")
@@ -172,9 +164,10 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
                 job, view.run_dir if view else None, visitor(state, profile, request)
             )
         except AnimalAudioError as error:
-            raise gr.Error(visible(error), title=NOT_STARTED, print_exception=False) from None
-        (gr.Info if started else gr.Warning)(message, title=SCORE_BUTTON)
-        return show_job(job.snapshot())
+            title = tr("title_not_started", lang_of(request))
+            raise gr.Error(shown(visible(error), request), title=title, print_exception=False) from None
+        (gr.Info if started else gr.Warning)(shown(message, request), title=tr("score_btn", lang_of(request)))
+        return show_job(job.snapshot(), lang_of(request))
 
     def cancel(profile: gr.OAuthProfile | None, request: gr.Request) -> str:
         allowed = visitor(state, profile, request, require=True)  # an admin here: may stop anybody's run

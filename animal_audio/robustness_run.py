@@ -117,6 +117,11 @@ def load_run_models(
             raise CheckpointError(
                 f"{run_dir} lists {name} but its trained files are gone (models/{name}). Run the comparison again."
             )
+        if name == "ensemble":  # its members come before it in metrics.json (the run makes it last)
+            from animal_audio.ensemble import EnsembleClassifier, EnsembleWeights
+
+            models[name] = EnsembleClassifier(models, EnsembleWeights.load(trained.directory))
+            continue
         if name == "hubert-finetune":
             from animal_audio.models.hubert import HubertClassifier
 

@@ -204,6 +204,10 @@ class HubertEmbedder(_Hubert):
             else np.zeros((0, self.dim), np.float32)
         )
 
+    def frames_batch(self, waveforms: Sequence[np.ndarray]) -> list[Frames]:
+        """Each clip's frames of the layer, batched by length (the cache keeps their mean, max and std)."""
+        return self._run(waveforms)[0]
+
     def embed_frames(self, waveform: np.ndarray) -> Frames:
         """The clip's frames of the layer [frames, hidden_size]: their mean is `embed`."""
         return self._run([waveform])[0][0]

@@ -64,11 +64,27 @@ def clip_statistics(
 
     An entry written before the max and std were kept holds the mean only: it serves the mean as before
     and is recomputed (once, same key) when another statistic is needed."""
+    return part_statistics(embedder, paths, needed, cache_dir=cache_dir, progress=progress, cancel=cancel)[0]
+
+
+def part_statistics(
+    embedder: Embedder,
+    paths: Sequence[str | os.PathLike[str]],
+    needed: Sequence[str] = ("mean",),
+    *,
+    cache_dir: Optional[str | os.PathLike[str]] = None,
+    progress: Optional[ProgressCallback] = None,
+    cancel: Optional[CancelCheck] = None,
+) -> list[dict[str, np.ndarray]]:
+    """clip_statistics per part of an embedder whose one pass gives several (`part_fingerprints` and
+    `split(frame values)`: HuBERT's layers); a plain embedder is one part. Each part is cached under its
+    own fingerprint, so a part's entries are the ones its own embedder would write."""
+    fingerprints = list(getattr(embedder, "part_fingerprints", None) or [embedder.fingerprint])
     folder = _folder(embedder.name, cache_dir)
     files = [Path(p) for p in paths]
-    entries = [folder / f"{cache_key(embedder.fingerprint, p)}.npz" for p in files]
-    result = [_read(entry, embedder.fingerprint, needed) for entry in entries]
-    todo = [i for i, value in enumerate(result) if value is None]
+    entries = [[folder / f"{cache_key(fp, p)}.npz" for fp in fingerprints] for p in files]
+    result = [[_read(e, fp, needed) for e, fp in zip(row, fingerprints)] for row in entries]
+    todo = [i for i, row in enumerate(result) if any(value is None for value in row)]
     total, done = len(files), len(files) - len(todo)
     if todo:
         log.info("%s: embedding %d clips (%d cached)", embedder.name, len(todo), done)
@@ -76,17 +92,29 @@ def clip_statistics(
     for start in range(0, len(todo), CHUNK):
         check_cancel(cancel, f"{embedder.name} embedding ({done}/{total} clips done)")
         chunk = todo[start : start + CHUNK]
-        computed = compute_statistics(embedder, [load_audio(files[i]) for i in chunk], needed)
-        for i, stats in zip(chunk, computed):
-            _write(entries[i], stats, embedder.fingerprint)
-            result[i] = stats
+        waveforms = [load_audio(files[i]) for i in chunk]
+        if len(fingerprints) == 1:
+            computed = [[stats] for stats in compute_statistics(embedder, waveforms, needed)]
+        else:
+            computed = [
+                [frame_statistics(part) for part in embedder.split(f.values)]  # type: ignore[attr-defined]
+                for f in embedder.frames_batch(waveforms)  # type: ignore[attr-defined]
+            ]
+        for i, row in zip(chunk, computed):
+            for k, stats in enumerate(row):
+                _write(entries[i][k], stats, fingerprints[k])
+            result[i] = row
         done += len(chunk)
         report(progress, STAGE, done / total, f"{embedder.name}: {done}/{total} clips")
-    if not files:
-        return {s: np.zeros((0, 0), dtype=np.float32) for s in needed}
-    return {
-        s: np.stack([np.asarray(r[s], dtype=np.float32) for r in result if r is not None]) for s in needed
-    }
+    return [
+        {
+            s: np.stack([np.asarray(row[k][s], dtype=np.float32) for row in result])
+            if files
+            else np.zeros((0, 0), dtype=np.float32)
+            for s in needed
+        }
+        for k in range(len(fingerprints))
+    ]
 
 
 def compute_statistics(

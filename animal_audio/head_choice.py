@@ -80,11 +80,3 @@ def choose_head(
         chosen.validation_accuracy,
     )
     return HeadChoice(chosen.features, chosen.C, chosen.validation_accuracy, chosen.validation_probs, table)
-
-
-def per_feature_accuracy(choice: HeadChoice) -> dict[str, float]:
-    """The best validation accuracy of each feature set (e.g. per HuBERT layer: the report's chart)."""
-    best: dict[str, float] = {}
-    for row in choice.candidates:
-        best[row["features"]] = max(best.get(row["features"], 0.0), float(row["accuracy"]))
-    return best

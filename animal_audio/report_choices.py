@@ -7,6 +7,10 @@ from typing import Any
 
 from animal_audio.formatting import percent
 
+#: The layer chart's bars: BAR_WIDTH blocks at 100%.
+BAR = "█"
+BAR_WIDTH = 20
+
 
 def choice_lines(metrics: dict[str, Any]) -> list[str]:
     """One line per model and split that chose something on validation; [] when none did."""
@@ -31,8 +35,33 @@ def choice_lines(metrics: dict[str, Any]) -> list[str]:
                 )
     if not lines:
         return []
+    for name, entry in metrics["models"].items():
+        lines += layer_chart(name, entry.get("details") or [])
     return lines + [
         "",
         "Chosen from the train and validation folds only; each probe is then refitted on train + validation "
         "folds with its choice. The test fold is scored once, afterwards.",
     ]
+
+
+def layer_chart(name: str, details: list[dict[str, Any]]) -> list[str]:
+    """Which layer knows animals: each layer's best validation accuracy (mean over splits), as a bar."""
+    per_split = [d["layers"] for d in details if isinstance(d.get("layers"), dict)]
+    if not per_split:
+        return []
+    layers = list(per_split[0])
+    rows = [
+        "",
+        f"Which layer knows animals (`{name}`: best validation accuracy per hidden layer"
+        + (f", mean over {len(per_split)} splits" if len(per_split) > 1 else "")
+        + "):",
+        "",
+        "| Layer | Validation accuracy | |",
+        "|---|---:|---|",
+    ]
+    chosen = [str(d.get("layer")) for d in details if "layer" in d]
+    for layer in layers:
+        accuracy = sum(float(s.get(layer, 0.0)) for s in per_split) / len(per_split)
+        mark = f" chosen {chosen.count(layer)}x" if layer in chosen else ""
+        rows.append(f"| {layer} | {percent(accuracy)} | {BAR * round(accuracy * BAR_WIDTH)}{mark} |")
+    return rows

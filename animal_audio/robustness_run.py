@@ -127,14 +127,15 @@ def load_run_models(
 
             models[name] = HubertClassifier.load(str(trained.directory))
             continue
-        from animal_audio.models.probe import ProbeClassifier
+        from animal_audio.models.probe import ProbeClassifier, head_layer
 
         if name == "yamnet-probe":
             embedder = yamnet_network(trained.base)
         else:
             from animal_audio.models.hubert import HubertEmbedder
 
-            embedder = HubertEmbedder.load(hubert or trained.base or settings.DEFAULT_HUBERT)
+            base = hubert or trained.base or settings.DEFAULT_HUBERT
+            embedder = HubertEmbedder.load(base, layer=head_layer(trained.directory))
         models[name] = ProbeClassifier.from_dir(name, embedder, trained.directory)
     return models
 

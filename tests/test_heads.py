@@ -23,9 +23,8 @@ from animal_audio.models.base import Prediction
 from animal_audio.models.probe import META_FILE, LinearProbe
 from animal_audio.models.yamnet import EMBEDDING_SIZE, YamnetModel
 from animal_audio.pipeline import run_comparison
-from animal_audio.run_results import probability_column
 
-MODELS = ("yamnet-zeroshot", "yamnet-probe", "ensemble")
+MODELS = ("yamnet-zeroshot", "yamnet-probe", "hubert-probe", "ensemble")
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +35,21 @@ def home(tmp_path_factory: pytest.TempPathFactory):
         yield path
 
 
-def _run(data_dir: Path, out: Path, yamnet: Path) -> dict:
-    config = CompareConfig(data_dir=data_dir, out_dir=out, models=MODELS, yamnet=str(yamnet), seed=0)
+def _run(data_dir: Path, out: Path, yamnet: Path, hubert: Path) -> dict:
+    config = CompareConfig(
+        data_dir=data_dir, out_dir=out, models=MODELS, yamnet=str(yamnet), hubert=str(hubert), seed=0
+    )
     return run_comparison(config).metrics
 
 
 @pytest.fixture(scope="module")
-def runs(home: Path, prepared_subset: Path, yamnet_tflite: Path, tmp_path_factory: pytest.TempPathFactory):
+def runs(
+    home: Path,
+    prepared_subset: Path,
+    yamnet_tflite: Path,
+    tiny_hubert_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+):
     """The same run twice: on the 100-clip subset, and on a copy whose test-fold (5) labels are rotated."""
     perturbed = tmp_path_factory.mktemp("perturbed")
     (perturbed / "audio").symlink_to((prepared_subset / "audio").resolve())  # same files: cached embeddings
@@ -54,8 +61,8 @@ def runs(home: Path, prepared_subset: Path, yamnet_tflite: Path, tmp_path_factor
     for other in prepared_subset.iterdir():
         if other.name not in ("audio", esc50.MANIFEST):
             (shutil.copytree if other.is_dir() else shutil.copy)(other, perturbed / other.name)
-    original = _run(prepared_subset, home / "runs" / "heads", yamnet_tflite)
-    changed = _run(perturbed, home / "runs" / "heads-perturbed", yamnet_tflite)
+    original = _run(prepared_subset, home / "runs" / "heads", yamnet_tflite, tiny_hubert_dir)
+    changed = _run(perturbed, home / "runs" / "heads-perturbed", yamnet_tflite, tiny_hubert_dir)
     return original, changed, home / "runs" / "heads"
 
 
@@ -64,6 +71,12 @@ def test_choices_do_not_change_when_test_fold_labels_do(runs) -> None:
     head, head_changed = (m["models"]["yamnet-probe"]["details"][0]["head"] for m in (original, changed))
     assert head["chosen_on"].startswith("validation fold")
     assert head == head_changed  # C, pooling and every candidate's validation score
+    hubert, hubert_changed = (m["models"]["hubert-probe"]["details"][0] for m in (original, changed))
+    assert (hubert["layer"], hubert["layers"], hubert["head"]) == (
+        hubert_changed["layer"],
+        hubert_changed["layers"],
+        hubert_changed["head"],
+    )
     weights, weights_changed = (m["models"]["ensemble"]["details"][0]["weights"] for m in (original, changed))
     assert weights == weights_changed
     # ...while the test scores did see the rotated labels.
@@ -77,16 +90,18 @@ def test_ensemble_is_scored_like_any_model_and_its_weights_reload(runs) -> None:
         assert key in entry, key
     assert any("ensemble" in pair for pair in json.dumps(original["paired"]).split(",")), "paired tests"
     weights = EnsembleWeights.load(run_dir / entry["model_dir"])
-    assert set(weights.members) == {"yamnet-zeroshot", "yamnet-probe"}
+    assert set(weights.members) == set(MODELS) - {"ensemble"}
     assert weights.weights == entry["details"][0]["weights"]
-    # The app's third line with the stored weights gives the run's probabilities for a clip.
-    table = pd.read_csv(run_dir / "predictions.csv").iloc[0]
 
+    # The app's third line with the stored weights gives the run's probabilities for a clip (parts/ keep
+    # them to 8 decimals; predictions.csv's 6 would move the clipped log of a tiny probability).
     def probs(model: str) -> np.ndarray:
-        return np.array([table[probability_column(model, c)] for c in CLASSES])
+        return np.array(
+            json.loads((run_dir / "parts" / f"{model}--test-fold-5.json").read_text())["probs"][0]
+        )
 
     answer = ensemble_prediction({m: Prediction(m, probs(m)) for m in weights.members}, weights)
-    np.testing.assert_allclose(answer.probs, probs("ensemble"), atol=1e-4)
+    np.testing.assert_allclose(answer.probs, probs("ensemble"), atol=1e-6)
     assert answer.model == "ensemble"
 
 
@@ -143,3 +158,29 @@ def test_mean_max_features_and_old_heads_and_cache_entries(
     loaded = LinearProbe.load(folder)
     assert loaded.pooling == "mean"
     np.testing.assert_allclose(loaded.predict_proba(means), old.predict_proba(means))
+
+
+def test_hubert_probe_chooses_its_layer_and_the_report_charts_them(runs, tiny_hubert_dir: Path) -> None:
+    """Tiny HuBERT (2 layers): hidden states 0-2 and their average, each scored on validation."""
+    original, _, run_dir = runs
+    detail = original["models"]["hubert-probe"]["details"][0]
+    assert set(detail["layers"]) == {"0", "1", "2", "mean"} and str(detail["layer"]) in detail["layers"]
+    assert detail["layers"][str(detail["layer"])] == detail["head"]["validation_accuracy"]
+    assert "Which layer knows animals" in (run_dir / "report.md").read_text()
+    from animal_audio.models.probe import head_layer
+
+    assert head_layer(run_dir / original["models"]["hubert-probe"]["model_dir"]) == detail["layer"]
+
+
+def test_one_pass_of_all_layers_equals_each_layer_embedder(tiny_hubert_dir: Path, clip_of) -> None:
+    from animal_audio.audio import load_audio
+    from animal_audio.models.hubert import HubertEmbedder
+    from animal_audio.models.hubert_layers import HubertLayers
+
+    waveform = load_audio(clip_of("dog"))
+    layers = HubertLayers.load(str(tiny_hubert_dir), backend="torch")
+    for part in (1, "mean"):
+        single = HubertEmbedder.load(str(tiny_hubert_dir), layer=part, backend="torch")
+        view = layers.view(part)
+        assert view.fingerprint == single.fingerprint
+        np.testing.assert_allclose(view.embed(waveform), single.embed(waveform), rtol=1e-4, atol=1e-5)

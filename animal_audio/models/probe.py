@@ -60,6 +60,7 @@ class LinearProbe:
         self.pooling = check_pooling(pooling)
         self.embedder_name = ""
         self.embedder_fingerprint = ""
+        self.embedder_layer: int | str | None = None  # HuBERT's hidden layer it reads; None: the default
         self.info: dict[str, Any] = {}
 
     @property
@@ -120,6 +121,7 @@ class LinearProbe:
         if embedder is not None:
             self.embedder_name = str(getattr(embedder, "name", ""))
             self.embedder_fingerprint = str(getattr(embedder, "fingerprint", ""))
+            self.embedder_layer = getattr(embedder, "layer", None)
         self.info = {
             "seed": seed,
             "train_clips": len(X),
@@ -165,7 +167,11 @@ class LinearProbe:
                 "labels": list(CLASSES),
                 "dim": int(arrays["mean"].shape[0]),
                 "pooling": self.pooling,
-                "embedder": {"name": self.embedder_name, "fingerprint": self.embedder_fingerprint},
+                "embedder": {
+                    "name": self.embedder_name,
+                    "fingerprint": self.embedder_fingerprint,
+                    **({"layer": self.embedder_layer} if self.embedder_layer is not None else {}),
+                },
                 "weights": {"file": weights.name, "sha256": digest, "bytes": len(data)},
                 "model": "StandardScaler + LogisticRegression (multinomial, L2), scikit-learn",
                 "training": self.info,
@@ -207,6 +213,7 @@ class LinearProbe:
         probe._arrays = {k: arrays[k] for k in _ARRAYS}
         probe.embedder_name = str(meta["embedder"].get("name", ""))
         probe.embedder_fingerprint = str(meta["embedder"].get("fingerprint", ""))
+        probe.embedder_layer = meta["embedder"].get("layer")
         probe.info = dict(meta.get("training") or {})
         return probe
 
@@ -279,6 +286,14 @@ class ProbeClassifier:
 
     def describe(self) -> str:
         return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"
+
+
+def head_layer(directory: str | os.PathLike[str]) -> int | str | None:
+    """The HuBERT layer a saved head reads (load its embedder with it); None: the embedder's default."""
+    try:
+        return LinearProbe.load(directory).embedder_layer
+    except (NotTrainedError, CheckpointError):
+        return None
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:

@@ -182,3 +182,28 @@ class EnsembleClassifier:
     def describe(self) -> str:
         shown = ", ".join(f"{m} {w:.2f}" for m, w in self.weights.weights.items())
         return f"ensemble: {METHOD}; weights {shown}"
+
+
+def run_ensemble_weights(run_dir: str | os.PathLike[str]) -> Optional[EnsembleWeights]:
+    """The weights of a finished run's ensemble (in CV, its last split's: the models the app loads), or None
+    when the run has none or its file is unreadable (the app then shows no third line)."""
+    from animal_audio.runs import trained_model
+
+    trained = trained_model(run_dir, NAME)
+    if trained is None:
+        return None
+    try:
+        return EnsembleWeights.load(trained.directory)
+    except (NotTrainedError, CheckpointError) as error:
+        log.warning("%s: no usable ensemble (%s)", run_dir, error)
+        return None
+
+
+def together(
+    predictions: Mapping[str, Prediction], weights: Optional[EnsembleWeights]
+) -> Optional[Prediction]:
+    """What the models say together, or None when there are no weights or one of its members is missing
+    from `predictions` (the app loaded another model for that side): never a combination it was not fitted for."""
+    if weights is None or any(m not in predictions for m in weights.members):
+        return None
+    return ensemble_prediction(predictions, weights)

@@ -17,7 +17,15 @@ import pytest
 from animal_audio import esc50
 from animal_audio.compare_config import CompareConfig
 from animal_audio.embeddings import clip_statistics, embed_clips
-from animal_audio.ensemble import EnsembleWeights, combine, ensemble_prediction, fit_weights, weight_grid
+from animal_audio.ensemble import (
+    EnsembleWeights,
+    combine,
+    ensemble_prediction,
+    fit_weights,
+    run_ensemble_weights,
+    together,
+    weight_grid,
+)
 from animal_audio.labels import CLASSES
 from animal_audio.models.base import Prediction
 from animal_audio.models.probe import META_FILE, LinearProbe
@@ -103,6 +111,12 @@ def test_ensemble_is_scored_like_any_model_and_its_weights_reload(runs) -> None:
     answer = ensemble_prediction({m: Prediction(m, probs(m)) for m in weights.members}, weights)
     np.testing.assert_allclose(answer.probs, probs("ensemble"), atol=1e-6)
     assert answer.model == "ensemble"
+    # What the Classify tab calls: the run's weights, and no third line without all of its members.
+    stored = run_ensemble_weights(run_dir)
+    assert stored is not None and stored.weights == weights.weights
+    members = {m: Prediction(m, probs(m)) for m in weights.members}
+    assert together(members, stored).label == answer.label
+    assert together({"yamnet-zeroshot": members["yamnet-zeroshot"]}, stored) is None
 
 
 def test_probe_head_records_its_features_and_c(runs) -> None:

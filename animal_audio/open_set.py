@@ -8,6 +8,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
+from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.labels import AUDIOSET_TO_ANIMAL
 
 # AudioSet classes (YAMNet's class map names) that are not evidence of "something else": chosen from the
@@ -168,12 +169,17 @@ def sounds_like(heard: str) -> str:
     return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
 
-def verdict_line(model: str, verdict: dict[str, Any]) -> str:
-    """The line above the charts for a flagged clip, from any model's `open_set` entry."""
+def verdict_line(model: str, verdict: dict[str, Any], lang: str = DEFAULT) -> str:
+    """The line above the charts for a flagged clip, from any model's `open_set` entry, in `lang`
+    (AudioSet's names stay English: Russian quotes them)."""
     heard = verdict.get("heard")
-    if heard:
-        return f"{model}: this sounds like {sounds_like(heard)}, which is not one of the ten"
-    return f"{model}: this is probably none of the ten animals ({verdict.get('reason', '')})"
+    if heard in OTHER_ANIMALS:
+        phrase = sounds_like(heard) if lang == DEFAULT else f"«{heard.split(',')[0].strip()}»"
+        return tr("open_set_animal", lang, model=model, heard=phrase)
+    if heard:  # speech, music, a tone...: AudioSet's own name reads better than a guessed article
+        return tr("open_set_heard", lang, model=model, heard=heard.split(",")[0].strip())
+    reason = translate_error(str(verdict.get("reason", "")), lang)
+    return tr("open_set_other", lang, model=model, reason=reason)
 
 
 def fit_yamnet_thresholds(

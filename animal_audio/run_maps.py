@@ -171,7 +171,7 @@ def index_for(model: Any, maps: RunMaps) -> Optional[ClipIndex]:
     return maps.get(trained.run_dir, trained.name, embedder, model.lock)[0]
 
 
-def side_map_figure(model: Any, entry: dict[str, Any], title: str, maps: RunMaps) -> Any:
+def side_map_figure(model: Any, entry: dict[str, Any], title: str, maps: RunMaps, lang: str = "en") -> Any:
     """The map of a side's run with the clip of its /classify `entry` as a star (plots/clip_map.py), or None
     when the side has no ready map. `model`: `registry.get(side)`, the LoadedModel that answered."""
     from animal_audio.plots.clip_map import map_figure
@@ -179,4 +179,4 @@ def side_map_figure(model: Any, entry: dict[str, Any], title: str, maps: RunMaps
     index = index_for(model, maps)
     if index is None or not entry.get("map_xy"):
         return None
-    return map_figure(index, entry["map_xy"], title)
+    return map_figure(index, entry["map_xy"], title, lang)

@@ -14,17 +14,33 @@ import pandas as pd
 
 from animal_audio.errors import AnimalAudioError
 from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
-from animal_audio.labels import display
+from animal_audio.i18n import DEFAULT, class_name, tr, translate_error, translate_words
+from animal_audio.labels import CLASSES, display
 from animal_audio.paired import describe
 from animal_audio.public_text import redact, visible
+from animal_audio.robustness_run import ROBUSTNESS_FILE, read_robustness
 from animal_audio.runs import METRICS_FILE, PREDICTIONS_FILE, latest_run, load_run
 
 log = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ["model", "accuracy", "macro-F1", "trained on", "training time", "ms per clip"]
 #: Run views kept for the pages that poll them (the latest run, and a few a page asked for).
-VIEWS_KEPT = 4
+VIEWS_KEPT = 8  # in either language
+ROBUSTNESS_COLUMNS = ["change", "level"]
 MISCLASSIFIED_COLUMNS = ["model", "clip", "true", "predicted", "confidence", "fold"]
+#: Each column's key in the catalogue (animal_audio/i18n); "macro-F1" is a technical name and stays.
+COLUMN_KEYS = {
+    "model": "col_model",
+    "accuracy": "col_accuracy",
+    "trained on": "col_trained_on",
+    "training time": "col_training_time",
+    "ms per clip": "col_ms_per_clip",
+    "clip": "col_clip",
+    "true": "col_true",
+    "predicted": "col_predicted",
+    "confidence": "col_confidence",
+    "fold": "col_fold",
+}
 
 
 @dataclass
@@ -37,6 +53,8 @@ class RunView:
     figures: dict[str, Any]
     models: list[str]
     misclassified: pd.DataFrame
+    #: Accuracy under changed sound (robustness.json), once the run was scored; its chart is figures["robustness"].
+    robustness: Optional[pd.DataFrame] = None
 
     @property
     def model_choices(self) -> list[tuple[str, str]]:
@@ -44,8 +62,8 @@ class RunView:
         return [(model_title(m), m) for m in self.models]
 
 
-def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
-    """The given run, or the latest finished one; None when there is none yet."""
+def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Optional[RunView]:
+    """The given run, or the latest finished one; None when there is none yet. `lang`: its figures' words."""
     from animal_audio.plots import results as result_plots
 
     run_dir = run_dir or latest_run()
@@ -55,22 +73,34 @@ def load_run_view(run_dir: Optional[Path] = None) -> Optional[RunView]:
     metrics, run_dir = run.metrics, Path(run.run_dir)
     models = list(metrics.get("models", {}))
     figures = {
-        "accuracy": _fit_width(result_plots.accuracy_figure(metrics)),
-        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics)),
-        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m)) for m in models},
+        "accuracy": _fit_width(result_plots.accuracy_figure(metrics, lang)),
+        "per_class_f1": _fit_width(result_plots.per_class_f1_figure(metrics, lang)),
+        "confusion": {m: _fit_width(result_plots.confusion_figure(metrics, m, lang)) for m in models},
     }
     if any(entry.get("reliability") for entry in metrics.get("models", {}).values()):  # runs before it: none
         figures["reliability"] = _fit_width(result_plots.reliability_figure(metrics))
     summary, table = run_summary(metrics, run_dir), results_table(metrics)
-    return RunView(run_dir, summary, table, figures, models, misclassified_table(run.predictions, models))
+    wrong = misclassified_table(run.predictions, models)
+    robustness = read_robustness(run_dir)
+    if robustness is None:
+        return RunView(run_dir, summary, table, figures, models, wrong)
+    from animal_audio.plots.robustness import robustness_figure
+
+    figure = _fit_width(robustness_figure(robustness))
+    figures["robustness"] = figure.update_layout(
+        title=None, margin={"l": 8, "r": 8, "t": 40, "b": 8}
+    )  # see Results
+    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness))
 
 
-def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Optional[str]]:
+def try_run_view(
+    run_dir: Optional[Path] = None, lang: str = DEFAULT
+) -> tuple[Optional[RunView], Optional[str]]:
     """(the view, None), or (None, what is wrong with the run) for the page; other failures are only logged.
     Every page polls: while a run's files stay the same, they all get the one view built for it."""
     try:
         run_dir = Path(run_dir) if run_dir else latest_run()
-        return (_view_of(run_dir, _stamp(run_dir)) if run_dir else None), None
+        return (_view_of(run_dir, _stamp(run_dir), lang) if run_dir else None), None
     except AnimalAudioError as error:
         return None, visible(error)
     except Exception:
@@ -79,15 +109,15 @@ def try_run_view(run_dir: Optional[Path] = None) -> tuple[Optional[RunView], Opt
 
 
 @functools.lru_cache(maxsize=VIEWS_KEPT)
-def _view_of(run_dir: Path, stamp: tuple[int, ...]) -> Optional[RunView]:
-    return load_run_view(run_dir)
+def _view_of(run_dir: Path, stamp: tuple[int, ...], lang: str = DEFAULT) -> Optional[RunView]:
+    return load_run_view(run_dir, lang)
 
 
 def _stamp(run_dir: Path) -> tuple[int, ...]:
     """When the run's result files last changed (a rerun into the same folder rewrites them)."""
     return tuple(
         (run_dir / name).stat().st_mtime_ns if (run_dir / name).exists() else 0
-        for name in (METRICS_FILE, PREDICTIONS_FILE)
+        for name in (METRICS_FILE, PREDICTIONS_FILE, ROBUSTNESS_FILE)
     )
 
 
@@ -117,6 +147,24 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
         why = first_sentence(redact(why))  # a path or an unexpected failure's cause: not for visitors
         rows.append({"model": model_title(name), "accuracy": "not run", "trained on": why})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS).fillna("-")
+
+
+def robustness_table(document: dict[str, Any]) -> pd.DataFrame:
+    """robustness.json as the Results show it: a row per transform and level (first the unchanged clips),
+    a column per model, accuracies in percent."""
+    rows = document.get("rows") or []
+    names = list(dict.fromkeys(r["model"] for r in rows))
+    meta, baseline = document.get("transforms") or {}, document.get("baseline") or {}
+    accuracy = {(r["model"], r["transform"], r["level"]): r["accuracy"] for r in rows}
+    table = [["unchanged", "", *(percent(baseline[n], digits=0) if n in baseline else "-" for n in names)]]
+    for name, level in dict.fromkeys((r["transform"], r["level"]) for r in rows):
+        info = meta.get(name) or {}
+        cells = (
+            percent(accuracy[(n, name, level)], digits=0) if (n, name, level) in accuracy else "-"
+            for n in names
+        )
+        table.append([info.get("title", name), f"{level:g} {info.get('unit', '')}".strip(), *cells])
+    return pd.DataFrame(table, columns=ROBUSTNESS_COLUMNS + [model_title(n) for n in names])
 
 
 def _percent(entry: dict[str, Any], key: str) -> str:
@@ -154,7 +202,8 @@ def paired_markdown(metrics: dict[str, Any]) -> str:
 def clip_in_row(table: Any, row: Any) -> Optional[str]:
     """The clip named in row `row` (a selection's index) of a misclassified table sent back by a page."""
     try:
-        return str(table.iloc[row[0] if isinstance(row, (list, tuple)) else row]["clip"])
+        line = table.iloc[row[0] if isinstance(row, (list, tuple)) else row]
+        return str(line.iloc[MISCLASSIFIED_COLUMNS.index("clip")])  # by place: the headers may be translated
     except (TypeError, IndexError, KeyError, AttributeError, ValueError):
         return None
 
@@ -185,3 +234,19 @@ def misclassified_table(predictions: pd.DataFrame, models: list[str]) -> pd.Data
                 }
             )
     return pd.DataFrame(rows, columns=MISCLASSIFIED_COLUMNS)
+
+
+def in_language(table: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
+    """A results or misclassified table with its headers and class names in `lang` (the run's files keep English)."""
+    if lang == DEFAULT:
+        return table
+    names = {display(c): class_name(c, lang) for c in CLASSES}
+    shown = table.replace({column: names for column in ("true", "predicted") if column in table.columns})
+    for column in ("accuracy", "trained on", "training time"):  # "not run", "nothing", "2.8 s"
+        if column in shown.columns:
+            shown[column] = shown[column].map(lambda v: _cell(v, lang))
+    return shown.rename(columns={c: tr(k, lang) for c, k in COLUMN_KEYS.items()})
+
+
+def _cell(value: Any, lang: str) -> Any:
+    return translate_words(translate_error(value, lang), lang) if isinstance(value, str) else value

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/clip_map.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from benchmarks.common import machine_facts, scratch_home, start_logging, summary  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "clip_map.json"
@@ -49,16 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.clip_map", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--esc50-dir", help="ESC-50 release (meta/, audio/); default env ANIMAL_AUDIO_ESC50")
-    parser.add_argument("--yamnet", help="YAMNet .tflite / SavedModel / TF Hub handle; default from settings")
-    parser.add_argument(
-        "--runs", type=int, default=DEFAULT_RUNS, help=f"timed calls per model ({DEFAULT_RUNS})"
-    )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
-    return parser
+    return common.parser("clip_map", __doc__, DEFAULT_OUT, runs=(DEFAULT_RUNS, "timed calls per model"))
 
 
 def _run(args: argparse.Namespace, work: Path) -> dict:

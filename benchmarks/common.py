@@ -3,12 +3,13 @@ how a list of timings is summarised, and the machine facts that move timings."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -30,6 +31,19 @@ def scratch_home(prefix: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=prefix) as work:
         os.environ["ANIMAL_AUDIO_HOME"] = str(Path(work) / "home")
         yield Path(work)
+
+
+def parser(
+    module: str, doc: str, out: Path, runs: Optional[tuple[int, str]] = None
+) -> argparse.ArgumentParser:
+    """The options every timing script takes (where the clips and YAMNet are, the result file), its own to add."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc.splitlines()[0])
+    parser.add_argument("--esc50-dir", help="ESC-50 release (meta/, audio/); default env ANIMAL_AUDIO_ESC50")
+    parser.add_argument("--yamnet", help="YAMNet .tflite / SavedModel / TF Hub handle; default from settings")
+    parser.add_argument("--out", type=Path, default=out, help="JSON result file")
+    if runs is not None:
+        parser.add_argument("--runs", type=int, default=runs[0], help=f"{runs[1]} ({runs[0]})")
+    return parser
 
 
 def esc50_clips(esc50_dir: Path, count: int) -> list[np.ndarray]:

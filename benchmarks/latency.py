@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/latency.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from benchmarks.common import SETTLE_SECONDS, esc50_clips, machine_facts, scratch_home, start_logging, summary  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402  (the tests' tiny HuBERT, and full-size)
 
@@ -82,20 +83,14 @@ def _run(args: argparse.Namespace, work: Path) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.splitlines()[0])
-    parser.add_argument("--esc50-dir", help="ESC-50 release (meta/, audio/); default env ANIMAL_AUDIO_ESC50")
-    parser.add_argument("--yamnet", help="YAMNet .tflite / SavedModel / TF Hub handle; default from settings")
+    parser = common.parser("latency", __doc__, DEFAULT_OUT, runs=(DEFAULT_RUNS, "timed runs per variant"))
     parser.add_argument("--skip-yamnet", action="store_true", help="HuBERT only")
     parser.add_argument("--skip-drift", action="store_true", help="no fp32-vs-int8 drift measurement")
-    parser.add_argument(
-        "--runs", type=int, default=DEFAULT_RUNS, help=f"timed runs per variant ({DEFAULT_RUNS})"
-    )
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed runs first")
     parser.add_argument("--clips", type=int, default=DEFAULT_CLIPS, help="distinct clips cycled through")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="clips per batch for throughput")
     parser.add_argument("--threads", type=int, help="CPU threads per framework (default: all cores)")
     parser.add_argument("--cpu-only", action="store_true", help="skip the GPU variants even if CUDA is there")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     return parser
 
 
@@ -295,3 +290,7 @@ def _rss_mb() -> float:
 def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

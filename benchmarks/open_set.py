@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/open_set.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from benchmarks.common import start_logging  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "open_set.json"
@@ -110,11 +111,7 @@ def _rates(clips: list[dict[str, Any]], verdicts: list[Any]) -> dict[str, float]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--esc50-dir", default=None, help="ESC-50 folder (meta/, audio/)")
-    parser.add_argument("--yamnet", default=None, help="YAMNet .tflite, SavedModel folder or TF Hub handle")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    return parser
+    return common.parser("open_set", __doc__, DEFAULT_OUT)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/robustness.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from benchmarks.common import esc50_clips, machine_facts, scratch_home, start_logging  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402
 
@@ -103,16 +104,10 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--esc50-dir", help="ESC-50 release folder (default: ANIMAL_AUDIO_ESC50)")
-    parser.add_argument("--yamnet", help="YAMNet weights (default: the built-in TFLite)")
-    parser.add_argument(
-        "--runs", type=int, default=DEFAULT_RUNS, help=f"timed sweeps per transform ({DEFAULT_RUNS})"
+    parser = common.parser(
+        "robustness", __doc__, DEFAULT_OUT, runs=(DEFAULT_RUNS, "timed sweeps per transform")
     )
     parser.add_argument("--fast", action="store_true", help="HuBERT's int8 fast path")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="result JSON")
     return parser
 
 

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):  # `python benchmarks/timeline.py`
     sys.path.insert(0, str(REPO))
 
+from benchmarks import common  # noqa: E402
 from benchmarks.common import SETTLE_SECONDS, esc50_clips, machine_facts, scratch_home, start_logging, summary  # noqa: E402
 from tests.random_hubert import build_random_hubert  # noqa: E402
 
@@ -49,19 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.timeline", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--esc50-dir", help="ESC-50 release (meta/, audio/); default env ANIMAL_AUDIO_ESC50")
-    parser.add_argument("--yamnet", help="YAMNet .tflite / SavedModel / TF Hub handle; default from settings")
-    parser.add_argument(
-        "--runs", type=int, default=DEFAULT_RUNS, help=f"timed runs per variant ({DEFAULT_RUNS})"
-    )
+    parser = common.parser("timeline", __doc__, DEFAULT_OUT, runs=(DEFAULT_RUNS, "timed runs per variant"))
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, help="untimed runs first")
     parser.add_argument(
         "--fast", action="store_true", help="HuBERT's fast path (int8) instead of the exact one"
     )
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON result file")
     return parser
 
 

@@ -117,3 +117,43 @@ def test_without_any_setting_the_api_answers_with_the_built_in_yamnet(
     assert hubert["available"] is False and hubert["state"] == "not trained yet"
     assert "probabilities" not in hubert and "ANIMAL_AUDIO_HUBERT" in hubert["fix"]
     assert answer["models"]["yamnet"]["label"] == "crow" and answer["agree"] is None
+
+
+def robustness(client, path: Path, transform, levels) -> dict:
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), transform, levels, api_name="/robustness")
+
+
+def test_robustness_api_answers_each_level_for_both_models(client, clip_of) -> None:
+    answer = robustness(client, clip_of("dog", 5, 0), "white-noise", [30, -10])
+    assert answer["transform"] == "white-noise" and answer["levels"] == [30, -10]
+    original = answer["original"]
+    assert original["yamnet"]["label"] == "dog" and original["hubert"]["available"]
+    at = []
+    for result in answer["results"]:
+        for side in ("hubert", "yamnet"):
+            entry = result["models"][side]
+            assert entry["label"] in CLASSES and list(entry["probabilities"]) == list(CLASSES)
+            assert entry["original_class_probability"] == entry["probabilities"][original[side]["label"]]
+        at.append(result["models"]["yamnet"]["original_class_probability"])
+    assert at[1] < at[0]  # -10 dB of noise: YAMNet is less sure of its dog
+
+
+@pytest.mark.parametrize(
+    ("transform", "levels", "message"),
+    [
+        ("reverb", [1], "Unknown transform: choose one of white-noise"),
+        ("white-noise", list(range(100)), "At most 7 levels"),
+        ("white-noise", [30, -40], "-10 to 30 dB SNR"),
+        ("speed", ["fast"], "0.8 to 1.25"),
+    ],
+)
+def test_robustness_api_refuses_a_bad_request_with_its_message(
+    client, clip_of, transform, levels, message
+) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=message) as error:
+        robustness(client, clip_of("dog", 5, 0), transform, levels)
+    assert "Traceback" not in str(error.value) and "/tmp" not in str(error.value)

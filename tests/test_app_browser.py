@@ -60,6 +60,32 @@ def test_recording_classifies_when_it_stops(browser, app_url: str) -> None:
         context.close()
 
 
+def test_timeline_and_robustness_lab_on_an_uploaded_clip(browser, app_url: str, clip_of) -> None:
+    """The timeline (one heatmap per model) comes with the answer; the lab's Try and Sweep use the same clip."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(app_url)
+        page.wait_for_selector("#audio-in", timeout=TIMEOUT_MS)
+        page.locator('#audio-in button[aria-label="Upload file"]').click()
+        page.locator("#audio-in input[type=file]").set_input_files(str(clip_of("dog", 5, 0)))
+        page.wait_for_selector(
+            "#timeline-plot .js-plotly-plot .heatmaplayer", state="attached", timeout=TIMEOUT_MS
+        )
+        assert page.locator("#timeline-plot .heatmaplayer .hm").count() == 2
+        page.locator("#lab").get_by_text("Robustness lab").first.click()
+        page.locator("#lab-transform").get_by_text("Pitch").click()
+        page.locator("#lab-try").click()
+        for plot in ("#lab-hubert", "#lab-yamnet"):
+            page.wait_for_selector(f"{plot} .js-plotly-plot .bars", timeout=TIMEOUT_MS)
+        assert "Pitch at +2 semitones" in page.locator("#lab-summary").inner_text()
+        page.locator("#lab-sweep").click()
+        page.wait_for_selector("#lab-sweep-plot .js-plotly-plot .scatterlayer .trace", timeout=TIMEOUT_MS)
+        assert page.locator("#lab-sweep-plot .scatterlayer .trace").count() == 2
+        assert "Traceback" not in page.content()
+    finally:
+        page.close()
+
+
 def test_train_tab_shows_the_latest_run_and_redraws_the_confusion_matrix(
     browser, app_url: str, app_home: Path, prepared_subset: Path, yamnet_tflite: Path
 ) -> None:

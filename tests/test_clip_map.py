@@ -175,8 +175,9 @@ def _wait(maps: maps_module.RunMaps) -> None:
 
 
 def test_the_index_is_stored_in_the_run_reloaded_and_rebuilt_when_damaged(
-    yamnet, prepared_subset: Path, tmp_path: Path
+    yamnet, prepared_subset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ANIMAL_AUDIO_HOME", str(tmp_path / "home"))  # an embedding cache of its own to count
     run = _run(tmp_path / "run", prepared_subset, {})
     embedder, maps = Counting(yamnet), maps_module.RunMaps()
     index, why = maps.get(run, "yamnet-probe", embedder)

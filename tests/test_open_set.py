@@ -166,7 +166,7 @@ def test_the_answer_carries_none_of_the_ten_and_the_verdict_line(
         "reason": entry["open_set"]["reason"],
         "heard": "Sine wave",
     }
-    assert "YAMNet: this sounds like sine wave, which is not one of the ten" in tone.summary
+    assert "YAMNet hears “Sine wave” here, which is not one of the ten animals" in tone.summary
     assert tone.summary.index("not one of the ten") < tone.summary.index(entry["display"])  # above the answer
     assert tone.figures[YAMNET].data  # the chart stays
 

@@ -58,6 +58,8 @@ def test_a_scripted_start_cancel_or_reload_is_refused_on_the_server(public_app: 
     assert cancelled["success"] is False and "belongs to the operator" in cancelled["output"]["error"]
     retried = call_event(url, "retry-btn", [])  # reloading models can take long: the operator's call too
     assert retried["success"] is False and "belongs to the operator" in retried["output"]["error"]
+    scored = call_event(url, "score-btn", [None])  # scoring a run's robustness: minutes of CPU, also theirs
+    assert scored["success"] is False and "belongs to the operator" in scored["output"]["error"]
     assert not list((home / "runs").glob("*/metrics.json")), "no run was started"
 
 

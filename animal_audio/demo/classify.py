@@ -37,12 +37,15 @@ from animal_audio.demo.text import (
     UNAVAILABLE,
     YAMNET,
     fix_text,
+    state_text,
 )
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.formatting import first_sentence, model_title, percent
+from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
 from animal_audio.labels import CLASSES, display
 from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
+from animal_audio.plots import timeline as timeline_plots
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
 from animal_audio.public_text import path_name, redact, unexpected, visible
 from animal_audio.run_maps import map_fields, side_map_figure
@@ -52,10 +55,8 @@ log = logging.getLogger(__name__)
 TOP_AUDIOSET = 5
 #: Below this top probability a model is close to guessing among 10 classes; the verdict says so.
 UNSURE_BELOW = 0.3
-UNSURE_NOTE = ", unsure"
 #: Longest reason shown in the verdict line.
 SHORT_REASON = 160
-BEFORE_FIRST_CLIP = "Record or upload a clip, then press Classify"
 #: ESC-50's fold 5 is the test fold of the comparison: examples the trained models never saw.
 EXAMPLE_FOLD = 5
 _FETCH_LOCK = threading.Lock()
@@ -74,9 +75,11 @@ class ClassifyResult:
     notes: tuple[str, ...]
 
 
-def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = True) -> ClassifyResult:
-    """Run both models on one clip; AudioError (with a message for the user) for bad audio.
-    `figures=False` (the API) skips drawing the charts."""
+def classify(
+    audio: AudioSource | None, registry: Registry, *, figures: bool = True, lang: str = DEFAULT
+) -> ClassifyResult:
+    """Run both models on one clip; AudioError (with a message for the user) for bad audio. `figures=False` (the
+    API) skips the charts; `lang`: the verdict's and charts' language (the JSON is the API's: English)."""
     if audio is None or (isinstance(audio, str) and not audio.strip()):
         raise AudioError(
             "No audio yet: record a sound with the microphone or upload a file, then press Classify."
@@ -103,16 +106,19 @@ def classify(audio: AudioSource | None, registry: Registry, *, figures: bool = T
     }
     drawn = (
         {
-            **{side: side_figure(entries[side], side) for side in SIDES},
-            "waveform": clip_plots.waveform_figure(wave),
-            "spectrogram": clip_plots.spectrogram_figure(wave),
-            **{f"map:{side}": _map_figure(registry, side, entries[side]) for side in SIDES},
+            **{side: side_figure(entries[side], side, lang) for side in SIDES},
+            "waveform": clip_plots.waveform_figure(wave, lang=lang),
+            "spectrogram": clip_plots.spectrogram_figure(wave, lang=lang),
+            **{f"map:{side}": _map_figure(registry, side, entries[side], lang) for side in SIDES},
+            "timeline": timeline_plots.timeline_figure(
+                wave, timeline_plots.timeline_rows(entries, SIDE_TITLES, lang), lang=lang
+            ),
         }
         if figures
         else {}
     )
     return ClassifyResult(
-        payload, drawn, summary_markdown(payload), audioset_markdown(entries[YAMNET]), clip.notes
+        payload, drawn, summary_markdown(payload, lang), audioset_markdown(entries[YAMNET], lang), clip.notes
     )
 
 
@@ -161,14 +167,14 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
     return entry, prediction
 
 
-def _map_figure(registry: Registry, side: str, entry: dict[str, Any]) -> Any:
+def _map_figure(registry: Registry, side: str, entry: dict[str, Any], lang: str = DEFAULT) -> Any:
     """The side's map of the run's ESC-50 clips with this clip as a star, or a chart that says why there is none."""
     title = entry.get("title", SIDE_TITLES[side])
     try:
-        figure = side_map_figure(registry.get(side, wait=0), entry, title, registry.maps)
+        figure = side_map_figure(registry.get(side, wait=0), entry, title, registry.maps, lang)
     except AnimalAudioError:  # the side could not answer: its verdict already says why
         figure = None
-    why = entry.get("map_note") or entry.get("error") or NO_MAP
+    why = translate_error(entry.get("map_note") or entry.get("error") or NO_MAP, lang)
     wrapped = "<br>".join(textwrap.wrap(why, MAP_MESSAGE_WIDTH))  # plotly does not wrap an annotation
     return figure or clip_plots.message_figure(title, wrapped, height=MAP_MESSAGE_HEIGHT)
 
@@ -201,64 +207,78 @@ def _audioset_entry(
     return out
 
 
-def side_figure(entry: dict[str, Any], side: str) -> Any:
+def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
     """The bar chart of one side, or a chart that says why there is none."""
     if entry.get("available"):
         probs = [entry["probabilities"][c] for c in CLASSES]
         seconds = entry.get("seconds", 0.0)
+        ms = tr("ms", lang, ms=f"{seconds * 1000:.0f}")
         return clip_plots.probability_figure(
-            probs, f"{entry.get('title', SIDE_TITLES[side])} · {seconds * 1000:.0f} ms"
+            probs, f"{entry.get('title', SIDE_TITLES[side])} · {ms}", lang=lang
         )
     state = entry.get("state", UNAVAILABLE)
-    hints = {FAILED: "try another clip", LOADING: "try again in a moment", LEARNING: "ready in a few minutes"}
-    hint = hints.get(state, "see the Models tab")
-    return clip_plots.message_figure(SIDE_TITLES[side], f"{SIDE_TITLES[side]}: {state}<br>({hint})")
+    hints = {FAILED: "chart_hint_failed", LOADING: "chart_hint_loading", LEARNING: "chart_hint_learning"}
+    hint = tr(hints.get(state, "chart_hint_other"), lang)
+    return clip_plots.message_figure(
+        SIDE_TITLES[side], f"{SIDE_TITLES[side]}: {state_text(state, lang)}<br>({hint})"
+    )
 
 
-def empty_figures() -> dict[str, Any]:
+def empty_figures(lang: str = DEFAULT) -> dict[str, Any]:
     """What the charts show before the first clip."""
-    return {side: clip_plots.message_figure(SIDE_TITLES[side], BEFORE_FIRST_CLIP) for side in SIDES}
+    before = tr("before_first_clip", lang)
+    return {side: clip_plots.message_figure(SIDE_TITLES[side], before) for side in SIDES}
 
 
-def summary_markdown(payload: dict[str, Any]) -> str:
+def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
     """The verdict line(s) above the charts."""
     lines = []
     for side in SIDES:
         entry = payload["models"][side]
         name = SIDE_TITLES[side]
         if entry.get("available"):
+            unsure = tr("unsure", lang) if entry["confidence"] < UNSURE_BELOW else ""
+            confidence, ms = percent(entry["confidence"], digits=0), f"{entry['seconds'] * 1000:.0f}"
+            label = class_name(entry["label"], lang)
             lines.append(
-                f"**{entry['title']}**: **{entry['display']}** "
-                f"({percent(entry['confidence'], digits=0)}{UNSURE_NOTE if entry['confidence'] < UNSURE_BELOW else ''}) "
-                f"in {entry['seconds'] * 1000:.0f} ms"
+                tr(
+                    "verdict_line",
+                    lang,
+                    title=entry["title"],
+                    label=label,
+                    confidence=confidence,
+                    unsure=unsure,
+                    ms=ms,
+                )
             )
         else:
-            lines.append(f"**{name}**: {_unavailable_hint(entry)}")
+            lines.append(f"**{name}**: {_unavailable_hint(entry, lang)}")
     agree = payload.get("agree")
     if agree is True:
-        head = "### ✅ Both models agree"
+        head = tr("verdict_agree", lang)
     elif agree is False:
-        head = "### ⚖️ The models disagree"
+        head = tr("verdict_disagree", lang)
     else:
-        head = (
-            "### Only one model could answer"
+        head = tr(
+            "verdict_only_one"
             if any(payload["models"][s].get("available") for s in SIDES)
-            else "### No model could answer"
+            else "verdict_none",
+            lang,
         )
     # Any side's "not one of the ten" verdict, above the charts (the charts stay).
     flagged = [
-        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}))}**"
+        f"**⚠️ {verdict_line(SIDE_TITLES[s], payload['models'][s].get('open_set', {}), lang)}**"
         for s in SIDES
         if payload["models"][s].get("none_of_the_ten")
     ]
     clip = payload["clip"]
-    tail = f"Clip: {clip['seconds']:.1f} s" + (
-        f" (cut from {clip['source_seconds']:.1f} s)" if clip["trimmed"] else ""
+    tail = tr("clip_seconds", lang, seconds=f"{clip['seconds']:.1f}") + (
+        tr("clip_cut_from", lang, seconds=f"{clip['source_seconds']:.1f}") if clip["trimmed"] else ""
     )
     return "\n\n".join([head, *flagged, *[f"- {line}" for line in lines], tail]).replace("\n\n- ", "\n- ")
 
 
-def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
+def audioset_markdown(yamnet_entry: dict[str, Any], lang: str = DEFAULT) -> str:
     """What YAMNet itself hears, in AudioSet's 521 classes (before mapping to the 10 animals)."""
     top = yamnet_entry.get("top_audioset")
     if not top:
@@ -266,27 +286,27 @@ def audioset_markdown(yamnet_entry: dict[str, Any]) -> str:
     rows = "\n".join(f"| {name} | {score:.2f} |" for name, score in top)
     other = yamnet_entry.get("other_mass", 0.0)
     text = (
-        "**What YAMNet hears** (its own top AudioSet classes, scores 0-1):\n\n"
-        f"| AudioSet class | score |\n|---|---|\n{rows}\n\n"
-        f"Share of YAMNet's score on classes that are none of the 10 animals: **{percent(other, digits=0)}**"
+        f"{tr('audioset_heading', lang)}\n\n"
+        f"{tr('audioset_columns', lang)}\n|---|---|\n{rows}\n\n"
+        f"{tr('audioset_other', lang, share=percent(other, digits=0))}"
     )
     zeroshot = yamnet_entry.get("zeroshot")
     if zeroshot:
-        text += f" · zero-shot mapping says **{display(zeroshot['label'])}**"
+        text += tr("audioset_zeroshot", lang, label=class_name(zeroshot["label"], lang))
     return text
 
 
-def _unavailable_hint(entry: dict[str, Any]) -> str:
+def _unavailable_hint(entry: dict[str, Any], lang: str = DEFAULT) -> str:
     """One short line for the verdict; the Models tab has the full story."""
     state = entry.get("state", UNAVAILABLE)
     if state == NOT_TRAINED:
-        return "not trained yet. Train it in *Train & compare* (quick mode: minutes); details in *Models*."
+        return tr("hint_not_trained", lang)
     if state in (FAILED, LOADING, LEARNING):
-        return str(entry.get("error", state))
-    reason = first_sentence(entry.get("error", ""))
+        return translate_error(str(entry.get("error", state)), lang)
+    reason = first_sentence(translate_error(entry.get("error", ""), lang))
     if len(reason) > SHORT_REASON:
         reason = reason[: SHORT_REASON - 1].rstrip() + "…"
-    return f"unavailable. {reason} How to fix it: see *Models*."
+    return tr("hint_unavailable", lang, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -354,17 +374,14 @@ def fetch_for_visitor(progress: Optional[ProgressCallback] = None) -> list[Examp
     return fetch_examples(progress)
 
 
-def data_status_markdown(data_dir: Optional[Path] = None) -> str:
+def data_status_markdown(data_dir: Optional[Path] = None, lang: str = DEFAULT) -> str:
     """The Train tab's line about the data: how many clips, or what to press to get them."""
     data_dir = settings.data_dir(data_dir)
     try:
         table = esc50.load_manifest(data_dir)
     except AnimalAudioError:
-        return (
-            f"The ESC-50 animal clips are not on this machine yet (looked in `{path_name(data_dir)}`). "
-            "Press **Get the ESC-50 clips** to download (~600 MB, once) and prepare them."
-        )
-    return f"{len(table)} prepared ESC-50 animal clips in `{path_name(data_dir)}`."
+        return tr("data_missing", lang, folder=path_name(data_dir))
+    return tr("data_ready", lang, count=len(table), folder=path_name(data_dir))
 
 
 def clip_path(filename: str, data_dir: Optional[Path] = None) -> Optional[Path]:

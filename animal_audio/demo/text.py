@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from animal_audio import settings
 from animal_audio.formatting import model_title, percent
+from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.public_text import redact
 
 if TYPE_CHECKING:
@@ -31,6 +32,16 @@ LEARNING = "learning the ten animals"
 
 ICONS = {READY: "🟢", NOT_LOADED: "⚪", NOT_TRAINED: "🟡", UNAVAILABLE: "🔴", LEARNING: "⏳"}
 OTHER_ICON = "🔴"
+#: Each state's key in the catalogue (animal_audio/i18n): the JSON keeps the English word, the page shows its own.
+STATE_KEYS = {
+    READY: "state_ready",
+    NOT_LOADED: "state_not_loaded",
+    UNAVAILABLE: "state_unavailable",
+    NOT_TRAINED: "state_not_trained",
+    FAILED: "state_failed",
+    LOADING: "state_loading",
+    LEARNING: "state_learning",
+}
 
 INTRO = """
 Record a sound with the microphone (or upload a clip) and two different AI models guess which of
@@ -69,10 +80,8 @@ FETCH_NOTE = (
     "with this app. Fetch it once (~600 MB) into the app's data folder:"
 )
 
-HEADER = (
-    '<div id="header">{logo}<div><h1>{title}</h1>'
-    "<p>Two audio AI models, one sound, side by side.</p></div></div>"
-)
+#: {text}: the title and tagline in the visitor's language (the catalogue's `header_html`).
+HEADER = '<div id="header">{logo}<div>{text}</div></div>'
 
 ESC50_CREDIT = (
     "Example clips: [ESC-50](https://github.com/karolpiczak/ESC-50) by K. J. Piczak "
@@ -155,79 +164,80 @@ class ModelStatus:
             object.__setattr__(self, name, redact(getattr(self, name)))
 
 
-def fix_text(side: str) -> str:
+def fix_text(side: str, lang: str = DEFAULT) -> str:
     """How a person gets a usable model for this side."""
     if side == HUBERT:
-        return HUBERT_FIX.format(default=settings.DEFAULT_HUBERT)
-    return YAMNET_FIX.format(tfhub=settings.TFHUB_YAMNET)
+        return tr("hubert_fix", lang, default=settings.DEFAULT_HUBERT)
+    return tr("yamnet_fix", lang, tfhub=settings.TFHUB_YAMNET)
 
 
-def status_markdown(statuses: list[ModelStatus]) -> str:
+def state_text(state: str, lang: str = DEFAULT) -> str:
+    """A side's state in the visitor's words ("ready" -> "готова"); one this module does not name, as it is."""
+    return tr(STATE_KEYS[state], lang) if state in STATE_KEYS else translate_error(state, lang)
+
+
+def status_markdown(statuses: list[ModelStatus], lang: str = DEFAULT) -> str:
     """The Models panel: what each side uses, from where, and how to fix what is missing."""
     parts = []
     for status in statuses:
-        head = f"#### {ICONS.get(status.state, OTHER_ICON)} {SIDE_TITLES[status.side]}: {status.state}"
+        head = f"#### {ICONS.get(status.state, OTHER_ICON)} {SIDE_TITLES[status.side]}: {state_text(status.state, lang)}"
         body = []
         if status.model:
-            body.append(f"- **Model:** {model_title(status.model)} (`{status.model}`)")
+            body.append(tr("panel_model", lang, title=model_title(status.model), model=status.model))
         if status.origin:
-            body.append(f"- **Weights:** {status.origin}")
+            body.append(tr("panel_weights", lang, origin=translate_error(status.origin, lang)))
         if status.state == LEARNING:
-            body.append(f"- {LEARNING_NOTE.format(left=status.description)}")
+            body.append(f"- {tr('learning_note', lang, left=translate_error(status.description, lang))}")
         elif status.state in (READY, NOT_LOADED):
-            body.append(f"- {status.description}")
+            body.append(f"- {translate_error(status.description, lang)}")
         else:
-            body.append(f"- **Why:** {status.description}")
+            body.append(tr("panel_why", lang, why=translate_error(status.description, lang)))
             if status.state == NOT_TRAINED:
-                body.append(
-                    "- Its classification head has never been trained on the 10 animals, so its "
-                    "outputs would be random: the app does not show them."
-                )
-            body.append(f"- **How to fix:** {status.fix}")
+                body.append(tr("panel_not_trained", lang))
+            body.append(
+                tr("panel_fix", lang, fix=fix_text(status.side, lang) if lang != DEFAULT else status.fix)
+            )
         parts.append("\n".join([head, *body]))
     return "\n\n".join(parts)
 
 
-def status_line(statuses: list[ModelStatus]) -> str:
+def status_line(statuses: list[ModelStatus], lang: str = DEFAULT) -> str:
     """One short line for the top of the Classify tab ("⏳ HuBERT: learning the ten animals, about 3 min left")."""
     return " · ".join(
-        f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {s.state}"
-        + (f", {s.description}" if s.state == LEARNING else "")
+        f"{ICONS.get(s.state, OTHER_ICON)} {SIDE_TITLES[s.side]}: {state_text(s.state, lang)}"
+        + (f", {translate_error(s.description, lang)}" if s.state == LEARNING else "")
         for s in statuses
     )
 
 
-def status_views(statuses: list[ModelStatus]) -> tuple[str, str, bool]:
+def status_views(statuses: list[ModelStatus], lang: str = DEFAULT) -> tuple[str, str, bool]:
     """The status line, the Models panel, and whether they may still change (a model loading or learning)."""
     changing = any(s.state in (NOT_LOADED, LOADING, LEARNING) for s in statuses)
-    return status_line(statuses), status_markdown(statuses), changing
+    return status_line(statuses, lang), status_markdown(statuses, lang), changing
 
 
-def error_title(error: BaseException) -> str:
+def error_title(error: BaseException, lang: str = DEFAULT) -> str:
     """The title of the message a refused request gets."""
     from animal_audio.access import AccessError
     from animal_audio.errors import AudioError
 
     if isinstance(error, AudioError):
-        return "This audio cannot be used"
-    return "Too many requests" if isinstance(error, AccessError) else "Error"
+        return tr("title_audio", lang)
+    return tr("title_too_many" if isinstance(error, AccessError) else "title_error", lang)
 
 
-def cancel_line(stopping: bool) -> str:
+def cancel_line(stopping: bool, lang: str = DEFAULT) -> str:
     """What the Cancel button says: the job stops at its next safe point, or there was none."""
-    if stopping:
-        return "Stopping… finished steps are kept; starting the same comparison again resumes it."
-    return "Nothing is running."
+    return tr("cancel_stopping" if stopping else "cancel_nothing", lang)
 
 
-def job_line(snap: JobSnapshot) -> str:
+def job_line(snap: JobSnapshot, lang: str = DEFAULT) -> str:
     """The one line above the training log: running, stopped, failed or finished."""
     if snap.running:
-        return f"⏳ Running: **{snap.stage or 'starting'}** ({percent(snap.fraction, digits=0)})"
+        stage = snap.stage or tr("job_starting", lang)
+        return tr("job_running", lang, stage=stage, percent=percent(snap.fraction, digits=0))
     if snap.cancelled:
-        return "⏹️ Stopped. Start the same comparison again to resume it."
+        return tr("job_stopped", lang)
     if snap.error:
-        return f"❌ {redact(snap.error)}"
-    if snap.run_dir:
-        return "✅ Finished. The Classify tab now uses the models trained in this run."
-    return "No comparison is running."
+        return f"❌ {translate_error(redact(snap.error), lang)}"
+    return tr("job_finished" if snap.run_dir else "job_none", lang)

@@ -60,6 +60,8 @@ TIME_LIMIT_NOTE = (
 OnDone = Optional[Callable[[Path], None]]
 #: Work done in the job's thread before the comparison (warm start gets the data there: pages see it busy).
 Before = Optional[Callable[[ProgressCallback, CancelCheck], None]]
+#: Other long work the job runs instead of a comparison (scoring a run's robustness); returns its run folder.
+Task = Callable[[ProgressCallback, CancelCheck], Path]
 
 
 def make_config(
@@ -245,15 +247,17 @@ class TrainingJob:
 
     def start(
         self,
-        config: CompareConfig,
+        config: Optional[CompareConfig],
         on_done: OnDone = None,
         *,
         before: Before = None,
         owner: str = "",
         time_limit: Optional[float] = None,
+        task: Optional[Task] = None,
+        intro: str = "",
     ) -> float:
-        """Start `before`, then `run_comparison(config)`, in a thread, and return its start time (to tell it
-        from a later run); `owner` may cancel it, and past `time_limit` seconds it stops as if cancelled."""
+        """Start `before`, then `run_comparison(config)` (or `task`, announced by `intro`), in a thread; returns its
+        start time (to tell it from a later run). `owner` may cancel it; past `time_limit` s it stops as if cancelled."""
         with self._lock:
             if self.running:  # so it has a start time
                 since = datetime.fromtimestamp(self._started or time.time()).strftime("%H:%M")
@@ -270,7 +274,7 @@ class TrainingJob:
             self._owner = owner
             self._deadline = time.monotonic() + time_limit if time_limit else None
             self._thread = threading.Thread(
-                target=self._work, args=(config, on_done, before), name="training", daemon=True
+                target=self._work, args=(config, on_done, before, task, intro), name="training", daemon=True
             )
             self._thread.start()
         return started
@@ -328,18 +332,28 @@ class TrainingJob:
         """Every page sees the log: no server folders in it (progress says "results in FOLDER")."""
         self._log.append(f"[{datetime.now().strftime('%H:%M:%S')}] {redact(line)}")
 
-    def _work(self, config: CompareConfig, on_done: OnDone, before: Before) -> None:
-        runner = self._runner
-        if runner is None:
-            from animal_audio.pipeline import run_comparison as runner
-        self._append(
-            f"Comparing {', '.join(config.models)} ({config.protocol}); results go to a new run folder."
-        )
+    def _work(
+        self,
+        config: Optional[CompareConfig],
+        on_done: OnDone,
+        before: Before,
+        task: Optional[Task],
+        intro: str,
+    ) -> None:
+        if task is None and config is not None:
+            runner = self._runner
+            if runner is None:
+                from animal_audio.pipeline import run_comparison as runner
+            models, protocol = ", ".join(config.models), config.protocol
+            intro = f"Comparing {models} ({protocol}); results go to a new run folder."
+            task = lambda progress, cancel: runner(config, progress=progress, cancel=cancel).run_dir  # noqa: E731
+        self._append(intro)
         try:
             if before is not None:
                 before(self._progress, self._stop_now)
-            result = runner(config, progress=self._progress, cancel=self._stop_now)
-            self._run_dir = Path(result.run_dir)
+            if task is None:
+                raise AnimalAudioError("Nothing to run: give the job a comparison or a task.")
+            self._run_dir = Path(task(self._progress, self._stop_now))
             log.info("comparison finished: results in %s", self._run_dir)
             self._append(f"Finished: results in run {self._run_dir.name}")
             if on_done is not None:

@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.labels import CLASSES, COLORS, display
+from animal_audio.i18n import DEFAULT, class_name, tr
+from animal_audio.labels import CLASSES, COLORS
 
 CHART_HEIGHT = 340
 #: A chart that only says why there are no bars: short, so a phone does not scroll past blank space.
@@ -24,6 +25,8 @@ WAVEFORM_COLUMNS = 1200
 N_MELS = 64
 FFT_SIZE = 1024
 HOP = 256
+#: Class names longer than this wrap before their bracket ("Насекомые<br>(летающие)"): a phone keeps room for bars.
+WRAP_TICK_CHARS = 18
 FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
 
 
@@ -40,13 +43,13 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
-def probability_figure(probs: Sequence[float], title: str) -> go.Figure:
+def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) -> go.Figure:
     """Horizontal bars over the 10 classes in `CLASSES` order; the top class is highlighted."""
     values = np.asarray(probs, dtype=float).reshape(-1)
     if values.shape != (len(CLASSES),):
         raise ValueError(f"expected {len(CLASSES)} probabilities, got {values.shape}")
     top = int(np.argmax(values))
-    names = [display(c) for c in CLASSES]
+    names = [wrapped_name(class_name(c, lang)) for c in CLASSES]
     percent = values * 100
     fig = go.Figure(
         go.Bar(
@@ -72,6 +75,11 @@ def probability_figure(probs: Sequence[float], title: str) -> go.Figure:
     return _layout(fig, title, CHART_HEIGHT)
 
 
+def wrapped_name(name: str) -> str:
+    """A long class name on two lines (an axis label): the chart keeps its room on a phone."""
+    return name.replace(" (", "<br>(", 1) if len(name) > WRAP_TICK_CHARS else name
+
+
 def message_figure(title: str, message: str, height: int = MESSAGE_HEIGHT) -> go.Figure:
     """A blank chart that says why there is nothing to show (e.g. a model is unavailable)."""
     fig = go.Figure()
@@ -90,7 +98,7 @@ def message_figure(title: str, message: str, height: int = MESSAGE_HEIGHT) -> go
     return _layout(fig, title, height)
 
 
-def waveform_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> go.Figure:
+def waveform_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, lang: str = DEFAULT) -> go.Figure:
     """Min/max envelope of the clip: cheap to send to a browser however long the clip is."""
     wave = np.asarray(waveform, dtype=np.float32).reshape(-1)
     columns = max(1, min(WAVEFORM_COLUMNS, wave.size))
@@ -114,12 +122,14 @@ def waveform_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> go.
             ),
         ]
     )
-    fig.update_xaxes(title_text="time (s)", showgrid=False)
+    fig.update_xaxes(title_text=tr("time_axis", lang), showgrid=False)
     fig.update_yaxes(range=[-1, 1], showgrid=True, gridcolor="#eeeeee", zeroline=False)
-    return _layout(fig, "Waveform", CLIP_FIGURE_HEIGHT)
+    return _layout(fig, tr("waveform", lang), CLIP_FIGURE_HEIGHT)
 
 
-def spectrogram_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> go.Figure:
+def spectrogram_figure(
+    waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, lang: str = DEFAULT
+) -> go.Figure:
     """Log-mel spectrogram, the kind of picture both models start from."""
     import librosa
 
@@ -142,7 +152,7 @@ def spectrogram_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> 
             hovertemplate="%{x:.2f} s: %{z} dB<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="time (s)")
+    fig.update_xaxes(title_text=tr("time_axis", lang))
     # Mel bands are evenly spaced in pitch, so label a few of them in Hz instead of a Hz axis.
     ticks = [hz for hz in (250, 500, 1000, 2000, 4000, 8000) if hz <= sample_rate / 2]
     fig.update_yaxes(
@@ -150,4 +160,4 @@ def spectrogram_figure(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> 
         tickvals=[int(np.argmin(np.abs(freqs - hz))) for hz in ticks],
         ticktext=[f"{hz // 1000}k" if hz >= 1000 else str(hz) for hz in ticks],
     )
-    return _layout(fig, "Spectrogram", CLIP_FIGURE_HEIGHT + 40)
+    return _layout(fig, tr("spectrogram", lang), CLIP_FIGURE_HEIGHT + 40)

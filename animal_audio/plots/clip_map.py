@@ -9,8 +9,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from animal_audio.clip_map import ClipIndex
-from animal_audio.labels import CLASSES, COLORS, display
-from animal_audio.plots.clip import FONT
+from animal_audio.i18n import DEFAULT, class_name, tr
+from animal_audio.labels import CLASSES, COLORS
+from animal_audio.plots.clip import FONT, wrapped_name
 
 MAP_HEIGHT = 460
 #: Fixed-width legend entries: three animals a row on a phone, five on a desktop column; no scrolling box.
@@ -18,13 +19,17 @@ LEGEND_ENTRY_WIDTH = 96
 POINT_SIZE = 7
 STAR_SIZE = 22
 STAR_COLOR = "#111111"
-NEIGHBOUR_HEADERS = ("clip", "animal", "distance")
+#: The nearest clips' columns (catalogue keys, animal_audio/i18n).
+NEIGHBOUR_HEADERS = ("col_clip", "col_animal", "col_distance")
 
 
-def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str) -> go.Figure:
+def map_figure(
+    index: ClipIndex, query_xy: Optional[Sequence[float]], title: str, lang: str = DEFAULT
+) -> go.Figure:
     """The clips coloured by class (one legend entry per animal; hover: clip name and animal), and the
     visitor's clip (`query_xy`, from `clip_map.place`) as a big star; None draws the clips only."""
     fig = go.Figure()
+    yours = tr("your_clip", lang)
     for label in CLASSES:
         rows = index.labels == label
         if not rows.any():
@@ -34,9 +39,9 @@ def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str
                 x=index.xy[rows, 0],
                 y=index.xy[rows, 1],
                 mode="markers",
-                name=display(label),
+                name=wrapped_name(class_name(label, lang)),  # fits its legend entry's width
                 marker=dict(color=COLORS[label], size=POINT_SIZE, opacity=0.8),
-                customdata=np.stack([index.clips[rows], [display(label)] * int(rows.sum())], axis=1),
+                customdata=np.stack([index.clips[rows], [class_name(label, lang)] * int(rows.sum())], axis=1),
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
             )
         )
@@ -46,11 +51,11 @@ def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str
                 x=[float(query_xy[0])],
                 y=[float(query_xy[1])],
                 mode="markers",
-                name="Your clip",
+                name=yours,
                 marker=dict(
                     symbol="star", size=STAR_SIZE, color=STAR_COLOR, line=dict(color="white", width=2)
                 ),
-                hovertemplate="Your clip<extra></extra>",
+                hovertemplate=yours + "<extra></extra>",
             )
         )
     fig.update_layout(
@@ -74,7 +79,9 @@ def map_figure(index: ClipIndex, query_xy: Optional[Sequence[float]], title: str
     return fig
 
 
-def neighbour_rows(neighbours: Optional[Sequence[dict[str, Any]]]) -> list[list[Any]]:
+def neighbour_rows(neighbours: Optional[Sequence[dict[str, Any]]], lang: str = DEFAULT) -> list[list[Any]]:
     """The nearest clips of an answer's "neighbours" as rows under NEIGHBOUR_HEADERS ([] when none);
     `demo.classify.clip_path(row[0])` gives a clip's file for a player."""
-    return [[n["clip"], display(n["label"]), round(float(n["distance"]), 3)] for n in neighbours or ()]
+    return [
+        [n["clip"], class_name(n["label"], lang), round(float(n["distance"]), 3)] for n in neighbours or ()
+    ]

@@ -16,7 +16,9 @@ from plotly.subplots import make_subplots
 
 from animal_audio.fileio import write_text
 from animal_audio.formatting import model_title
-from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.i18n import DEFAULT, tr
+from animal_audio.labels import CLASSES
+from animal_audio.plots.clip import wrapped_name
 
 #: One colour per model, the same in every chart (Okabe-Ito, colour-blind friendly).
 MODEL_COLORS = {
@@ -39,14 +41,13 @@ CONFUSION_SCALE = "Blues"
 DIAGONAL_COLOR = "#555555"
 
 
-def confusion_figure(metrics: dict[str, Any], model: str) -> go.Figure:
+def confusion_figure(metrics: dict[str, Any], model: str, lang: str = DEFAULT) -> go.Figure:
     """One model's confusion matrix: rows true class, columns predicted, counts written in."""
-    figure = go.Figure(_confusion_trace(metrics, model, show_scale=True))
-    figure.update_layout(
-        title=f"{model_title(model)}: confusion matrix", **_confusion_layout(), height=520, width=600
-    )
-    figure.update_yaxes(autorange="reversed", title="true class")
-    figure.update_xaxes(title="predicted class")
+    figure = go.Figure(_confusion_trace(metrics, model, show_scale=True, lang=lang))
+    title = tr("chart_confusion", lang, model=model_title(model))
+    figure.update_layout(title=title, **_confusion_layout(), height=520, width=600)
+    figure.update_yaxes(autorange="reversed", title=tr("true_class", lang))
+    figure.update_xaxes(title=tr("predicted_class", lang))
     return figure
 
 
@@ -76,21 +77,21 @@ def confusion_grid_figure(metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def per_class_f1_figure(metrics: dict[str, Any]) -> go.Figure:
+def per_class_f1_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     """F1 per class, one bar per model in each class group."""
     figure = go.Figure()
     for model, entry in metrics["models"].items():
         figure.add_trace(
             go.Bar(
                 name=model_title(model),
-                x=[DISPLAY_NAMES[c] for c in CLASSES],
+                x=[wrapped_name(tr(f"class_{c}", lang)) for c in CLASSES],
                 y=[entry["per_class"][c]["f1"] for c in CLASSES],
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
                 hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model) + "</extra>",
             )
         )
     figure.update_layout(
-        title="F1 per class",
+        title=tr("chart_f1", lang),
         barmode="group",
         yaxis={"title": "F1", "range": [0, 1.05]},
         legend={"orientation": "h", "y": -0.15},
@@ -99,10 +100,10 @@ def per_class_f1_figure(metrics: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
+def accuracy_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     """Accuracy and macro-F1, one bar per model (its colour); error bars: std over folds in CV."""
     figure = go.Figure()
-    metric_names = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+    metric_names = {"accuracy": tr("chart_accuracy_bar", lang), "macro_f1": "Macro-F1"}
     for model, entry in metrics["models"].items():
         values = [entry[key] for key in metric_names]
         stds = [entry.get(f"{key}_std") for key in metric_names]
@@ -121,9 +122,9 @@ def accuracy_figure(metrics: dict[str, Any]) -> go.Figure:
         )
     protocol = metrics.get("protocol", {}).get("description", "")
     figure.update_layout(
-        title=f"Test accuracy and macro-F1<br><sup>{protocol}</sup>",
+        title=f"{tr('chart_accuracy', lang)}<br><sup>{protocol}</sup>",
         barmode="group",
-        yaxis={"title": "score", "range": [0, 1.05], "tickformat": ".0%"},
+        yaxis={"title": tr("chart_score", lang), "range": [0, 1.05], "tickformat": ".0%"},
         legend={"orientation": "h", "y": -0.12},
         height=460,
     )
@@ -222,10 +223,12 @@ def plotly_include(out_dir: Path, shared_dir: str | os.PathLike[str] | None) -> 
     return include
 
 
-def _confusion_trace(metrics: dict[str, Any], model: str, *, show_scale: bool) -> go.Heatmap:
+def _confusion_trace(
+    metrics: dict[str, Any], model: str, *, show_scale: bool, lang: str = DEFAULT
+) -> go.Heatmap:
     entry = metrics["models"][model]
     counts = entry["confusion"]
-    names = [DISPLAY_NAMES[c] for c in CLASSES]
+    names = [wrapped_name(tr(f"class_{c}", lang)) for c in CLASSES]
     # Colour by share of the true class, so classes with fewer test clips read the same.
     shares = [[c / max(sum(row), 1) for c in row] for row in counts]
     return go.Heatmap(
@@ -238,7 +241,7 @@ def _confusion_trace(metrics: dict[str, Any], model: str, *, show_scale: bool) -
         zmin=0,
         zmax=1,
         showscale=show_scale,
-        colorbar={"title": "share of<br>true class"} if show_scale else None,
+        colorbar={"title": tr("chart_share", lang)} if show_scale else None,
         hovertemplate="true %{y}, predicted %{x}: %{text} clips<extra>" + model_title(model) + "</extra>",
     )
 

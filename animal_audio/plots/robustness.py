@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.formatting import model_title
+from animal_audio.i18n import DEFAULT, tr
 from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
 
 COLUMNS = 3
@@ -25,12 +26,15 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     figure = make_subplots(
         rows=grid_rows,
         cols=COLUMNS,
-        subplot_titles=[_panel_title(meta, t) for t in transforms],
-        horizontal_spacing=0.08,
-        vertical_spacing=0.18,
+        subplot_titles=[(meta.get(t) or {}).get("title", t) for t in transforms],
+        shared_yaxes=True,  # one accuracy scale: panels keep their width on a phone
+        horizontal_spacing=0.04,
+        vertical_spacing=0.22,
     )
     for i, name in enumerate(transforms):
         row, col = i // COLUMNS + 1, i % COLUMNS + 1
+        unit = (meta.get(name) or {}).get("unit", "")
+        figure.update_xaxes(title={"text": unit, "font": {"size": 11}, "standoff": 4}, row=row, col=col)
         for model in models:
             points = [r for r in rows if r["transform"] == name and r["model"] == model]
             color = MODEL_COLORS.get(model, FALLBACK_COLOR)
@@ -64,8 +68,9 @@ def robustness_figure(document: dict[str, Any]) -> go.Figure:
     return figure
 
 
-def sweep_figure(result: dict[str, Any]) -> go.Figure:
-    """One clip's sweep (robustness.sweep): each model's probability for its original answer per level."""
+def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
+    """One clip's sweep (robustness.sweep): each model's probability for its original answer per level;
+    `lang`: the axis' words (the transform and its unit come in `result` as they should read)."""
     figure = go.Figure()
     for entry in result["models"]:
         model = entry["model"]
@@ -80,15 +85,10 @@ def sweep_figure(result: dict[str, Any]) -> go.Figure:
             )
         )
     figure.update_layout(
-        title="Probability of each model's original answer",
+        title=tr("sweep_title", lang),
         xaxis={"title": f"{result['transform']} ({result['unit']})", "type": "category"},
-        yaxis={"title": "probability", "range": [0, 1.05], "tickformat": ".0%"},
+        yaxis={"title": tr("probability", lang), "range": [0, 1.05], "tickformat": ".0%"},
         legend={"orientation": "h", "y": -0.2},
         height=380,
     )
     return figure
-
-
-def _panel_title(meta: dict[str, Any], name: str) -> str:
-    info = meta.get(name) or {}
-    return f"{info.get('title', name)} ({info.get('unit', '')})".replace(" ()", "")

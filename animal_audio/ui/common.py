@@ -13,7 +13,9 @@ from animal_audio import access
 from animal_audio.demo import text, training
 from animal_audio.demo.models import Registry
 from animal_audio.errors import AnimalAudioError
+from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.public_text import unexpected, visible
+from animal_audio.ui.i18n import lang_of
 
 log = logging.getLogger("app")
 
@@ -52,12 +54,16 @@ class StatusViews:
     panel: gr.Markdown
     timer: gr.Timer  # asks again while a model loads or HuBERT learns: no request waits for a load
 
-    def show(self, *, retry: bool = False) -> dict[Any, Any]:
+    def show(self, *, retry: bool = False, lang: str = DEFAULT) -> dict[Any, Any]:
         """Each side's state without waiting for a load; `retry` forgets earlier failures and loads again."""
         if retry:
             self.registry.retry_failed()
-        line, panel, changing = text.status_views(self.registry.status(load=retry))
+        line, panel, changing = text.status_views(self.registry.status(load=retry), lang)
         return {self.line: line, self.panel: panel, self.timer: gr.Timer(active=changing)}
+
+    def for_visitor(self, request: gr.Request) -> dict[Any, Any]:
+        """`show` in the language of the page that asks (page load, timer)."""
+        return self.show(lang=lang_of(request))
 
     @property
     def views(self) -> list[Any]:
@@ -69,14 +75,17 @@ def limited(state: AppState, request: Optional[gr.Request]) -> None:
     state.limiter.check(access.client_address(request.headers, request.client) if request else "")
 
 
-def shown_errors(action: Callable[[], Any], failed: str) -> Any:
-    """Run `action`; our errors become their message for the visitor, any other a short one with an error id."""
+def shown_errors(action: Callable[[], Any], failed: str, lang: str = DEFAULT) -> Any:
+    """Run `action`; our errors become their message for the visitor (in `lang`; the log keeps the English),
+    any other a short one with an error id."""
     try:
         return action()
     except AnimalAudioError as error:
-        raise gr.Error(visible(error), title=text.error_title(error), print_exception=False) from None
+        shown = translate_error(visible(error), lang)
+        raise gr.Error(shown, title=text.error_title(error, lang), print_exception=False) from None
     except Exception as error:
-        raise gr.Error(unexpected(error, failed, logger=log), print_exception=False) from None
+        shown = translate_error(unexpected(error, failed, logger=log), lang)
+        raise gr.Error(shown, title=tr("title_error", lang), print_exception=False) from None
 
 
 def visitor(
@@ -87,5 +96,8 @@ def visitor(
     session = (request.session_hash if request else None) or ""
     who = access.training_access(profile and profile.username, session, sign_in_available=state.sign_in)
     if require and not who.allowed:
-        raise gr.Error(who.reason, title="Not allowed", print_exception=False)
+        lang = lang_of(request)
+        raise gr.Error(
+            translate_error(who.reason, lang), title=tr("title_not_allowed", lang), print_exception=False
+        )
     return who

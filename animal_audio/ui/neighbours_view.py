@@ -6,21 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from animal_audio.demo import text
 from animal_audio.demo.classify import clip_path
+from animal_audio.i18n import DEFAULT, tr
 from animal_audio.plots.clip_map import NEIGHBOUR_HEADERS, neighbour_rows
 from animal_audio.run_view import clip_in_row
 from animal_audio.ui.common import PRIVATE
-
-TITLE = "What is your sound close to? Each model's map of the ESC-50 clips"
-HELP = (
-    "Each dot is one of the 400 ESC-50 animal clips, placed by how the model hears it (a 2-D PCA of its "
-    "embeddings), coloured by animal; ★ is your clip. Animals in separate clouds are ones the model keeps "
-    "apart; overlapping clouds are animals it mixes up. Below each map: the 5 clips nearest to yours "
-    "(cosine distance in its embedding space; click one to listen). Maps come with models trained in a run (a linear probe or fine-tuned HuBERT)."
-)
-NOT_HERE = "{clip} is not on this machine: get the ESC-50 clips first."
+from animal_audio.ui.i18n import lang_of, t
 
 
 @dataclass(frozen=True)
@@ -31,12 +25,14 @@ class NeighbourViews:
     tables: dict[str, gr.Dataframe]
     player: gr.Audio
 
-    def show(self, payload: dict[str, Any], figures: dict[str, Any]) -> dict[Any, Any]:
-        """The views of one answer (`payload` is the /classify JSON, `figures` its drawn charts)."""
+    def show(self, payload: dict[str, Any], figures: dict[str, Any], lang: str = DEFAULT) -> dict[Any, Any]:
+        """The views of one answer (`payload` is the /classify JSON, `figures` its drawn charts) in `lang`."""
+        headers = [tr(key, lang) for key in NEIGHBOUR_HEADERS]
         shown: dict[Any, Any] = {self.maps[s]: figures.get(f"map:{s}") for s in self.maps}
         for side, table in self.tables.items():
-            rows = neighbour_rows(payload["models"][side].get("neighbours"))
-            shown[table] = gr.Dataframe(value=rows or None, visible=bool(rows))
+            rows = neighbour_rows(payload["models"][side].get("neighbours"), lang)
+            value = pd.DataFrame(rows, columns=headers) if rows else None
+            shown[table] = gr.Dataframe(value=value, visible=bool(rows))
         return shown
 
     @property
@@ -44,33 +40,35 @@ class NeighbourViews:
         return [*self.maps.values(), *self.tables.values()]
 
 
-def play_neighbour(table: Any, event: gr.SelectData) -> Any:
+def play_neighbour(table: Any, event: gr.SelectData, request: gr.Request) -> Any:
     """Clicking a nearest clip plays it (when the ESC-50 clips are on this machine)."""
     name = clip_in_row(table, event.index)
     path = clip_path(name) if name else None
     if name and path is None:
-        gr.Warning(NOT_HERE.format(clip=name))
+        gr.Warning(tr("clip_not_here", lang_of(request), filename=name))
     return gr.Audio(value=str(path), label=name, visible=True) if path else gr.skip()
 
 
 def neighbours_section() -> NeighbourViews:
     """An accordion under the answer; filled by the classify event (no request of its own)."""
-    with gr.Accordion(TITLE, open=False, elem_id="neighbours"):
-        gr.Markdown(HELP)
+    with gr.Accordion(t("map_title"), open=False, elem_id="neighbours"):
+        gr.Markdown(t("map_help"))
         with gr.Row(equal_height=False):
             maps, tables = {}, {}
             for side in text.SIDES:
                 with gr.Column(min_width=300):
                     maps[side] = gr.Plot(show_label=False, elem_id=f"map-{side}")
                     tables[side] = gr.Dataframe(
-                        headers=list(NEIGHBOUR_HEADERS),
-                        column_widths=["44%", "34%", "22%"],
+                        headers=[tr(key) for key in NEIGHBOUR_HEADERS],
+                        column_widths=["40%", "32%", "28%"],
                         interactive=False,
                         visible=False,
-                        label=f"{text.SIDE_TITLES[side]}: nearest clips",
+                        label=t(f"nearest_{side}"),
                         elem_id=f"neighbours-{side}",
                     )
-        player = gr.Audio(label="Nearest clip", interactive=False, visible=False, elem_id="neighbour-audio")
+        player = gr.Audio(
+            label=t("nearest_player"), interactive=False, visible=False, elem_id="neighbour-audio"
+        )
     views = NeighbourViews(maps, tables, player)
     for table in tables.values():
         table.select(play_neighbour, inputs=table, outputs=player, **PRIVATE)

@@ -10,6 +10,7 @@ from animal_audio import settings
 from animal_audio.demo import text
 from animal_audio.ui.classify_tab import classify_tab
 from animal_audio.ui.common import CLASSIFY_CONCURRENCY, POLL_SECONDS, AppState, StatusViews
+from animal_audio.ui.i18n import I18N, t
 from animal_audio.ui.models_tab import models_tab
 from animal_audio.ui.train_tab import train_tab
 
@@ -23,7 +24,9 @@ DELETE_UPLOADS = (3600, 3600)  # uploaded clips: deleted hourly once an hour old
 def build_page(state: AppState) -> gr.Blocks:
     """The whole UI. Builds components only: no model is loaded here."""
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=DELETE_UPLOADS) as app:
-        gr.HTML(text.HEADER.format(logo=(ASSETS / "logo.svg").read_text(encoding="utf-8"), title=TITLE))
+        gr.HTML(
+            text.HEADER.format(logo=(ASSETS / "logo.svg").read_text(encoding="utf-8"), text=t("header_html"))
+        )
         line, panel = gr.Markdown(elem_id="status-line", render=False), gr.Markdown(render=False)
         status = StatusViews(state.registry, line, panel, gr.Timer(POLL_SECONDS))
         with gr.Tabs():
@@ -43,4 +46,5 @@ def launch(app: gr.Blocks) -> None:
         css_paths=[ASSETS / "style.css"],
         favicon_path=ASSETS / "logo.svg",
         footer_links=["api", "gradio"],
+        i18n=I18N,  # fixed text in the browser's language, English otherwise
     )

@@ -12,6 +12,7 @@ from typing import Optional
 
 from animal_audio import settings
 from animal_audio.compare_config import CompareConfig
+from animal_audio.ensemble_run import TOO_FEW
 from animal_audio.models.published import training_base
 from animal_audio.settings import OFFLINE_VARIABLES, offline
 
@@ -33,6 +34,9 @@ def unavailable_models(config: CompareConfig) -> dict[str, str]:
 
 def model_problem(config: CompareConfig, name: str) -> Optional[str]:
     """Why model `name` of `config` cannot load here, or None when nothing local rules it out."""
+    if name == "ensemble":  # loads nothing itself: it needs two other models (which may fail in turn)
+        others = [m for m in config.models if m != name]
+        return None if len(others) >= 2 else TOO_FEW.format(found=", ".join(others) or "none")
     if name.startswith("yamnet"):
         from animal_audio.models.yamnet import source_problem
 

@@ -16,8 +16,10 @@ import pandas as pd
 
 from animal_audio import esc50
 from animal_audio.errors import AnimalAudioError, DatasetError
+from animal_audio.pooling import DEFAULT_POOLING, POOLINGS
 
-MODEL_NAMES = ("hubert-finetune", "hubert-probe", "yamnet-zeroshot", "yamnet-probe")
+#: "ensemble" combines the others chosen with it (ensemble.py), so it comes last.
+MODEL_NAMES = ("hubert-finetune", "hubert-probe", "yamnet-zeroshot", "yamnet-probe", "ensemble")
 PROTOCOLS = ("folds", "cv")
 
 
@@ -28,7 +30,8 @@ class CompareConfig:
     `esc50_dir`: an ESC-50 release to prepare into `data_dir` when that holds no
     prepared data yet. `runs_dir`: where `latest.json` lives (default
     `settings.runs_dir()`); `update_latest=False` leaves it alone (benchmarks).
-    `max_steps` caps fine-tuning steps (tests, smoke runs).
+    `max_steps` caps fine-tuning steps (tests, smoke runs). `probe_poolings`: the probes' features
+    (pooling.py); with several, the validation fold chooses (head_choice.py).
     """
 
     data_dir: Path
@@ -45,6 +48,7 @@ class CompareConfig:
     esc50_dir: Optional[Path] = None
     runs_dir: Optional[Path] = None
     update_latest: bool = True
+    probe_poolings: tuple[str, ...] = (DEFAULT_POOLING,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser())
@@ -54,6 +58,8 @@ class CompareConfig:
                 object.__setattr__(self, name, Path(value).expanduser())
         models = parse_models(self.models)
         object.__setattr__(self, "models", models)
+        poolings = parse_poolings(self.probe_poolings)
+        object.__setattr__(self, "probe_poolings", poolings)
         if self.protocol not in PROTOCOLS:
             raise AnimalAudioError(f"Unknown protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}.")
         if self.epochs < 1:
@@ -67,6 +73,7 @@ class CompareConfig:
             if isinstance(value, Path):
                 data[key] = str(value)
         data["models"] = list(self.models)
+        data["probe_poolings"] = list(self.probe_poolings)
         return data
 
     def fingerprint(self) -> str:
@@ -92,6 +99,18 @@ def parse_models(models: str | Sequence[str]) -> tuple[str, ...]:
         )
     if not names:
         raise AnimalAudioError(f"No models chosen. Choose from: {', '.join(MODEL_NAMES)}.")
+    return tuple(dict.fromkeys(names))
+
+
+def parse_poolings(poolings: str | Sequence[str]) -> tuple[str, ...]:
+    """'mean,mean+max' or a list -> validated, de-duplicated poolings (pooling.POOLINGS)."""
+    names = poolings.split(",") if isinstance(poolings, str) else list(poolings)
+    names = [n.strip().lower() for n in names if n and n.strip()]
+    unknown = [n for n in names if n not in POOLINGS]
+    if unknown or not names:
+        raise AnimalAudioError(
+            f"Unknown or no probe pooling(s): {', '.join(unknown) or '(none)'}. Choose from: {', '.join(POOLINGS)}."
+        )
     return tuple(dict.fromkeys(names))
 
 

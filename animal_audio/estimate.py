@@ -18,7 +18,9 @@ SECONDS_HUBERT_EMBED = 0.35  # layer-6 embedding of a 5 s clip, ONNX Runtime fp3
 SECONDS_HUBERT_TRAIN_STEP = 2.6  # per 5 s clip, feature encoder frozen: ~14 min per epoch of 320 clips
 SECONDS_YAMNET_CLIP = 0.03  # TFLite ~0.015 s + decoding
 SECONDS_MODEL_LOAD = {"hubert": 8.0, "yamnet": 1.0}  # hubert: first ONNX export of a checkpoint
+#: A probe's head per split: its candidates (C; HuBERT: x 14 layers) on the train folds, then the refit.
 SECONDS_PROBE_FIT = 2.0
+SECONDS_LAYER_CHOICE = 15.0
 #: How much faster a GPU is than the 2-core CPU for HuBERT (conservative).
 GPU_SPEEDUP = 20.0
 #: HuBERT inference speed-up of fast mode (bf16 CNN + int8 ONNX), measured 2.3-2.6x.
@@ -49,16 +51,18 @@ def estimate_seconds(config: CompareConfig) -> float:
     speedup = GPU_SPEEDUP if uses_hubert and _has_gpu(config.device) else 1.0
     hubert_clip = SECONDS_HUBERT_EMBED / speedup / (FAST_SPEEDUP if settings.fast_mode(config.fast) else 1.0)
     total = 0.0
+    ensemble = "ensemble" in models  # then each model also predicts the validation fold
     for name in models:
         if name == "yamnet-zeroshot":
-            total += SECONDS_MODEL_LOAD["yamnet"] + sum(t for _, _, t in counts) * SECONDS_YAMNET_CLIP
+            tested = sum(t + (v if ensemble else 0) for _, v, t in counts)
+            total += SECONDS_MODEL_LOAD["yamnet"] + tested * SECONDS_YAMNET_CLIP
         elif name == "yamnet-probe":
             total += SECONDS_MODEL_LOAD["yamnet"] + clips * SECONDS_YAMNET_CLIP
             total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * SECONDS_YAMNET_CLIP)
         elif name == "hubert-probe":
             to_embed = clips * (1.0 - _cached_hubert_share(config, paths))
             total += SECONDS_MODEL_LOAD["hubert"] + to_embed * hubert_clip
-            total += len(counts) * (SECONDS_PROBE_FIT + TIMING_CLIPS * hubert_clip)
+            total += len(counts) * (SECONDS_LAYER_CHOICE + TIMING_CLIPS * hubert_clip)
         elif name == "hubert-finetune":
             for train, validation, test in counts:
                 steps_clips = train * config.epochs
@@ -66,7 +70,8 @@ def estimate_seconds(config: CompareConfig) -> float:
                     steps_clips = min(steps_clips, config.max_steps * 8)
                 epochs = max(1, min(config.epochs, -(-steps_clips // max(train, 1))))
                 total += SECONDS_MODEL_LOAD["hubert"] + steps_clips * SECONDS_HUBERT_TRAIN_STEP / speedup
-                total += (validation * epochs + test) * SECONDS_HUBERT_EMBED / speedup
+                tested = validation * (epochs + int(ensemble)) + test
+                total += tested * SECONDS_HUBERT_EMBED / speedup
     return float(total)
 
 

@@ -8,6 +8,7 @@ MODEL_TITLES = {
     "hubert-probe": "HuBERT + linear probe",
     "yamnet-zeroshot": "YAMNet zero-shot",
     "yamnet-probe": "YAMNet + linear probe",
+    "ensemble": "Ensemble of the others",
 }
 
 

@@ -10,10 +10,11 @@ time estimate in estimate.py.
 Protocol choices (also written into every report):
 - Every model is tested on the same clips: the test fold(s) of ESC-50, never a
   random split (folds keep clips of one source recording together).
-- Linear probes train on train + validation folds with the probe's fixed
-  regularisation: they have no early stopping or hyper-parameter to choose, so the
-  validation fold is better used as training data. Fine-tuning uses the validation
-  fold for early stopping / choosing the best epoch.
+- Linear probes choose their regularisation (and pooling) on the validation fold, with
+  candidates fitted on the train folds, then refit the chosen head on train + validation
+  folds (probe_run.py). Fine-tuning uses the validation fold for early stopping.
+- The ensemble combines the other models with weights fitted on their validation-fold
+  predictions (ensemble.py), so with it chosen every model also predicts that fold.
 - YAMNet zero-shot trains on nothing: its AudioSet -> animal map is fixed in labels.py.
 """
 
@@ -22,16 +23,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import numpy as np
 import pandas as pd
 
 from animal_audio import esc50, settings
 from animal_audio.availability import hubert_source, unavailable_models
 from animal_audio.compare_config import CompareConfig, protocol_splits
+from animal_audio.ensemble_run import run_ensemble
 from animal_audio.errors import (
     UNEXPECTED_FAILURE,
     AnimalAudioError,
@@ -41,13 +42,13 @@ from animal_audio.errors import (
     ModelUnavailableError,
     short_error,
 )
-from animal_audio.evaluation import TIMING_CLIPS, evaluate_classifier, time_per_clip
 from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.formatting import not_run_line
 from animal_audio.housekeeping import prune_runs, require_run_space
-from animal_audio.labels import CLASSES
+from animal_audio.probe_run import run_hubert_probe, run_yamnet_probe
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report, restaged
 from animal_audio.public_text import log_unexpected
+from animal_audio.run_context import ENSEMBLE, RunContext
 from animal_audio.run_results import metrics_document, predictions_table
 from animal_audio.runs import (
     PARTS_DIR,
@@ -55,10 +56,7 @@ from animal_audio.runs import (
     RunResult,
     default_run_dir,
     is_auto_run,
-    load_part,
-    model_subdir,
     running,
-    save_part,
     start_run,
     write_latest,
     write_results,
@@ -109,14 +107,15 @@ def _compare(
         table = _prepared_table(config, progress, cancel)
         splits = protocol_splits(table, config.protocol)
         report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
-        ctx = _Context(config, run_dir, table, splits, progress, cancel)
+        ctx = RunContext(config, run_dir, table, splits, progress, cancel)
         # A model whose every part this run finished before needs no weights: it is reused, even offline.
         unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
         if len(unavailable) == len(config.models):
             raise ModelUnavailableError(nothing_to_compare(unavailable))
         start_run(run_dir, config)  # from here on, files go into the run directory
         parts: dict[str, list[Part]] = {}
-        for name in config.models:
+        # The ensemble combines the others: it runs last, whatever order they were named in.
+        for name in sorted(config.models, key=lambda n: n == ENSEMBLE):
             check_cancel(cancel, f"{name}")
             known = unavailable.get(name)
             problem = known or _run_model(ctx, name, parts)
@@ -142,11 +141,11 @@ def _compare(
         return RunResult(run_dir, metrics, predictions)
 
 
-def _run_model(ctx: _Context, name: str, parts: dict[str, list[Part]]) -> Optional[str]:
+def _run_model(ctx: RunContext, name: str, parts: dict[str, list[Part]]) -> Optional[str]:
     """Run one model into `parts`; why it could not run, or None. A data problem or a stop ends the whole
     run; any other failure leaves this one model out of the results (a re-run tries it again)."""
     try:
-        parts[name] = _RUNNERS[name](ctx, name)
+        parts[name] = run_ensemble(ctx, name, parts) if name == ENSEMBLE else _RUNNERS[name](ctx, name)
     except (CancelledError, DatasetError, AudioError):
         raise
     except AnimalAudioError as error:  # cannot load (offline, missing weights) or a damaged file
@@ -178,44 +177,7 @@ def _prepared_table(
     return table
 
 
-@dataclass
-class _Context:
-    config: CompareConfig
-    run_dir: Path
-    table: pd.DataFrame
-    splits: list[esc50.Split]
-    progress: Optional[ProgressCallback]
-    cancel: Optional[CancelCheck]
-
-    def model_dir(self, name: str, split: esc50.Split) -> Path:
-        return self.run_dir / model_subdir(self.config.protocol, name, split)
-
-    def stage(self, name: str, split: esc50.Split, what: str = "") -> str:
-        head = f"{name} {what}".strip()
-        return head if len(self.splits) == 1 else f"{head} ({split.name})"
-
-    def load_part(self, name: str, split: esc50.Split) -> Optional[Part]:
-        return load_part(self.run_dir, self.config.fingerprint(), name, split)
-
-    def finished(self, name: str) -> bool:
-        """Whether every split of `name` has a finished part to reuse."""
-        return all(self.load_part(name, split) is not None for split in self.splits)
-
-    def save_part(self, name: str, split: esc50.Split, part: Part) -> Part:
-        return save_part(self.run_dir, self.config.fingerprint(), name, split, part)
-
-    def test(self, classifier: Any, name: str, split: esc50.Split) -> tuple[np.ndarray, float]:
-        """The classifier's probabilities on the split's test clips and its seconds per clip."""
-        return evaluate_classifier(
-            classifier,
-            list(split.test["path"]),
-            progress=self.progress,
-            cancel=self.cancel,
-            stage=self.stage(name, split, "test"),
-        )
-
-
-def _run_yamnet_zeroshot(ctx: _Context, name: str) -> list[Part]:
+def _run_yamnet_zeroshot(ctx: RunContext, name: str) -> list[Part]:
     parts: list[Part] = []
     classifier = None
     for split in ctx.splits:
@@ -228,84 +190,13 @@ def _run_yamnet_zeroshot(ctx: _Context, name: str) -> list[Part]:
                 classifier = YamnetZeroShot.load(ctx.config.yamnet)
             probs, seconds = ctx.test(classifier, name, split)
             extra = {"trained_on": "nothing", "base": classifier.model.source}
-            part = ctx.save_part(name, split, Part(probs, 0.0, seconds, extra))
+            validation = ctx.validate(classifier, name, split)
+            part = ctx.save_part(name, split, Part(probs, 0.0, seconds, extra, validation))
         parts.append(part)
     return parts
 
 
-def _run_yamnet_probe(ctx: _Context, name: str) -> list[Part]:
-    source = settings.yamnet_source(ctx.config.yamnet)
-
-    def embedder() -> Any:
-        from animal_audio.models.yamnet import YamnetModel
-
-        return YamnetModel.load(source)
-
-    return _run_probe(ctx, name, embedder, source)
-
-
-def _run_hubert_probe(ctx: _Context, name: str) -> list[Part]:
-    source = hubert_source(ctx.config)
-
-    def embedder() -> Any:
-        from animal_audio.models.hubert import HubertEmbedder
-
-        return HubertEmbedder.load(source, device=ctx.config.device, fast=ctx.config.fast)
-
-    return _run_probe(ctx, name, embedder, source)
-
-
-def _run_probe(ctx: _Context, name: str, load_embedder: Callable[[], Any], base: str) -> list[Part]:
-    """Embed every clip once (cached across runs), then fit one linear head per split.
-
-    `base` names the embedder's weights: the head is useless without them, so the part records it."""
-    from animal_audio.embeddings import embed_clips
-    from animal_audio.models.probe import LinearProbe, ProbeClassifier
-
-    parts: list[Optional[Part]] = [ctx.load_part(name, split) for split in ctx.splits]
-    todo = [i for i, part in enumerate(parts) if part is None]
-    if not todo:
-        return [p for p in parts if p is not None]
-    report(ctx.progress, f"{name} load", 0.0, "loading the embedding model")
-    embedder = load_embedder()
-    started = time.perf_counter()
-    paths = list(ctx.table["path"])
-    features = embed_clips(
-        embedder, paths, progress=restaged(ctx.progress, f"{name} embeddings"), cancel=ctx.cancel
-    )
-    embed_seconds = time.perf_counter() - started
-    row_of = {path: i for i, path in enumerate(paths)}
-    for i in todo:
-        split = ctx.splits[i]
-        check_cancel(ctx.cancel, f"{name} training ({split.name})")
-        stage = ctx.stage(name, split, "train")
-        report(ctx.progress, stage, 0.0, "fitting the linear head")
-        fit_started = time.perf_counter()
-        train = split.train_and_validation
-        probe = LinearProbe()
-        probe.fit(
-            features[[row_of[p] for p in train["path"]]],
-            _targets(train),
-            seed=ctx.config.seed,
-            embedder=embedder,
-        )
-        probe.save(ctx.model_dir(name, split))
-        train_seconds = embed_seconds * len(train) / len(paths) + time.perf_counter() - fit_started
-        report(ctx.progress, stage, 1.0, f"trained on {len(train)} clips")
-        probs = np.asarray(probe.predict_proba(features[[row_of[p] for p in split.test["path"]]]))
-        classifier = ProbeClassifier(name, embedder, probe)
-        seconds = time_per_clip(classifier, list(split.test["path"])[:TIMING_CLIPS])
-        extra = {
-            "trained_on": "train + validation folds",
-            "train_clips": len(train),
-            "model_dir": model_subdir(ctx.config.protocol, name, split).as_posix(),
-            "base": base,
-        }
-        parts[i] = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
-    return [p for p in parts if p is not None]
-
-
-def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
+def _run_hubert_finetune(ctx: RunContext, name: str) -> list[Part]:
     """Fine-tune per split (validation fold for early stopping), then test the best checkpoint."""
     from animal_audio.models.hubert import HubertClassifier
 
@@ -318,13 +209,16 @@ def _run_hubert_finetune(ctx: _Context, name: str) -> list[Part]:
                 str(checkpoint), device=ctx.config.device, fast=ctx.config.fast
             )
             probs, seconds = ctx.test(classifier, name, split)
+            validation = ctx.validate(classifier, name, split)  # the epoch was chosen there: optimistic
             del classifier  # one per CV fold (~1 GB each in ORT): free it before the next fold
-            part = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra))
+            part = ctx.save_part(name, split, Part(probs, train_seconds, seconds, extra, validation))
         parts.append(part)
     return parts
 
 
-def _finetuned_checkpoint(ctx: _Context, name: str, split: esc50.Split) -> tuple[Path, float, dict[str, Any]]:
+def _finetuned_checkpoint(
+    ctx: RunContext, name: str, split: esc50.Split
+) -> tuple[Path, float, dict[str, Any]]:
     """Reuse a checkpoint this run already finished, else fine-tune (which resumes its own checkpoints)."""
     from animal_audio.models.finetune import finetune
 
@@ -382,13 +276,9 @@ def _finished_finetune(out_dir: Path, fingerprint: str) -> Optional[tuple[Path, 
     return (checkpoint, train_seconds, extra) if (checkpoint / "config.json").is_file() else None
 
 
-_RUNNERS: dict[str, Callable[[_Context, str], list[Part]]] = {
+_RUNNERS: dict[str, Callable[[RunContext, str], list[Part]]] = {
     "hubert-finetune": _run_hubert_finetune,
-    "hubert-probe": _run_hubert_probe,
+    "hubert-probe": run_hubert_probe,
     "yamnet-zeroshot": _run_yamnet_zeroshot,
-    "yamnet-probe": _run_yamnet_probe,
+    "yamnet-probe": run_yamnet_probe,
 }
-
-
-def _targets(table: pd.DataFrame) -> np.ndarray:
-    return np.array([CLASSES.index(label) for label in table["label"]], dtype=np.int64)

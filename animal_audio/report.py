@@ -15,6 +15,7 @@ from animal_audio.formatting import duration, model_title, percent
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.paired import BOOTSTRAP_RESAMPLES, CHANCE_LEVEL, describe, fold_differences, p_text
 from animal_audio.plots.results import FIGURE_FILES
+from animal_audio.report_choices import choice_lines
 
 TITLE = "Animal sounds on ESC-50: HuBERT vs YAMNet"
 RESULTS_HEADER = "| Model | | Accuracy | Macro-F1 | Training time | Inference per clip | Trained on |"
@@ -65,6 +66,9 @@ def render_report(metrics: dict[str, Any], robustness: Optional[dict[str, Any]] 
         lines += ["", "## Is the difference real?", "", *_paired(metrics)]
     if any("ece" in entry for entry in models.values()):
         lines += ["", "## How sure vs how right (calibration)", "", *_calibration(models)]
+    choices = choice_lines(metrics)
+    if choices:
+        lines += ["", "## Chosen on the validation fold", "", *choices]
     lines += ["", "## F1 per class", "", _per_class_table(models)]
     if robustness:
         lines += ["", "## Robustness (accuracy on changed test clips)", "", *_robustness(robustness)]
@@ -194,9 +198,16 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
         )
     if {"yamnet-probe", "hubert-probe"} & set(models):
         notes.append(
-            "- The linear probes (a logistic regression on frozen, clip-averaged embeddings) train on the "
-            "train and validation folds; they have no early stopping to spend a validation fold on. "
-            "They compare the two backbones with the same head and the same data."
+            "- The linear probes (a logistic regression on frozen embeddings pooled over the clip's frames) "
+            "choose their regularisation C (and pooling) on the validation fold, with candidates fitted on the "
+            "train folds, then refit the choice on the train and validation folds. They compare the two "
+            "backbones with the same head and the same data."
+        )
+    if "ensemble" in models:
+        notes.append(
+            "- The ensemble combines the other models' probabilities (a weighted mean of their "
+            "log-probabilities) with weights chosen on their validation-fold predictions; its times are "
+            "the sum of its members'."
         )
     if "hubert-finetune" in models:
         steps = config.get("max_steps")

@@ -117,19 +117,25 @@ def load_run_models(
             raise CheckpointError(
                 f"{run_dir} lists {name} but its trained files are gone (models/{name}). Run the comparison again."
             )
+        if name == "ensemble":  # its members come before it in metrics.json (the run makes it last)
+            from animal_audio.ensemble import EnsembleClassifier, EnsembleWeights
+
+            models[name] = EnsembleClassifier(models, EnsembleWeights.load(trained.directory))
+            continue
         if name == "hubert-finetune":
             from animal_audio.models.hubert import HubertClassifier
 
             models[name] = HubertClassifier.load(str(trained.directory))
             continue
-        from animal_audio.models.probe import ProbeClassifier
+        from animal_audio.models.probe import ProbeClassifier, head_layer
 
         if name == "yamnet-probe":
             embedder = yamnet_network(trained.base)
         else:
             from animal_audio.models.hubert import HubertEmbedder
 
-            embedder = HubertEmbedder.load(hubert or trained.base or settings.DEFAULT_HUBERT)
+            base = hubert or trained.base or settings.DEFAULT_HUBERT
+            embedder = HubertEmbedder.load(base, layer=head_layer(trained.directory))
         models[name] = ProbeClassifier.from_dir(name, embedder, trained.directory)
     return models
 

@@ -143,7 +143,9 @@ def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str,
             }
             for s in splits
         ],
-        "probes": "linear probes train on train + validation folds (no early stopping to use it for)",
+        "probes": "linear probes choose C (and pooling) on the validation fold with candidates fitted on the "
+        "train folds, then refit the choice on train + validation folds",
+        "ensemble": "the ensemble's weights are chosen on its members' validation-fold predictions",
         "finetune": "fine-tuning trains on the train folds and keeps the best epoch on the validation fold",
         "zeroshot": "YAMNet zero-shot trains on nothing; its AudioSet -> animal map is fixed in labels.py",
     }

@@ -68,6 +68,8 @@ class Part:
     train_seconds: float
     inference_seconds_per_clip: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Its probabilities on the split's validation clips (what the ensemble is fitted on); None: not made.
+    validation_probs: Optional[np.ndarray] = None
 
 
 def start_run(run_dir: Path, config: CompareConfig) -> None:
@@ -152,9 +154,17 @@ def load_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split) ->
         probs = np.asarray(data["probs"], dtype=np.float64)
         if probs.shape != (len(split.test), len(CLASSES)):
             return None
+        validation = data.get("validation_probs")
+        validation = None if validation is None else np.asarray(validation, dtype=np.float64)
+        if validation is not None and validation.shape != (len(split.validation), len(CLASSES)):
+            validation = None
         log.info("%s on %s: reusing finished results", name, split.name)
         return Part(
-            probs, float(data["train_seconds"]), float(data["inference_seconds_per_clip"]), data["extra"]
+            probs,
+            float(data["train_seconds"]),
+            float(data["inference_seconds_per_clip"]),
+            data["extra"],
+            validation,
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -172,6 +182,9 @@ def save_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split, pa
             "train_seconds": part.train_seconds,
             "inference_seconds_per_clip": part.inference_seconds_per_clip,
             "extra": part.extra,
+            "validation_probs": None
+            if part.validation_probs is None
+            else np.round(part.validation_probs, 8).tolist(),
         },
     )
     return part

@@ -177,6 +177,8 @@ def prepared_data(args: argparse.Namespace) -> Path:
 
 def unavailable_reason(model: str, args: argparse.Namespace) -> Optional[str]:
     """Why a model cannot run here (weights unreachable), or None when it can."""
+    if model == "ensemble":  # loads nothing: it combines the others (the run says when too few ran)
+        return None
     try:
         if model.startswith("yamnet"):
             from animal_audio.models.yamnet import YamnetModel

@@ -103,8 +103,11 @@ def test_full_run_writes_a_complete_run_directory(
     assert {"torch", "transformers", "tensorflow", "python"} <= set(metrics["versions"])
     assert {"platform", "cpu_count", "device"} <= set(metrics["machine"])
     assert metrics["protocol"]["name"] == "folds" and metrics["seed"] == 0 and metrics["created"]
-    # Every pair of the four models on the same 20 clips; per-fold differences only in CV.
-    assert len(metrics["paired"]) == 6 and all(p["n"] == 20 and "folds" not in p for p in metrics["paired"])
+    # Every pair of the five models (the ensemble too) on the same 20 clips; per-fold differences only in CV.
+    pairs = len(MODEL_NAMES) * (len(MODEL_NAMES) - 1) // 2
+    assert len(metrics["paired"]) == pairs and all(
+        p["n"] == 20 and "folds" not in p for p in metrics["paired"]
+    )
     assert all(0.0 <= entry["ece"] <= 1.0 for entry in metrics["models"].values())
     # The app reloads the trained models from here.
     from animal_audio.models.probe import LinearProbe

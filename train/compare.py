@@ -15,11 +15,12 @@ import logging
 
 from animal_audio import settings
 from animal_audio.availability import unavailable_models
-from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models
+from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models, parse_poolings
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_line, percent
 from animal_audio.models.published import training_base
 from animal_audio.pipeline import run_comparison
+from animal_audio.pooling import DEFAULT_POOLING, POOLINGS
 from animal_audio.report import headline
 from animal_audio.runs import REPORT_FILE
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
@@ -58,6 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="fine-tuning epochs (default 10)")
     parser.add_argument("--max-steps", type=int, help="cap fine-tuning steps (smoke tests)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--probe-pooling",
+        default=DEFAULT_POOLING,
+        help=f"the probes' features, comma-separated from {', '.join(POOLINGS)}; with several, the "
+        f"validation fold chooses (default {DEFAULT_POOLING})",
+    )
     parser.set_defaults(run=run)
 
 
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         fast=args.fast,
         max_steps=args.max_steps,
         esc50_dir=args.esc50_dir,
+        probe_poolings=parse_poolings(args.probe_pooling),
     )
     # Without --out the pipeline names the run directory (and logs it): only such runs are pruned later.
     log.info("expected time on this machine: ~%s", duration(estimate_seconds(config)))

@@ -315,7 +315,7 @@ class Registry:
         """hubert-finetune's checkpoint, else the hubert-probe head, of the run in use (or the newest that has
         one); with `base`, only one trained from those weights (a head is useless on another base)."""
         from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
-        from animal_audio.models.probe import ProbeClassifier
+        from animal_audio.models.probe import ProbeClassifier, head_layer
 
         trained = self._run_model("hubert-finetune", "hubert-probe", base=base)
         if trained is None:
@@ -327,8 +327,9 @@ class Registry:
                 trained=trained,
             )
         base = trained.base or settings.DEFAULT_HUBERT
+        embedder = HubertEmbedder.load(base, layer=head_layer(trained.directory))  # the layer it chose
         return LoadedModel(
-            ProbeClassifier.from_dir("hubert-probe", HubertEmbedder.load(base), trained.directory),
+            ProbeClassifier.from_dir("hubert-probe", embedder, trained.directory),
             f"linear head trained in run {trained.run_dir.name} ({trained.directory}) on {base}",
             trained=trained,
         )

@@ -102,7 +102,7 @@ def _onnx_runner(module: Any, *, fast: bool, key_parts: dict) -> Runner:
 
 def exportable(model: Any, *, layer: Layer | None = None) -> Any:
     """One row per frame out [batch, frames, d]: the projector output and, in the last columns, its logits (or
-    hidden `layer`; "mean": all), so one pass gives the clip's answer and embedding and the timeline's."""
+    hidden `layer`; "mean": their average; "all": all side by side), so one pass gives the clip's answer and embedding and the timeline's."""
     # The mean of frame logits is the clip's logits because the head (projector, classifier) is linear.
     import torch
 
@@ -123,6 +123,10 @@ def exportable(model: Any, *, layer: Layer | None = None) -> Any:
                 projected = self.model.projector(hidden)
                 return torch.cat([projected, self.model.classifier(projected)], dim=-1)
             hidden = self.model(input_values, output_hidden_states=True).hidden_states
+            if (
+                layer == "all"
+            ):  # every hidden state side by side: one pass for the layer choice (hubert_layers.py)
+                return torch.cat(hidden, dim=-1)
             return torch.stack(hidden).mean(0) if layer == "mean" else hidden[layer]
 
     if layer is None and not all(hasattr(model, part) for part in ("projector", "classifier")):

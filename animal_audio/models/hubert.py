@@ -204,6 +204,10 @@ class HubertEmbedder(_Hubert):
             else np.zeros((0, self.dim), np.float32)
         )
 
+    def frames_batch(self, waveforms: Sequence[np.ndarray]) -> list[Frames]:
+        """Each clip's frames of the layer, batched by length (the cache keeps their mean, max and std)."""
+        return self._run(waveforms)[0]
+
     def embed_frames(self, waveform: np.ndarray) -> Frames:
         """The clip's frames of the layer [frames, hidden_size]: their mean is `embed`."""
         return self._run([waveform])[0][0]
@@ -380,8 +384,8 @@ def _resolve_layer(layer: Layer | None, num_layers: int) -> Layer:
     paper and SUPERB put acoustic information mid-stack (reasoned: no real weights here to measure)."""
     if layer is None:
         return num_layers // 2
-    if layer == "mean":
+    if layer in ("mean", "all"):
         return layer
     if isinstance(layer, int) and not isinstance(layer, bool) and 0 <= layer <= num_layers:
         return layer
-    raise ValueError(f"layer must be 0..{num_layers} or 'mean', not {layer!r}")
+    raise ValueError(f"layer must be 0..{num_layers}, 'mean' or 'all', not {layer!r}")

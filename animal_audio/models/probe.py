@@ -20,11 +20,14 @@ from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.fileio import atomic_path, write_json
 from animal_audio.labels import CLASSES, NUM_CLASSES
 from animal_audio.models.base import Prediction, softmax
+from animal_audio.pooling import LEGACY_POOLING, POOLINGS, check_pooling, pool_frames, pooled_timeline
 
 log = logging.getLogger(__name__)
 
 FORMAT = "animal-audio/linear-probe"
-FORMAT_VERSION = 1
+#: 2: probe.json names the pooling of its features (pooling.py); a version-1 head is a "mean" head.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 META_FILE = "probe.json"
 WEIGHTS_GLOB = "probe-*.safetensors"
 #: Inverse L2 strength; sklearn's default, standardised features make it a sensible scale.
@@ -49,12 +52,15 @@ class Embedder(Protocol):
 
 
 class LinearProbe:
-    """Standardise, then multinomial logistic regression; probabilities always over all of CLASSES."""
+    """Standardise, then multinomial logistic regression; probabilities always over all of CLASSES.
+    `pooling` says how its features were made from the clip's frames (pooling.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pooling: str = LEGACY_POOLING) -> None:
         self._arrays: dict[str, np.ndarray] | None = None
+        self.pooling = check_pooling(pooling)
         self.embedder_name = ""
         self.embedder_fingerprint = ""
+        self.embedder_layer: int | str | None = None  # HuBERT's hidden layer it reads; None: the default
         self.info: dict[str, Any] = {}
 
     @property
@@ -72,8 +78,10 @@ class LinearProbe:
         *,
         seed: int = 0,
         embedder: Any = None,
+        C: float = REGULARISATION_C,
     ) -> LinearProbe:
-        """Fit on embeddings X [n, d] and labels y (class indices or names); returns self."""
+        """Fit on embeddings X [n, d] (pooled as self.pooling) and labels y (indices or names); returns self.
+        `C`: inverse L2 strength (head_choice.py picks it on the validation fold)."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -88,7 +96,7 @@ class LinearProbe:
         started = time.perf_counter()
         pipeline = make_pipeline(
             StandardScaler(),
-            LogisticRegression(C=REGULARISATION_C, max_iter=MAX_ITER, random_state=seed),
+            LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed),
         )
         # Single-threaded BLAS: the problem is small, and on a busy CPU (torch and TF threads
         # beside it) multi-threaded OpenBLAS made this fit ~30x slower here.
@@ -113,11 +121,13 @@ class LinearProbe:
         if embedder is not None:
             self.embedder_name = str(getattr(embedder, "name", ""))
             self.embedder_fingerprint = str(getattr(embedder, "fingerprint", ""))
+            self.embedder_layer = getattr(embedder, "layer", None)
         self.info = {
             "seed": seed,
             "train_clips": len(X),
             "classes_seen": [CLASSES[i] for i in present],
-            "regularisation_C": REGULARISATION_C,
+            "regularisation_C": C,
+            "pooling": self.pooling,
             "iterations": int(np.max(logistic.n_iter_)),
             "fit_seconds": round(time.perf_counter() - started, 3),
         }
@@ -156,7 +166,12 @@ class LinearProbe:
                 "format_version": FORMAT_VERSION,
                 "labels": list(CLASSES),
                 "dim": int(arrays["mean"].shape[0]),
-                "embedder": {"name": self.embedder_name, "fingerprint": self.embedder_fingerprint},
+                "pooling": self.pooling,
+                "embedder": {
+                    "name": self.embedder_name,
+                    "fingerprint": self.embedder_fingerprint,
+                    **({"layer": self.embedder_layer} if self.embedder_layer is not None else {}),
+                },
                 "weights": {"file": weights.name, "sha256": digest, "bytes": len(data)},
                 "model": "StandardScaler + LogisticRegression (multinomial, L2), scikit-learn",
                 "training": self.info,
@@ -194,10 +209,11 @@ class LinearProbe:
                 f"{weights} is not a valid safetensors file ({error}). Train the probe again."
             ) from error
         _check_arrays(arrays, int(meta["dim"]), weights)
-        probe = cls()
+        probe = cls(str(meta.get("pooling", LEGACY_POOLING)))
         probe._arrays = {k: arrays[k] for k in _ARRAYS}
         probe.embedder_name = str(meta["embedder"].get("name", ""))
         probe.embedder_fingerprint = str(meta["embedder"].get("fingerprint", ""))
+        probe.embedder_layer = meta["embedder"].get("layer")
         probe.info = dict(meta.get("training") or {})
         return probe
 
@@ -205,7 +221,7 @@ class LinearProbe:
         if not self.fitted:
             return "linear probe (not trained)"
         seen = self.info.get("train_clips")
-        return f"linear probe on {self.dim}-d {self.embedder_name or 'embeddings'}" + (
+        return f"linear probe on {self.dim}-d {self.pooling} {self.embedder_name or 'embeddings'}" + (
             f", trained on {seen} clips" if seen else ""
         )
 
@@ -240,8 +256,8 @@ class ProbeClassifier:
         return cls(name, embedder, LinearProbe.load(directory))
 
     def predict(self, waveform: np.ndarray) -> Prediction:
-        """The head on the clip's embedding and, for an embedder that gives its frames (`embed_frames`),
-        on each timeline window's: both from one forward pass."""
+        """The head on the clip's pooled frames and, for an embedder that gives its frames (`embed_frames`),
+        on each timeline window's: both from one forward pass. `embedding`: the mean (the clip map's space)."""
         started = time.perf_counter()
         embed_frames = getattr(self.embedder, "embed_frames", None)
         if embed_frames is None:
@@ -250,8 +266,9 @@ class ProbeClassifier:
             return Prediction(self.name, probs, time.perf_counter() - started, embedding=vector)
         frames = embed_frames(waveform)
         vector = np.asarray(frames.clip())
-        probs = self.probe.predict_proba(vector[None, :])[0]
-        timeline = frames.timeline(self.probe.predict_proba)
+        features = pool_frames(frames.values, self.probe.pooling)
+        probs = self.probe.predict_proba(features[None, :])[0]
+        timeline = pooled_timeline(frames, self.probe.pooling, self.probe.predict_proba)
         return Prediction(
             self.name, probs, time.perf_counter() - started, timeline=timeline, embedding=vector
         )
@@ -259,6 +276,8 @@ class ProbeClassifier:
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         if not len(waveforms):
             return []
+        if self.probe.pooling != LEGACY_POOLING:
+            return [self.predict(w) for w in waveforms]
         started = time.perf_counter()
         vectors = np.asarray(self.embedder.embed_batch(waveforms))
         probs = self.probe.predict_proba(vectors)
@@ -267,6 +286,14 @@ class ProbeClassifier:
 
     def describe(self) -> str:
         return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"
+
+
+def head_layer(directory: str | os.PathLike[str]) -> int | str | None:
+    """The HuBERT layer a saved head reads (load its embedder with it); None: the embedder's default."""
+    try:
+        return LinearProbe.load(directory).embedder_layer
+    except (NotTrainedError, CheckpointError):
+        return None
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:
@@ -304,10 +331,14 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is truncated or corrupt ({error}). Train the probe again.") from error
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a linear-probe file of this program. Train the probe again.")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise CheckpointError(
             f"{path} has format version {meta.get('format_version')}, this program reads "
-            f"{FORMAT_VERSION}. Train the probe again with this version."
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Train the probe again with this version."
+        )
+    if meta.get("pooling", LEGACY_POOLING) not in POOLINGS:
+        raise CheckpointError(
+            f"{path} names an unknown pooling {meta.get('pooling')!r}. Train the probe again."
         )
     if meta.get("labels") != list(CLASSES):
         raise CheckpointError(

@@ -18,7 +18,7 @@ from animal_audio.labels import CLASSES
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 from animal_audio.models.probe import META_FILE as PROBE_FILE
 from animal_audio.models.probe import WEIGHTS_GLOB as PROBE_WEIGHTS
-from animal_audio.models.probe import ProbeClassifier
+from animal_audio.models.probe import ProbeClassifier, head_layer
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,8 @@ def load_hubert(
     if folder is None:
         return HubertClassifier.load(source, device=device, fast=fast, backend=backend)
     base = base or probe_base(folder)
-    embedder = HubertEmbedder.load(base, device=device, fast=fast, backend=backend)
+    layer = head_layer(folder)  # chosen on the validation fold by the run (None: an older head's default)
+    embedder = HubertEmbedder.load(base, layer=layer, device=device, fast=fast, backend=backend)
     return ProbeClassifier.from_dir(PROBE, embedder, folder)
 
 

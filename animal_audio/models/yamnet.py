@@ -119,6 +119,10 @@ class YamnetModel:
         """The frame embeddings [frames, 1024]: their mean is `embed`, each frame a timeline row."""
         return _frames(self.run(waveform).embeddings)
 
+    def frames_batch(self, waveforms: Sequence[np.ndarray]) -> list[Frames]:
+        """Each clip's frame embeddings (the embedding cache keeps their mean, max and std)."""
+        return [self.embed_frames(w) for w in waveforms]
+
     def embed_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
         if not len(waveforms):
             return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)

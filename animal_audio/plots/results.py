@@ -26,6 +26,7 @@ MODEL_COLORS = {
     "hubert-probe": "#56B4E9",
     "yamnet-zeroshot": "#D55E00",
     "yamnet-probe": "#E69F00",
+    "ensemble": "#009E73",
 }
 FALLBACK_COLOR = "#999999"
 #: Files write_figures puts in a run dir; they load plotly.js from a local file (they work offline).

@@ -8,6 +8,7 @@ app gives the same answer (`ensemble_prediction`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -197,6 +198,31 @@ def run_ensemble_weights(run_dir: str | os.PathLike[str]) -> Optional[EnsembleWe
     except (NotTrainedError, CheckpointError) as error:
         log.warning("%s: no usable ensemble (%s)", run_dir, error)
         return None
+
+
+def together_entry(
+    run_dir: Optional[str | os.PathLike[str]], predictions: Mapping[str, Prediction]
+) -> Optional[dict[str, Any]]:
+    """The /classify answer's "together" (the Classify tab's third line): the run's ensemble applied to this
+    clip's predictions, by model name; None without an ensemble in the run or one of its members' answers."""
+    from animal_audio.runs import METRICS_FILE
+
+    if run_dir is None:
+        return None
+    metrics = Path(run_dir) / METRICS_FILE
+    stamp = metrics.stat().st_mtime_ns if metrics.is_file() else 0  # a rerun into the folder rewrites it
+    weights = _stored_weights(Path(run_dir), stamp)
+    answer = together(predictions, weights)
+    if answer is None or weights is None:
+        return None
+    entry = {k: v for k, v in answer.as_dict().items() if k != "extras"}
+    return {**entry, "members": weights.members, "weights": dict(weights.weights)}
+
+
+@functools.lru_cache(maxsize=4)
+def _stored_weights(run_dir: Path, stamp: int) -> Optional[EnsembleWeights]:
+    """Read once per run (and per rewrite of its metrics): every clip of the Classify tab needs them."""
+    return run_ensemble_weights(run_dir)
 
 
 def together(

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from animal_audio.compare_config import CompareConfig
-from animal_audio.demo.classify import TOP_AUDIOSET, classify, clip_path
+from animal_audio.demo.classify import TOP_AUDIOSET, classify
 from animal_audio.demo.models import ZEROSHOT, Registry
 from animal_audio.demo.text import (
     HUBERT,
@@ -41,6 +41,7 @@ from animal_audio.errors import (
     ModelUnavailableError,
     NotTrainedError,
 )
+from animal_audio.examples import clip_path
 from animal_audio.labels import CLASSES, COLORS
 from animal_audio.models.hubert import HubertClassifier
 from animal_audio.models.yamnet import YamnetModel

@@ -119,6 +119,32 @@ def test_ensemble_is_scored_like_any_model_and_its_weights_reload(runs) -> None:
     assert together({"yamnet-zeroshot": members["yamnet-zeroshot"]}, stored) is None
 
 
+def test_the_classify_tab_says_what_the_runs_models_say_together(runs, yamnet_tflite: Path, clip_of) -> None:
+    from animal_audio.demo.classify import classify, summary_markdown
+    from animal_audio.demo.models import Registry
+
+    run_dir = runs[2]
+    registry = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
+    registry.use_run(run_dir)
+    payload = classify(str(clip_of("dog", index=1)), registry, figures=False).payload
+    weights = run_ensemble_weights(run_dir)
+    together_now = payload["together"]
+    assert together_now["members"] == weights.members == ["yamnet-zeroshot", "yamnet-probe", "hubert-probe"]
+    # The third line is the run's ensemble applied to the very answers shown beside it (rounded to 6 digits
+    # in the JSON: a tiny probability's log moves a little).
+    sides = {e["model"]: e["probabilities"] for e in payload["models"].values()}
+    sides["yamnet-zeroshot"] = payload["models"]["yamnet"]["zeroshot"]["probabilities"]
+    expected = combine({m: np.array([sides[m][c] for c in CLASSES]) for m in weights.members}, weights.weights)
+    np.testing.assert_allclose([together_now["probabilities"][c] for c in CLASSES], expected, atol=2e-3)
+    assert together_now["label"] == CLASSES[int(np.argmax(expected))]
+    assert "**Together** (YAMNet zero-shot + " in summary_markdown(payload)
+    assert "**Вместе** (" in summary_markdown(payload, "ru")
+    # A run without an ensemble, or no run: no third line.
+    bare = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
+    alone = classify(str(clip_of("dog", index=1)), bare, figures=False).payload
+    assert alone["together"] is None and "Together" not in summary_markdown(alone)
+
+
 def test_probe_head_records_its_features_and_c(runs) -> None:
     original, _, run_dir = runs
     entry = original["models"]["yamnet-probe"]

@@ -14,11 +14,12 @@ from types import SimpleNamespace
 import pytest
 from conftest import REPO, SHARED
 
-from animal_audio.demo.classify import classify, data_status_markdown
+from animal_audio.demo.classify import classify
 from animal_audio.demo.models import Registry
 from animal_audio.demo.text import HUBERT, READY, UNAVAILABLE, YAMNET, status_line, status_markdown
 from animal_audio.demo.training import TrainingJob, make_config
 from animal_audio.errors import UNEXPECTED_FAILURE, DatasetError, ModelUnavailableError
+from animal_audio.examples import data_status_markdown
 from animal_audio.models.hubert import HubertClassifier
 from animal_audio.public_text import HIDDEN, redact, source_name
 from animal_audio.run_view import results_table, run_summary

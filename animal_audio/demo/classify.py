@@ -1,21 +1,16 @@
 """Both models on one clip: the JSON answer (also the API's), its verdict and charts, and example clips.
 A model that cannot load or fails does not stop the other: its entry says why and how to fix it."""
 
-# The example clips come from ESC-50's test fold, downloaded on demand: the app ships no third-party audio.
-
 from __future__ import annotations
 
 import logging
 import textwrap
-import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import numpy as np
 
-from animal_audio import esc50, settings
 from animal_audio.audio import AudioSource, read_clip
 from animal_audio.demo.models import (
     LOAD_WAIT_SECONDS,
@@ -26,7 +21,6 @@ from animal_audio.demo.models import (
 )
 from animal_audio.demo.text import (
     FAILED,
-    FETCH_CLOSED,
     LEARNING,
     LOADING,
     NOT_TRAINED,
@@ -39,15 +33,16 @@ from animal_audio.demo.text import (
     fix_text,
     state_text,
 )
+from animal_audio.ensemble import together_entry
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
 from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
 from animal_audio.labels import CLASSES, display
+from animal_audio.models.base import Prediction
 from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.plots import timeline as timeline_plots
-from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel
-from animal_audio.public_text import path_name, redact, unexpected, visible
+from animal_audio.public_text import redact, unexpected, visible
 from animal_audio.run_maps import map_fields, side_map_figure
 
 log = logging.getLogger(__name__)
@@ -57,9 +52,6 @@ TOP_AUDIOSET = 5
 UNSURE_BELOW = 0.3
 #: Longest reason shown in the verdict line.
 SHORT_REASON = 160
-#: ESC-50's fold 5 is the test fold of the comparison: examples the trained models never saw.
-EXAMPLE_FOLD = 5
-_FETCH_LOCK = threading.Lock()
 NO_MAP = "No map for this model."
 MAP_MESSAGE_HEIGHT, MAP_MESSAGE_WIDTH = 180, 48
 
@@ -88,13 +80,16 @@ def classify(
     wave = clip.waveform
     runs = {side: _run_side(registry, side, wave) for side in SIDES}
     entries = {side: entry for side, (entry, _) in runs.items()}
-    entries[YAMNET].update(_audioset_entry(registry, wave, entries[YAMNET], runs[YAMNET][1]))
+    audioset, zeroshot = _audioset_entry(registry, wave, entries[YAMNET], runs[YAMNET][1])
+    entries[YAMNET].update(audioset)
+    answers = {p.model: p for p in [*(p for _, p in runs.values()), zeroshot] if p is not None}
     labels = [e["label"] for e in entries.values() if e.get("available")]
     agree = (labels[0] == labels[1]) if len(labels) == 2 else None
     payload = {
         "labels": list(CLASSES),
         "models": entries,
         "agree": agree,
+        "together": together_entry(registry.run_dir(), answers),  # the run's ensemble, if it has one
         "clip": {
             "seconds": round(clip.seconds, 3),
             "source_seconds": round(clip.source_seconds, 3),
@@ -181,17 +176,18 @@ def _map_figure(registry: Registry, side: str, entry: dict[str, Any], lang: str 
 
 def _audioset_entry(
     registry: Registry, wave: np.ndarray, yamnet_entry: dict[str, Any], yamnet_prediction: Any
-) -> dict[str, Any]:
-    """YAMNet's own view: its top AudioSet classes and the share of score on non-animal classes."""
+) -> tuple[dict[str, Any], Optional[Prediction]]:
+    """YAMNet's own view: its top AudioSet classes and the share of score on non-animal classes; and the
+    zero-shot answer it comes from (a member of the run's ensemble)."""
     try:
         prediction = yamnet_prediction
         if prediction is None or "top_audioset" not in prediction.extras:
             prediction = registry.get(ZEROSHOT, wait=LOAD_WAIT_SECONDS).predict(wave)
     except ModelUnavailableError:
-        return {}
+        return {}, None
     except Exception:
         log.exception("YAMNet zero-shot failed")
-        return {}
+        return {}, None
     extras = dict(prediction.extras)
     out: dict[str, Any] = {
         "top_audioset": [
@@ -204,7 +200,7 @@ def _audioset_entry(
         out.update({"none_of_the_ten": verdict.none_of_the_ten, "open_set": verdict.as_dict()})
     if yamnet_entry.get("model") != prediction.model:
         out["zeroshot"] = {"label": prediction.label, "probabilities": prediction.as_dict()["probabilities"]}
-    return out
+    return out, prediction
 
 
 def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
@@ -271,6 +267,12 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
         for s in SIDES
         if payload["models"][s].get("none_of_the_ten")
     ]
+    together = payload.get("together")
+    if together:  # the run's ensemble: what its members say together
+        members = " + ".join(model_title(m) for m in together["members"])
+        confidence = percent(together["confidence"], digits=0)
+        label = class_name(together["label"], lang)
+        lines.append(tr("verdict_together", lang, members=members, label=label, confidence=confidence))
     clip = payload["clip"]
     tail = tr("clip_seconds", lang, seconds=f"{clip['seconds']:.1f}") + (
         tr("clip_cut_from", lang, seconds=f"{clip['source_seconds']:.1f}") if clip["trimmed"] else ""
@@ -307,86 +309,3 @@ def _unavailable_hint(entry: dict[str, Any], lang: str = DEFAULT) -> str:
     if len(reason) > SHORT_REASON:
         reason = reason[: SHORT_REASON - 1].rstrip() + "…"
     return tr("hint_unavailable", lang, reason=reason)
-
-
-@dataclass(frozen=True)
-class Example:
-    label: str
-    path: Path
-
-    @property
-    def title(self) -> str:
-        return display(self.label)
-
-
-def example_clips(data_dir: Optional[Path] = None, fold: int = EXAMPLE_FOLD) -> list[Example]:
-    """One clip per class from the test fold of the prepared ESC-50 data; [] when it is not there."""
-    data_dir = settings.data_dir(data_dir)
-    try:
-        table = esc50.load_manifest(data_dir)
-    except AnimalAudioError:
-        return []
-    except (OSError, ValueError) as error:
-        log.warning("cannot read the prepared data in %s: %s", data_dir, error)
-        return []
-    found = []
-    rows = table[table["fold"] == fold].sort_values("filename")
-    for label in CLASSES:
-        match = rows[rows["label"] == label]
-        for row in match.itertuples(index=False):
-            if Path(row.path).is_file():
-                found.append(Example(label, Path(row.path)))
-                break
-    return found
-
-
-def fetch_examples(
-    progress: Optional[ProgressCallback] = None, cancel: Optional[CancelCheck] = None
-) -> list[Example]:
-    """Download ESC-50 (unless a local copy is configured) and prepare the animal clips into the data cache,
-    one call at a time: the buttons and warm start would otherwise write the same download and folder."""
-    # `cancel` (warm start's job) stops it between chunks or clips, and while it waits for its turn.
-    if progress is not None:
-        progress = _redacted(progress)
-    while not _FETCH_LOCK.acquire(timeout=1.0):
-        check_cancel(cancel, "the wait for the ESC-50 download")
-    try:
-        source = settings.esc50_dir()
-        if not (source / esc50.META).is_file():
-            source = esc50.download(source.parent, progress=progress, cancel=cancel)
-        esc50.prepare(source, settings.data_dir(), progress=progress, cancel=cancel)
-    finally:
-        _FETCH_LOCK.release()
-    return example_clips()
-
-
-def _redacted(progress: ProgressCallback) -> ProgressCallback:
-    """`progress` without server folders in its messages: they reach the page ("ESC-50 ready in FOLDER")."""
-    return lambda event: progress(replace(event, message=redact(event.message)))
-
-
-def fetch_for_visitor(progress: Optional[ProgressCallback] = None) -> list[Example]:
-    """The app's Get-the-clips buttons: in public mode a visitor may not fill the disk (AccessError)."""
-    from animal_audio.access import AccessError
-
-    if settings.public_mode():
-        raise AccessError(FETCH_CLOSED)
-    return fetch_examples(progress)
-
-
-def data_status_markdown(data_dir: Optional[Path] = None, lang: str = DEFAULT) -> str:
-    """The Train tab's line about the data: how many clips, or what to press to get them."""
-    data_dir = settings.data_dir(data_dir)
-    try:
-        table = esc50.load_manifest(data_dir)
-    except AnimalAudioError:
-        return tr("data_missing", lang, folder=path_name(data_dir))
-    return tr("data_ready", lang, count=len(table), folder=path_name(data_dir))
-
-
-def clip_path(filename: str, data_dir: Optional[Path] = None) -> Optional[Path]:
-    """Where a prepared clip is, for playing a misclassified one; None if it is not on this machine."""
-    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
-        return None
-    path = settings.data_dir(data_dir) / "audio" / filename
-    return path if path.is_file() else None

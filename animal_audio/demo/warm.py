@@ -18,12 +18,12 @@ from typing import Callable, Optional
 from animal_audio import esc50, settings
 from animal_audio.access import max_run_seconds
 from animal_audio.compare_config import CompareConfig
-from animal_audio.demo.classify import fetch_examples
 from animal_audio.demo.models import ZEROSHOT, Registry
 from animal_audio.demo.text import HUBERT
 from animal_audio.demo.training import QUICK_MODELS, JobBusyError, TrainingJob, make_config
 from animal_audio.errors import ModelUnavailableError, NotTrainedError
 from animal_audio.estimate import estimate_seconds
+from animal_audio.examples import fetch_examples
 from animal_audio.formatting import percent
 from animal_audio.housekeeping import prune_runs
 from animal_audio.progress import CancelCheck, ProgressCallback, report

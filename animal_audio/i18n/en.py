@@ -65,6 +65,7 @@ MESSAGES: dict[str, str] = {
     "verdict_only_one": "### Only one model could answer",
     "verdict_none": "### No model could answer",
     "verdict_line": "**{title}**: **{label}** ({confidence}{unsure}) in {ms} ms",
+    "verdict_together": "**Together** ({members}): **{label}** ({confidence})",
     "unsure": ", unsure",
     "ms": "{ms} ms",
     "clip_seconds": "Clip: {seconds} s",

@@ -103,6 +103,7 @@ MESSAGES: dict[str, str] = {
     "verdict_only_one": "### Ответить смогла только одна модель",
     "verdict_none": "### Ни одна модель не смогла ответить",
     "verdict_line": "**{title}**: **{label}** ({confidence}{unsure}) за {ms} мс",
+    "verdict_together": "**Вместе** ({members}): **{label}** ({confidence})",
     "unsure": ", не уверена",
     "ms": "{ms} мс",
     "clip_seconds": "Запись: {seconds} с",

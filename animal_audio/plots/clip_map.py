@@ -81,7 +81,7 @@ def map_figure(
 
 def neighbour_rows(neighbours: Optional[Sequence[dict[str, Any]]], lang: str = DEFAULT) -> list[list[Any]]:
     """The nearest clips of an answer's "neighbours" as rows under NEIGHBOUR_HEADERS ([] when none);
-    `demo.classify.clip_path(row[0])` gives a clip's file for a player."""
+    `examples.clip_path(row[0])` gives a clip's file for a player."""
     return [
         [n["clip"], class_name(n["label"], lang), round(float(n["distance"]), 3)] for n in neighbours or ()
     ]

@@ -9,7 +9,8 @@ import gradio as gr
 
 from animal_audio import settings
 from animal_audio.demo import text
-from animal_audio.demo.classify import ClassifyResult, classify, clip_path, empty_figures, example_clips
+from animal_audio.demo.classify import ClassifyResult, classify, empty_figures
+from animal_audio.examples import clip_path, example_clips
 from animal_audio.i18n import class_name, tr
 from animal_audio.plots.clip import message_figure
 from animal_audio.ui.common import CLASSIFY_QUEUE, PRIVATE, AppState, StatusViews, limited, shown_errors

@@ -9,7 +9,7 @@ import gradio as gr
 import pandas as pd
 
 from animal_audio.demo import text
-from animal_audio.demo.classify import clip_path
+from animal_audio.examples import clip_path
 from animal_audio.i18n import DEFAULT, tr
 from animal_audio.plots.clip_map import NEIGHBOUR_HEADERS, neighbour_rows
 from animal_audio.run_view import clip_in_row

@@ -10,8 +10,8 @@ import gradio as gr
 from animal_audio import settings
 from animal_audio.compare_config import MODEL_NAMES
 from animal_audio.demo import text, training
-from animal_audio.demo.classify import clip_path, data_status_markdown, example_clips, fetch_for_visitor
 from animal_audio.errors import AnimalAudioError
+from animal_audio.examples import clip_path, data_status_markdown, example_clips, fetch_for_visitor
 from animal_audio.formatting import model_title
 from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.public_text import visible

@@ -1,5 +1,6 @@
 """How sure vs how right: the expected calibration error (Guo et al., 2017) over 10 equal-width bins of the
-top-class probability, and those bins for the reliability diagram (scipy's binned_statistic)."""
+top-class probability, those bins for the reliability diagram (scipy's binned_statistic), and temperature
+scaling (one T per model, fitted on the validation fold) so two models' probabilities compare like with like."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from animal_audio.labels import CLASSES
 #: Equal-width bins on [0, 1] of the top-class probability; [0, 0.1), ..., [0.9, 1.0].
 BINS = 10
 DIGITS = 6
+#: The temperatures searched: below 1 sharpens a model's probabilities, above 1 softens them.
+TEMPERATURE_RANGE = (0.05, 20.0)
+#: Probabilities are clipped here before the log (a rounded 0 in predictions.csv).
+EPSILON = 1e-7
 
 
 def reliability_bins(
@@ -73,3 +78,31 @@ def _binned(
 
 def _rounded(values: np.ndarray) -> list[Optional[float]]:
     return [None if np.isnan(v) else round(float(v), DIGITS) for v in values]
+
+
+def fit_temperature(probs: np.ndarray, targets: Sequence[int]) -> float:
+    """The T that minimises the log-loss of softmax(log p / T) on these clips (the validation fold's):
+    the label never changes, only how sure the model says it is."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    logits = np.log(np.clip(np.asarray(probs, dtype=np.float64), EPSILON, 1.0))
+    rows, targets = np.arange(len(logits)), np.asarray(targets, dtype=np.int64)
+    if logits.ndim != 2 or len(targets) != len(logits) or not len(logits):
+        raise ValueError(
+            f"expected [n, classes] probabilities and n targets, got {logits.shape}, {targets.shape}"
+        )
+
+    def loss(log_t: float) -> float:
+        return float(-log_softmax(logits / np.exp(log_t), axis=1)[rows, targets].mean())
+
+    found = minimize_scalar(loss, bounds=np.log(TEMPERATURE_RANGE), method="bounded")
+    return round(float(np.exp(found.x)), 4)
+
+
+def with_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(log p / T) of [..., classes] probabilities: T = 1 gives them back."""
+    from scipy.special import softmax
+
+    logits = np.log(np.clip(np.asarray(probs, dtype=np.float64), EPSILON, 1.0))
+    return softmax(logits / float(temperature), axis=-1)

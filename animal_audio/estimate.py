@@ -51,10 +51,9 @@ def estimate_seconds(config: CompareConfig) -> float:
     speedup = GPU_SPEEDUP if uses_hubert and _has_gpu(config.device) else 1.0
     hubert_clip = SECONDS_HUBERT_EMBED / speedup / (FAST_SPEEDUP if settings.fast_mode(config.fast) else 1.0)
     total = 0.0
-    ensemble = "ensemble" in models  # then each model also predicts the validation fold
     for name in models:
         if name == "yamnet-zeroshot":
-            tested = sum(t + (v if ensemble else 0) for _, v, t in counts)
+            tested = sum(t + v for _, v, t in counts)  # the validation fold too: its temperature
             total += SECONDS_MODEL_LOAD["yamnet"] + tested * SECONDS_YAMNET_CLIP
         elif name == "yamnet-probe":
             total += SECONDS_MODEL_LOAD["yamnet"] + clips * SECONDS_YAMNET_CLIP
@@ -70,7 +69,7 @@ def estimate_seconds(config: CompareConfig) -> float:
                     steps_clips = min(steps_clips, config.max_steps * 8)
                 epochs = max(1, min(config.epochs, -(-steps_clips // max(train, 1))))
                 total += SECONDS_MODEL_LOAD["hubert"] + steps_clips * SECONDS_HUBERT_TRAIN_STEP / speedup
-                tested = validation * (epochs + int(ensemble)) + test
+                tested = validation * (epochs + 1) + test  # once more for its temperature
                 total += tested * SECONDS_HUBERT_EMBED / speedup
     return float(total)
 

@@ -13,8 +13,8 @@ Protocol choices (also written into every report):
 - Linear probes choose their regularisation (and pooling) on the validation fold, with
   candidates fitted on the train folds, then refit the chosen head on train + validation
   folds (probe_run.py). Fine-tuning uses the validation fold for early stopping.
-- The ensemble combines the other models with weights fitted on their validation-fold
-  predictions (ensemble.py), so with it chosen every model also predicts that fold.
+- Every model also predicts the validation fold: the ensemble's weights (ensemble.py) and each
+  model's temperature (calibration.py, run_results.py) are fitted there.
 - YAMNet zero-shot trains on nothing: its AudioSet -> animal map is fixed in labels.py.
 """
 

@@ -19,7 +19,7 @@ from animal_audio.labels import CLASSES
 from animal_audio.progress import CancelCheck, ProgressCallback
 from animal_audio.runs import Part, load_part, model_subdir, save_part
 
-#: The model that combines the others: it needs their validation-fold predictions.
+#: The model that combines the others (from their validation-fold predictions).
 ENSEMBLE = "ensemble"
 
 
@@ -32,11 +32,6 @@ class RunContext:
     progress: Optional[ProgressCallback]
     cancel: Optional[CancelCheck]
 
-    @property
-    def needs_validation(self) -> bool:
-        """Whether each model must also predict the validation fold (for the ensemble's weights)."""
-        return ENSEMBLE in self.config.models
-
     def model_dir(self, name: str, split: esc50.Split) -> Path:
         return self.run_dir / model_subdir(self.config.protocol, name, split)
 
@@ -45,11 +40,9 @@ class RunContext:
         return head if len(self.splits) == 1 else f"{head} ({split.name})"
 
     def load_part(self, name: str, split: esc50.Split) -> Optional[Part]:
-        """A finished part to reuse; one without the validation predictions the ensemble needs is redone."""
+        """A finished part to reuse; one without validation predictions (made by an older version) is redone."""
         part = load_part(self.run_dir, self.config.fingerprint(), name, split)
-        if part is not None and name != ENSEMBLE and self.needs_validation and part.validation_probs is None:
-            return None
-        return part
+        return None if part is not None and part.validation_probs is None else part
 
     def finished(self, name: str) -> bool:
         """Whether every split of `name` has a finished part to reuse."""
@@ -62,10 +55,8 @@ class RunContext:
         """The classifier's probabilities on the split's test clips and its seconds per clip."""
         return self.predict(classifier, name, split, split.test, "test")
 
-    def validate(self, classifier: Any, name: str, split: esc50.Split) -> Optional[np.ndarray]:
-        """Its probabilities on the validation clips when the ensemble needs them, else None (not run)."""
-        if not self.needs_validation:
-            return None
+    def validate(self, classifier: Any, name: str, split: esc50.Split) -> np.ndarray:
+        """Its probabilities on the validation clips: the ensemble's weights and its temperature are fitted there."""
         return self.predict(classifier, name, split, split.validation, "validation")[0]
 
     def predict(

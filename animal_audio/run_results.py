@@ -17,10 +17,11 @@ import pandas as pd
 
 from animal_audio import esc50, paired, settings
 from animal_audio.calibration import BINS as CALIBRATION_BINS
-from animal_audio.calibration import calibration
+from animal_audio.calibration import calibration, fit_temperature, with_temperature
 from animal_audio.compare_config import CompareConfig
 from animal_audio.labels import CLASSES
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
+from animal_audio.run_context import targets
 from animal_audio.runs import Part
 
 
@@ -94,6 +95,7 @@ def metrics_document(
         entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
         entry.update(_calibration(predictions, name))
+        entry.update(_temperature_scaling(splits, model_parts, predictions, name))
         models[name] = entry
     return {
         "models": models,
@@ -117,6 +119,27 @@ def _calibration(predictions: pd.DataFrame, name: str) -> dict[str, Any]:
     """ece and reliability bins of one model, from the table's rounded probabilities (predictions.csv's)."""
     probs = predictions[[probability_column(name, label) for label in CLASSES]].to_numpy(dtype=np.float64)
     return calibration(probs, predictions["true_label"], predictions[prediction_column(name)])
+
+
+def _temperature_scaling(
+    splits: list[esc50.Split], model_parts: list[Part], predictions: pd.DataFrame, name: str
+) -> dict[str, Any]:
+    """Per split, T fitted on the validation fold's predictions and applied to the test fold's: the
+    ECE after it ("temperatures" per split; "temperature": the last split's, the app's). {} when a part has
+    no validation predictions."""
+    if any(p.validation_probs is None for p in model_parts):
+        return {}
+    temperatures = [
+        fit_temperature(part.validation_probs, targets(split.validation))
+        for split, part in zip(splits, model_parts)
+    ]
+    columns = [probability_column(name, label) for label in CLASSES]
+    scaled = predictions[columns].to_numpy(dtype=np.float64)
+    for split, temperature in zip(splits, temperatures):
+        rows = (predictions["split"] == split.name).to_numpy()
+        scaled[rows] = with_temperature(scaled[rows], temperature)
+    after = calibration(scaled, predictions["true_label"], predictions[prediction_column(name)])
+    return {"temperature": temperatures[-1], "temperatures": temperatures, "ece_calibrated": after["ece"]}
 
 
 def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str, Any]:
@@ -146,6 +169,8 @@ def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str,
         "probes": "linear probes choose C (and pooling) on the validation fold with candidates fitted on the "
         "train folds, then refit the choice on train + validation folds",
         "ensemble": "the ensemble's weights are chosen on its members' validation-fold predictions",
+        "temperature": "each model's temperature (ece_calibrated, and the app's bars) is fitted on its "
+        "validation-fold predictions; predictions.csv and ece keep the probabilities the models give",
         "finetune": "fine-tuning trains on the train folds and keeps the best epoch on the validation fold",
         "zeroshot": "YAMNet zero-shot trains on nothing; its AudioSet -> animal map is fixed in labels.py",
     }

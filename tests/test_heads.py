@@ -87,6 +87,8 @@ def test_choices_do_not_change_when_test_fold_labels_do(runs) -> None:
     )
     weights, weights_changed = (m["models"]["ensemble"]["details"][0]["weights"] for m in (original, changed))
     assert weights == weights_changed
+    for model in ("yamnet-zeroshot", "yamnet-probe", "hubert-probe", "ensemble"):  # fitted on validation too
+        assert original["models"][model]["temperatures"] == changed["models"][model]["temperatures"], model
     # ...while the test scores did see the rotated labels.
     assert original["models"]["yamnet-probe"]["accuracy"] != changed["models"]["yamnet-probe"]["accuracy"]
 
@@ -134,11 +136,25 @@ def test_the_classify_tab_says_what_the_runs_models_say_together(runs, yamnet_tf
     # in the JSON: a tiny probability's log moves a little).
     sides = {e["model"]: e["probabilities"] for e in payload["models"].values()}
     sides["yamnet-zeroshot"] = payload["models"]["yamnet"]["zeroshot"]["probabilities"]
-    expected = combine({m: np.array([sides[m][c] for c in CLASSES]) for m in weights.members}, weights.weights)
+    expected = combine(
+        {m: np.array([sides[m][c] for c in CLASSES]) for m in weights.members}, weights.weights
+    )
     np.testing.assert_allclose([together_now["probabilities"][c] for c in CLASSES], expected, atol=2e-3)
     assert together_now["label"] == CLASSES[int(np.argmax(expected))]
     assert "**Together** (YAMNet zero-shot + " in summary_markdown(payload)
     assert "**Вместе** (" in summary_markdown(payload, "ru")
+    # Each side's bars use its run's temperature: the same label, the confidence the scaled probabilities give.
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for entry in payload["models"].values():
+        calibrated = entry["calibrated"]
+        assert calibrated["temperature"] == metrics["models"][entry["model"]]["temperature"]
+        raw = np.array([entry["probabilities"][c] for c in CLASSES])
+        scaled = np.exp(np.log(np.clip(raw, 1e-7, 1)) / calibrated["temperature"])
+        scaled /= scaled.sum()
+        shown = [calibrated["probabilities"][c] for c in CLASSES]
+        np.testing.assert_allclose(shown, scaled, atol=1e-4)
+        assert CLASSES[int(np.argmax(shown))] == entry["label"]
+        assert f"{calibrated['confidence'] * 100:.0f}%" in summary_markdown(payload)
     # A run without an ensemble, or no run: no third line.
     bare = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
     alone = classify(str(clip_of("dog", index=1)), bare, figures=False).payload

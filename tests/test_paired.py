@@ -85,6 +85,33 @@ def test_ece_matches_a_direct_ten_bin_computation(cv_run: Path) -> None:
         assert sum(entry["reliability"]["count"]) == len(predictions)
 
 
+def _ece(probs: np.ndarray, right: np.ndarray) -> float:
+    confidence, ece = probs.max(axis=1), 0.0
+    for k in range(10):
+        inside = (confidence >= k / 10) & ((confidence < (k + 1) / 10) if k < 9 else (confidence <= 1))
+        if inside.any():
+            ece += inside.mean() * abs(right[inside].mean() - confidence[inside].mean())
+    return ece
+
+
+def test_temperature_per_fold_and_the_ece_after_it_match_predictions_csv(cv_run: Path) -> None:
+    metrics = json.loads((cv_run / "metrics.json").read_text())
+    predictions = pd.read_csv(cv_run / "predictions.csv")
+    for model in YAMNET_MODELS:
+        entry = metrics["models"][model]
+        temperatures = entry["temperatures"]
+        assert len(temperatures) == 5 and entry["temperature"] == temperatures[-1]
+        probs = predictions[[probability_column(model, c) for c in CLASSES]].to_numpy()
+        logits = np.log(np.clip(probs, 1e-7, 1.0))
+        for split, t in zip(sorted(predictions["split"].unique()), temperatures):
+            rows = (predictions["split"] == split).to_numpy()
+            scaled = np.exp(logits[rows] / t)
+            probs[rows] = scaled / scaled.sum(axis=1, keepdims=True)
+        assert entry["ece_calibrated"] == pytest.approx(_ece(probs, _correct(predictions, model)), abs=1e-5)
+    report = (cv_run / "report.md").read_text()
+    assert "ECE after it" in report and f"{metrics['models']['yamnet-probe']['temperatures'][0]:.2f}" in report
+
+
 def test_report_and_results_view_say_it_in_plain_words(cv_run: Path) -> None:
     metrics = json.loads((cv_run / "metrics.json").read_text())
     (entry,) = metrics["paired"]

@@ -39,10 +39,12 @@ from animal_audio.formatting import first_sentence, model_title, percent
 from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
 from animal_audio.labels import CLASSES, display
 from animal_audio.models.base import Prediction
+from animal_audio.models.yamnet import ZERO_SHOT_NAME
 from animal_audio.open_set import verdict_line, yamnet_verdict
 from animal_audio.plots import clip as clip_plots
 from animal_audio.plots import timeline as timeline_plots
 from animal_audio.public_text import redact, unexpected, visible
+from animal_audio.run_calibration import calibrated_fields, run_temperatures
 from animal_audio.run_maps import map_fields, side_map_figure
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,15 @@ def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str
         }
     )
     entry.update(map_fields(model, prediction, registry.maps))  # what the clip is close to: run_maps.py
+    # Its run's temperature (zero-shot: the run in use's), so the bars of both sides compare like with like.
+    run_dir = (
+        model.trained.run_dir
+        if model.trained
+        else registry.run_dir()
+        if model.name == ZERO_SHOT_NAME
+        else None
+    )
+    entry.update(calibrated_fields(prediction, run_temperatures(run_dir).get(model.name)))
     return entry, prediction
 
 
@@ -206,11 +217,15 @@ def _audioset_entry(
 def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
     """The bar chart of one side, or a chart that says why there is none."""
     if entry.get("available"):
-        probs = [entry["probabilities"][c] for c in CLASSES]
+        shown = entry.get("calibrated") or entry  # its run's temperature: both sides' bars say how sure alike
+        probs = [shown["probabilities"][c] for c in CLASSES]
         seconds = entry.get("seconds", 0.0)
         ms = tr("ms", lang, ms=f"{seconds * 1000:.0f}")
+        scaled = ""
+        if shown is not entry:
+            scaled = " · " + tr("chart_calibrated", lang, t=f"{shown['temperature']:.2f}")
         return clip_plots.probability_figure(
-            probs, f"{entry.get('title', SIDE_TITLES[side])} · {ms}", lang=lang
+            probs, f"{entry.get('title', SIDE_TITLES[side])} · {ms}{scaled}", lang=lang
         )
     state = entry.get("state", UNAVAILABLE)
     hints = {FAILED: "chart_hint_failed", LOADING: "chart_hint_loading", LEARNING: "chart_hint_learning"}
@@ -233,8 +248,9 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
         entry = payload["models"][side]
         name = SIDE_TITLES[side]
         if entry.get("available"):
-            unsure = tr("unsure", lang) if entry["confidence"] < UNSURE_BELOW else ""
-            confidence, ms = percent(entry["confidence"], digits=0), f"{entry['seconds'] * 1000:.0f}"
+            sure = (entry.get("calibrated") or entry)["confidence"]  # as its bars show it
+            unsure = tr("unsure", lang) if sure < UNSURE_BELOW else ""
+            confidence, ms = percent(sure, digits=0), f"{entry['seconds'] * 1000:.0f}"
             label = class_name(entry["label"], lang)
             lines.append(
                 tr(

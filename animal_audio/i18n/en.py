@@ -66,6 +66,7 @@ MESSAGES: dict[str, str] = {
     "verdict_none": "### No model could answer",
     "verdict_line": "**{title}**: **{label}** ({confidence}{unsure}) in {ms} ms",
     "verdict_together": "**Together** ({members}): **{label}** ({confidence})",
+    "chart_calibrated": "calibrated, T = {t}",
     "unsure": ", unsure",
     "ms": "{ms} ms",
     "clip_seconds": "Clip: {seconds} s",

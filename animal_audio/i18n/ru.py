@@ -104,6 +104,7 @@ MESSAGES: dict[str, str] = {
     "verdict_none": "### Ни одна модель не смогла ответить",
     "verdict_line": "**{title}**: **{label}** ({confidence}{unsure}) за {ms} мс",
     "verdict_together": "**Вместе** ({members}): **{label}** ({confidence})",
+    "chart_calibrated": "откалибровано, T = {t}",
     "unsure": ", не уверена",
     "ms": "{ms} мс",
     "clip_seconds": "Запись: {seconds} с",

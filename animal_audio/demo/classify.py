@@ -223,7 +223,7 @@ def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
         ms = tr("ms", lang, ms=f"{seconds * 1000:.0f}")
         scaled = ""
         if shown is not entry:
-            scaled = " · " + tr("chart_calibrated", lang, t=f"{shown['temperature']:.2f}")
+            scaled = "<br><sup>" + tr("chart_calibrated", lang, t=f"{shown['temperature']:.2f}") + "</sup>"
         return clip_plots.probability_figure(
             probs, f"{entry.get('title', SIDE_TITLES[side])} · {ms}{scaled}", lang=lang
         )

@@ -34,7 +34,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(
         title=dict(text=title, x=0.01, xanchor="left", font=dict(size=15)),
         height=height,
-        margin=dict(l=8, r=24, t=44, b=36),
+        margin=dict(l=8, r=24, t=62 if "<br>" in title else 44, b=36),  # a subtitle line needs room
         font=FONT,
         plot_bgcolor="white",
         paper_bgcolor="white",

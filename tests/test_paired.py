@@ -109,7 +109,9 @@ def test_temperature_per_fold_and_the_ece_after_it_match_predictions_csv(cv_run:
             probs[rows] = scaled / scaled.sum(axis=1, keepdims=True)
         assert entry["ece_calibrated"] == pytest.approx(_ece(probs, _correct(predictions, model)), abs=1e-5)
     report = (cv_run / "report.md").read_text()
-    assert "ECE after it" in report and f"{metrics['models']['yamnet-probe']['temperatures'][0]:.2f}" in report
+    assert (
+        "ECE after it" in report and f"{metrics['models']['yamnet-probe']['temperatures'][0]:.2f}" in report
+    )
 
 
 def test_report_and_results_view_say_it_in_plain_words(cv_run: Path) -> None:

@@ -43,14 +43,18 @@ def expected_calibration_error(
 
 
 def calibration(
-    probs: np.ndarray, true_labels: Sequence[str], predicted: Optional[Sequence[str]] = None
+    probs: np.ndarray,
+    true_labels: Sequence[str],
+    predicted: Optional[Sequence[str]] = None,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, Any]:
-    """{"ece", "reliability"} of [n, 10] probabilities; right: `predicted` (default: the arg-max) is the truth."""
+    """{"ece", "reliability"} of [n, classes] probabilities; right: `predicted` (default: the arg-max) is the
+    truth."""
     probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != len(CLASSES):
-        raise ValueError(f"expected [n, {len(CLASSES)}] probabilities, got {probs.shape}")
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"expected [n, {len(classes)}] probabilities, got {probs.shape}")
     if predicted is None:
-        predicted = [CLASSES[i] for i in probs.argmax(axis=1)]
+        predicted = [classes[i] for i in probs.argmax(axis=1)]
     correct = np.asarray(predicted, dtype=object) == np.asarray(true_labels, dtype=object)
     confidence = probs.max(axis=1)
     return {

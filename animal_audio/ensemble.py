@@ -20,7 +20,7 @@ import numpy as np
 
 from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.fileio import read_json, write_json
-from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.models.base import Prediction, softmax
 
 log = logging.getLogger(__name__)
@@ -42,13 +42,14 @@ class EnsembleWeights:
 
     weights: dict[str, float]
     info: dict[str, Any] = field(default_factory=dict)
+    labels: LabelSet = ANIMALS
 
     @property
     def members(self) -> list[str]:
         return list(self.weights)
 
     def combine(self, probs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """[n, 10] (or [10]) probabilities of the ensemble from each member's, in CLASSES order."""
+        """[n, classes] (or [classes]) probabilities of the ensemble from each member's, in label order."""
         missing = [m for m in self.members if m not in probs]
         if missing:
             raise ValueError(f"the ensemble needs the probabilities of {', '.join(missing)}")
@@ -62,7 +63,7 @@ class EnsembleWeights:
             {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "labels": list(CLASSES),
+                "labels": list(self.labels.names),
                 "method": METHOD,
                 "epsilon": EPSILON,
                 "weights": self.weights,
@@ -83,7 +84,7 @@ class EnsembleWeights:
             not isinstance(data, dict)
             or data.get("format") != FORMAT
             or data.get("format_version") != FORMAT_VERSION
-            or data.get("labels") != list(CLASSES)
+            or not isinstance(data.get("labels"), list)
             or not isinstance(weights, dict)
             or not weights
             or not all(isinstance(w, (int, float)) and w >= 0 for w in weights.values())
@@ -91,7 +92,13 @@ class EnsembleWeights:
             raise CheckpointError(
                 f"{path} is not an ensemble file of this program. Run the comparison again."
             )
-        return cls({str(k): float(v) for k, v in weights.items()}, dict(data.get("info") or {}))
+        try:
+            labels = LabelSet.from_dict({"names": data["labels"]})
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{path} names no valid labels ({error}). Run the comparison again."
+            ) from error
+        return cls({str(k): float(v) for k, v in weights.items()}, dict(data.get("info") or {}), labels)
 
 
 def combine(probs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
@@ -118,10 +125,13 @@ def weight_grid(members: Sequence[str]) -> list[dict[str, float]]:
     return grid
 
 
-def fit_weights(validation_probs: Mapping[str, np.ndarray], targets: np.ndarray) -> EnsembleWeights:
+def fit_weights(
+    validation_probs: Mapping[str, np.ndarray], targets: np.ndarray, labels: LabelSet = ANIMALS
+) -> EnsembleWeights:
     """The grid's weights with the best validation accuracy; ties to those nearest equal weights.
 
-    `validation_probs`: each member's [n, 10] probabilities on the validation clips; nothing else is read."""
+    `validation_probs`: each member's [n, classes] probabilities on the validation clips; nothing else is
+    read."""
     members = list(validation_probs)
     if len(members) < 2:
         raise ValueError("an ensemble needs at least two models")
@@ -145,7 +155,7 @@ def fit_weights(validation_probs: Mapping[str, np.ndarray], targets: np.ndarray)
         "validation_clips": int(len(targets)),
         "candidates": candidates,
     }
-    return EnsembleWeights(chosen, info)
+    return EnsembleWeights(chosen, info, labels)
 
 
 def ensemble_prediction(predictions: Mapping[str, Prediction], weights: EnsembleWeights) -> Prediction:
@@ -155,7 +165,7 @@ def ensemble_prediction(predictions: Mapping[str, Prediction], weights: Ensemble
     probs = weights.combine({m: np.asarray(predictions[m].probs) for m in weights.members})
     seconds = sum(float(predictions[m].seconds) for m in weights.members)
     extras = {"weights": dict(weights.weights), "method": METHOD}
-    return Prediction(NAME, probs.reshape(NUM_CLASSES), seconds, extras)
+    return Prediction(NAME, probs.reshape(-1), seconds, extras, labels=weights.labels)
 
 
 class EnsembleClassifier:
@@ -229,7 +239,10 @@ def together(
     predictions: Mapping[str, Prediction], weights: Optional[EnsembleWeights]
 ) -> Optional[Prediction]:
     """What the models say together, or None when there are no weights or one of its members is missing
-    from `predictions` (the app loaded another model for that side): never a combination it was not fitted for."""
+    from `predictions` (the app loaded another model for that side) or answers over other classes: never a
+    combination it was not fitted for."""
     if weights is None or any(m not in predictions for m in weights.members):
+        return None
+    if any(predictions[m].labels != weights.labels for m in weights.members):
         return None
     return ensemble_prediction(predictions, weights)

@@ -43,7 +43,9 @@ def run_ensemble(ctx: RunContext, name: str, parts: dict[str, list[Part]]) -> li
                 f"{', '.join(missing)} made no validation-fold predictions here; run the comparison again."
             )
         weights = fit_weights(
-            {m: p.validation_probs for m, p in member_parts.items()}, targets(split.validation)
+            {m: p.validation_probs for m, p in member_parts.items()},
+            targets(split.validation, ctx.labels.names),
+            ctx.labels,
         )
         weights.save(ctx.model_dir(name, split))
         probs = weights.combine({m: p.probs for m, p in member_parts.items()})

@@ -1,4 +1,4 @@
-"""ESC-50: download the release, keep the 10 animal classes, convert, split by fold.
+"""ESC-50: keep the chosen classes of the release (the 10 animals by default), convert, split by fold.
 
 ESC-50's folds keep clips cut from the same source recording together, so every
 split here is by fold, never at random.
@@ -6,12 +6,8 @@ split here is by fold, never at random.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import urllib.error
-import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
@@ -22,158 +18,18 @@ import soundfile as sf
 
 from animal_audio.audio import SAMPLE_RATE, resample, write_wav
 from animal_audio.errors import DatasetError
-from animal_audio.fileio import atomic_dir, atomic_path
-from animal_audio.labels import CLASSES
+from animal_audio.esc50_download import ARCHIVE_ROOT, META, download, verify_archive  # noqa: F401 - re-exported
+from animal_audio.fileio import atomic_path
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
-from animal_audio.settings import ESC50_URL
 
 log = logging.getLogger(__name__)
 
 FOLDS = (1, 2, 3, 4, 5)
 MANIFEST = "animals.csv"
-META = Path("meta") / "esc50.csv"
-ARCHIVE_ROOT = "ESC-50-master"
 DEFAULT_TRAIN_FOLDS = (1, 2, 3)
 DEFAULT_VALIDATION_FOLDS = (4,)
 DEFAULT_TEST_FOLDS = (5,)
-#: The release's zip (~600 MB) and the 2000 WAVs it extracts to (44.1 kHz PCM16, ~880 MB): both on disk
-#: while it extracts.
-ARCHIVE_BYTES = 650_000_000
-EXTRACTED_BYTES = 900_000_000
-_CHUNK = 1 << 20
-
-
-# --------------------------------------------------------------------------- download
-
-
-def download(
-    dest: str | os.PathLike[str],
-    *,
-    url: str = ESC50_URL,
-    sha256: Optional[str] = None,
-    progress: Optional[ProgressCallback] = None,
-    timeout: float = 60.0,
-    cancel: Optional[CancelCheck] = None,
-) -> Path:
-    """Fetch and extract the ESC-50 release into `dest`; returns the folder with meta/ and audio/.
-
-    An interrupted (or cancelled) download resumes from the `.part` file (HTTP Range); the archive
-    is verified (zip CRCs, expected layout, optional sha256) before anything is
-    extracted, and extraction happens in a temp folder moved into place at the end.
-    """
-    dest = Path(dest)
-    target = dest / ARCHIVE_ROOT
-    if (target / META).is_file():
-        return target
-    archive = dest / "ESC-50.zip"
-    _require_space(dest, archive)
-    dest.mkdir(parents=True, exist_ok=True)
-    if not archive.is_file():
-        _fetch(url, archive, progress=progress, timeout=timeout, cancel=cancel)
-    try:
-        root = verify_archive(archive, sha256=sha256)
-    except DatasetError:
-        archive.unlink(missing_ok=True)  # a bad archive must not be reused on the next try
-        raise
-    check_cancel(cancel, "the ESC-50 download")
-    report(progress, "extract", 0.0, "extracting ESC-50")
-    with atomic_dir(target) as tmp, zipfile.ZipFile(archive) as zf:
-        _extract_folder(zf, root, tmp)
-    archive.unlink(missing_ok=True)
-    report(progress, "extract", 1.0, f"ESC-50 ready in {target}")
-    return target
-
-
-def _require_space(dest: Path, archive: Path) -> None:
-    """DiskSpaceError before any byte is fetched when the zip (less what a stopped download left) and its
-    extraction would not fit."""
-    from animal_audio.housekeeping import require_free_space
-
-    part = archive.with_name(archive.name + ".part")
-    fetched = ARCHIVE_BYTES if archive.is_file() else part.stat().st_size if part.is_file() else 0
-    need = max(0, ARCHIVE_BYTES - fetched) + EXTRACTED_BYTES
-    advice = "Free some space, or set ANIMAL_AUDIO_ESC50 to a copy of ESC-50 already on this machine."
-    require_free_space({dest: need}, "the ESC-50 download", advice)
-
-
-def _extract_folder(zf: zipfile.ZipFile, root: str, into: Path) -> None:
-    """The contents of the archive's top-level folder `root`, written straight into `into`."""
-    prefix = f"{root}/"
-    for member in zf.infolist():
-        if member.filename.startswith(prefix) and member.filename != prefix:
-            member.filename = member.filename[len(prefix) :]  # the data is found by its header offset
-            zf.extract(member, into)
-
-
-def _fetch(
-    url: str,
-    archive: Path,
-    *,
-    progress: Optional[ProgressCallback],
-    timeout: float,
-    cancel: Optional[CancelCheck],
-) -> None:
-    """Download to `archive.part`, resuming what a previous try left; a cancel keeps the chunks written."""
-    check_cancel(cancel, "the ESC-50 download")
-    part = archive.with_name(archive.name + ".part")
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            resumed = response.status == 206
-            if not resumed:
-                have = 0  # the server ignored Range: start over
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length else None
-            with open(part, "ab" if resumed else "wb") as out:
-                done = have
-                while chunk := response.read(_CHUNK):
-                    out.write(chunk)
-                    done += len(chunk)
-                    message = f"{done / 1e6:.0f} MB" + (f" of {total / 1e6:.0f} MB" if total else "")
-                    report(progress, "download", done / total if total else 0.0, message)
-                    check_cancel(cancel, "the ESC-50 download")
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # range past the end: the .part is complete
-            os.replace(part, archive)
-            return
-        raise DatasetError(
-            f"Downloading ESC-50 failed ({error}). Try again later, or pass --esc50-dir to a local copy."
-        ) from error
-    except (urllib.error.URLError, OSError, TimeoutError) as error:
-        raise DatasetError(
-            f"Downloading ESC-50 failed ({error}). Check the internet connection and run "
-            "again: the download resumes where it stopped. Or pass --esc50-dir to a local copy."
-        ) from error
-    os.replace(part, archive)
-
-
-def verify_archive(archive: str | os.PathLike[str], *, sha256: Optional[str] = None) -> str:
-    """Check the zip is complete and is ESC-50; returns its top-level folder name."""
-    archive = Path(archive)
-    if sha256:
-        digest = hashlib.sha256()
-        with open(archive, "rb") as f:
-            for chunk in iter(lambda: f.read(_CHUNK), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != sha256.lower():
-            raise DatasetError(f"{archive.name} does not match its checksum: delete it and download again.")
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            bad = zf.testzip()
-            names = zf.namelist()
-    except (zipfile.BadZipFile, OSError) as error:
-        raise DatasetError(
-            f"{archive.name} is not a complete zip archive ({error}); download it again."
-        ) from error
-    if bad is not None:
-        raise DatasetError(f"{archive.name} is corrupt (first bad member: {bad}); download it again.")
-    metas = [n for n in names if n.endswith("meta/esc50.csv")]
-    if len(metas) != 1 or not any("/audio/" in n and n.endswith(".wav") for n in names):
-        raise DatasetError(
-            f"{archive.name} does not look like the ESC-50 release (no meta/esc50.csv or audio/)."
-        )
-    return metas[0].split("/")[0]
 
 
 # --------------------------------------------------------------------------- prepare
@@ -188,12 +44,14 @@ class PrepareResult:
     converted: int = 0
     reused: int = 0
     problems: list[str] = field(default_factory=list)
+    labels: LabelSet = ANIMALS
+    #: Classes this copy of the release holds no clip of (e.g. the animals-only copy asked for rain), with
+    #: the file names it looked for.
+    absent: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        counts = self.table.groupby(["label", "split"]).size().unstack(fill_value=0)
-        per_class = ", ".join(
-            f"{label} {int(counts.loc[label].sum())}" for label in CLASSES if label in counts.index
-        )
+        counts = self.table["label"].value_counts()
+        per_class = ", ".join(f"{label} {int(counts.get(label, 0))}" for label in self.labels.names)
         per_split = ", ".join(f"{s} {int(n)}" for s, n in self.table["split"].value_counts().items())
         return (
             f"{len(self.table)} clips ({self.converted} converted, {self.reused} reused) | "
@@ -202,9 +60,25 @@ class PrepareResult:
         )
 
 
-def read_metadata(esc50_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """The animal rows of meta/esc50.csv, with a `label` column in our class names."""
-    esc50_dir = Path(esc50_dir)
+def read_metadata(esc50_dir: str | os.PathLike[str], labels: LabelSet = ANIMALS) -> pd.DataFrame:
+    """The rows of meta/esc50.csv of `labels`' classes: `label` is the category, `target` its index there."""
+    table = _read_meta(Path(esc50_dir))
+    unknown = [name for name in labels.names if name not in set(table["category"])]
+    if unknown:
+        raise DatasetError(f"{Path(esc50_dir) / META} has no class {', '.join(unknown)}.")
+    chosen = table[table["category"].isin(labels.names)].copy()
+    chosen["label"] = chosen["category"]
+    chosen["target"] = [labels.index(c) for c in chosen["category"]]
+    return chosen.sort_values(["fold", "target", "filename"]).reset_index(drop=True)
+
+
+def categories(esc50_dir: str | os.PathLike[str]) -> list[str]:
+    """The release's class names in target order (what `--esc50-classes` chooses from)."""
+    table = _read_meta(Path(esc50_dir))
+    return table.drop_duplicates("target").sort_values("target")["category"].tolist()
+
+
+def _read_meta(esc50_dir: Path) -> pd.DataFrame:
     meta = esc50_dir / META
     if not meta.is_file():
         raise DatasetError(
@@ -218,29 +92,38 @@ def read_metadata(esc50_dir: str | os.PathLike[str]) -> pd.DataFrame:
     missing = {"filename", "fold", "target", "category"} - set(table.columns)
     if missing:
         raise DatasetError(f"{meta} lacks columns {sorted(missing)}; is this ESC-50's esc50.csv?")
-    animals = table[table["target"].isin(range(len(CLASSES)))].copy()
-    animals["label"] = [CLASSES[t] for t in animals["target"]]
-    return animals.sort_values(["fold", "target", "filename"]).reset_index(drop=True)
+    return table
 
 
 def prepare(
     esc50_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
+    labels: LabelSet = ANIMALS,
     allow_missing: bool = False,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelCheck] = None,
 ) -> PrepareResult:
-    """Convert the animal clips to 16 kHz mono WAV in `out_dir/audio` and write `animals.csv`.
+    """Convert the clips of `labels`' classes to 16 kHz mono WAV in `out_dir/audio`, write `animals.csv`
+    (the manifest keeps its name whatever the classes) and `labels.json`.
 
-    Idempotent: clips already converted are reused. Missing or unreadable clips are
-    named in a `DatasetError` (or, with `allow_missing`, left out and listed in the result).
+    Idempotent: clips already converted are reused. Missing or unreadable clips are named in a
+    `DatasetError` (or, with `allow_missing`, left out and listed in the result); a class none of whose
+    files exist is one this copy does not hold: listed in `absent`, not an error.
     """
-    animals = read_metadata(esc50_dir)
+    from animal_audio.datasets import write_labels
+
+    animals = read_metadata(esc50_dir, labels)
     out_dir = Path(out_dir)
     audio_out = out_dir / "audio"
     audio_out.mkdir(parents=True, exist_ok=True)
-    result = PrepareResult(out_dir / MANIFEST, animals)
+    result = PrepareResult(out_dir / MANIFEST, animals, labels=labels)
+    audio_in = Path(esc50_dir) / "audio"
+    present = {row.label for row in animals.itertuples() if (audio_in / row.filename).is_file()}
+    for row in animals.itertuples(index=False):
+        if row.label not in present:
+            result.absent.setdefault(row.label, []).append(row.filename)
+    animals = animals[animals["label"].isin(present)].reset_index(drop=True)
     keep = []
     for i, row in enumerate(animals.itertuples(index=False)):
         check_cancel(cancel, "data preparation")
@@ -261,7 +144,7 @@ def prepare(
         listed = "\n  ".join(result.problems[:20])
         more = f"\n  ... and {len(result.problems) - 20} more" if len(result.problems) > 20 else ""
         raise DatasetError(
-            f"{len(result.problems)} of {len(animals)} animal clips could not be prepared:\n  {listed}{more}\n"
+            f"{len(result.problems)} of {len(animals)} clips could not be prepared:\n  {listed}{more}\n"
             "Download ESC-50 again (--download), or pass --allow-missing to continue without them."
         )
     for problem in result.problems:
@@ -271,7 +154,8 @@ def prepare(
     table["split"] = [split_name(fold) for fold in table["fold"]]
     columns = ["filename", "path", "fold", "target", "label", "split", "src_file", "take", "esc10"]
     result.table = table[[c for c in columns if c in table.columns]].reset_index(drop=True)
-    _write_manifest(result.manifest, result.table)
+    write_manifest(result.manifest, result.table)
+    write_labels(out_dir, labels)
     return result
 
 
@@ -299,7 +183,7 @@ def _convert(src: Path, dst: Path) -> Optional[str]:
     return None
 
 
-def _write_manifest(path: Path, table: pd.DataFrame) -> None:
+def write_manifest(path: Path, table: pd.DataFrame) -> None:
     text = table.to_csv(index=False)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return  # unchanged: a second run writes nothing

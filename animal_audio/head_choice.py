@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.models.probe import LinearProbe
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def choose_head(
     *,
     seed: int = 0,
     candidate_c: Sequence[float] = CANDIDATE_C,
+    labels: LabelSet = ANIMALS,
 ) -> HeadChoice:
     """The best (feature set, C) by validation accuracy, ties to the lower validation log-loss.
 
@@ -61,7 +63,7 @@ def choose_head(
     table: list[dict[str, Any]] = []
     for key, (pooling, X) in features.items():
         for C in candidate_c:
-            probe = LinearProbe(pooling).fit(X[train_rows], train_y, seed=seed, C=C)
+            probe = LinearProbe(pooling, labels).fit(X[train_rows], train_y, seed=seed, C=C)
             probs = probe.predict_proba(X[val_rows])
             accuracy = float(np.mean(probs.argmax(axis=1) == val_y))
             loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(val_y)), val_y], EPSILON, 1.0))))

@@ -1,8 +1,8 @@
-"""Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, over `CLASSES`.
+"""Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, over a label set's classes.
 
 The one source of every number (fine-tuning's validation too), computed locally by scikit-learn.
-Labels are class names in the full `CLASSES` order, so a class missing from a small test set
-still gets a row.
+Labels are class names in the label set's full order (the ten animals by default), so a class missing
+from a small test set still gets a row.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from animal_audio.labels import CLASSES
 DIGITS = 6
 
 
-def classification_metrics(y_true: Sequence[str], y_pred: Sequence[str]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str] = CLASSES
+) -> dict[str, Any]:
     """accuracy, macro_f1, per_class {label: precision, recall, f1, support}, confusion [true][pred]."""
-    y_true, y_pred = _check(y_true, y_pred)
-    labels = list(CLASSES)
+    y_true, y_pred = _check(y_true, y_pred, classes)
+    labels = list(classes)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
@@ -62,21 +64,23 @@ def cross_validation_metrics(folds: Sequence[dict[str, Any]], pooled: dict[str, 
     return result
 
 
-def labels_from_probs(probs: np.ndarray) -> list[str]:
-    """Arg-max class names of an [n, 10] probability matrix."""
+def labels_from_probs(probs: np.ndarray, classes: Sequence[str] = CLASSES) -> list[str]:
+    """Arg-max class names of an [n, classes] probability matrix."""
     probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[1] != len(CLASSES):
-        raise ValueError(f"expected [n, {len(CLASSES)}] probabilities, got {probs.shape}")
-    return [CLASSES[i] for i in probs.argmax(axis=1)]
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"expected [n, {len(classes)}] probabilities, got {probs.shape}")
+    return [classes[i] for i in probs.argmax(axis=1)]
 
 
-def _check(y_true: Sequence[str], y_pred: Sequence[str]) -> tuple[list[str], list[str]]:
+def _check(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> tuple[list[str], list[str]]:
     y_true, y_pred = [str(y) for y in y_true], [str(y) for y in y_pred]
     if len(y_true) != len(y_pred):
         raise ValueError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
     if not y_true:
         raise ValueError("no test clips to score")
-    unknown = (set(y_true) | set(y_pred)) - set(CLASSES)
+    unknown = (set(y_true) | set(y_pred)) - set(classes)
     if unknown:
-        raise ValueError(f"labels outside CLASSES: {sorted(unknown)}")
+        raise ValueError(f"labels outside the label set: {sorted(unknown)}")
     return y_true, y_pred

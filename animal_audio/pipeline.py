@@ -32,6 +32,7 @@ import pandas as pd
 from animal_audio import esc50, settings
 from animal_audio.availability import hubert_source, unavailable_models
 from animal_audio.compare_config import CompareConfig, protocol_splits
+from animal_audio.datasets import read_labels, require_every_class
 from animal_audio.ensemble_run import run_ensemble
 from animal_audio.errors import (
     UNEXPECTED_FAILURE,
@@ -45,6 +46,7 @@ from animal_audio.errors import (
 from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.formatting import not_run_line
 from animal_audio.housekeeping import prune_runs, require_run_space
+from animal_audio.labels import LabelSet, zero_shot_problem
 from animal_audio.probe_run import run_hubert_probe, run_yamnet_probe
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report, restaged
 from animal_audio.public_text import log_unexpected
@@ -104,10 +106,10 @@ def _compare(
         raise ModelUnavailableError(nothing_to_compare(unavailable))
     # Held from the data step on: a cleanup meanwhile must not remove the stopped run this one resumes.
     with running(run_dir, created=created):
-        table = _prepared_table(config, progress, cancel)
+        table, labels = _prepared_table(config, progress, cancel)
         splits = protocol_splits(table, config.protocol)
         report(progress, "split", 1.0, f"{len(splits)} split(s): {', '.join(s.name for s in splits)}")
-        ctx = RunContext(config, run_dir, table, splits, progress, cancel)
+        ctx = RunContext(config, run_dir, table, splits, progress, cancel, labels)
         # A model whose every part this run finished before needs no weights: it is reused, even offline.
         unavailable = {n: why for n, why in unavailable.items() if not ctx.finished(n)}
         if len(unavailable) == len(config.models):
@@ -128,10 +130,10 @@ def _compare(
             raise ModelUnavailableError(nothing_to_compare(unavailable))
 
         report(progress, "report", 0.0, "writing results")
-        predictions = predictions_table(splits, parts)
+        predictions = predictions_table(splits, parts, labels)
         unavailable = {name: unavailable[name] for name in config.models if name in unavailable}
         metrics = metrics_document(
-            config, splits, parts, predictions, time.perf_counter() - started, unavailable
+            config, splits, parts, predictions, time.perf_counter() - started, unavailable, labels
         )
         check_cancel(cancel, "writing the report")
         write_results(run_dir, metrics, predictions)
@@ -165,7 +167,8 @@ def nothing_to_compare(unavailable: dict[str, str]) -> str:
 
 def _prepared_table(
     config: CompareConfig, progress: Optional[ProgressCallback], cancel: Optional[CancelCheck]
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, LabelSet]:
+    """The prepared clips and their label set (every class must have clips)."""
     manifest = config.data_dir / esc50.MANIFEST
     if not manifest.is_file() and config.esc50_dir is not None:
         esc50.prepare(config.esc50_dir, config.data_dir, progress=progress, cancel=cancel)
@@ -174,10 +177,15 @@ def _prepared_table(
     table = esc50.load_manifest(config.data_dir)
     if table.empty:
         raise DatasetError(f"{manifest} lists no clips. Prepare the data again.")
-    return table
+    labels = read_labels(config.data_dir)
+    require_every_class(table, labels, config.data_dir)
+    return table, labels
 
 
 def _run_yamnet_zeroshot(ctx: RunContext, name: str) -> list[Part]:
+    problem = zero_shot_problem(ctx.labels)
+    if problem is not None:  # recorded in metrics.json's "unavailable", listed in the report
+        raise ModelUnavailableError(problem)
     parts: list[Part] = []
     classifier = None
     for split in ctx.splits:
@@ -187,7 +195,7 @@ def _run_yamnet_zeroshot(ctx: RunContext, name: str) -> list[Part]:
                 from animal_audio.models.yamnet import YamnetZeroShot
 
                 report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
-                classifier = YamnetZeroShot.load(ctx.config.yamnet)
+                classifier = YamnetZeroShot.load(ctx.config.yamnet, ctx.labels)
             probs, seconds = ctx.test(classifier, name, split)
             extra = {"trained_on": "nothing", "base": classifier.model.source}
             validation = ctx.validate(classifier, name, split)

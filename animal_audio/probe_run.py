@@ -124,17 +124,19 @@ def fit_chosen_head(
     Reads the labels of the train and validation folds only."""
     from animal_audio.models.probe import LinearProbe
 
+    classes = ctx.labels.names
     choice = choose_head(
         features,
-        (np.asarray(rows_of(paths, split.train)), targets(split.train)),
-        (np.asarray(rows_of(paths, split.validation)), targets(split.validation)),
+        (np.asarray(rows_of(paths, split.train)), targets(split.train, classes)),
+        (np.asarray(rows_of(paths, split.validation)), targets(split.validation, classes)),
         seed=ctx.config.seed,
+        labels=ctx.labels,
     )
     pooling, X = features[choice.features]
     train = split.train_and_validation
     embedder = view_of[choice.features]  # the chosen layer's embedder: the head records its fingerprint
-    probe = LinearProbe(pooling).fit(
-        X[rows_of(paths, train)], targets(train), seed=ctx.config.seed, embedder=embedder, C=choice.C
+    probe = LinearProbe(pooling, ctx.labels).fit(
+        X[rows_of(paths, train)], targets(train, classes), seed=ctx.config.seed, embedder=embedder, C=choice.C
     )
     record = choice.record()
     probe.info["choice"] = record

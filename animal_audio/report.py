@@ -12,7 +12,7 @@ from animal_audio import settings
 from animal_audio.calibration import BINS as CALIBRATION_BINS
 from animal_audio.evaluation import TIMING_CLIPS
 from animal_audio.formatting import duration, model_title, percent
-from animal_audio.labels import CLASSES, DISPLAY_NAMES
+from animal_audio.labels import LabelSet
 from animal_audio.paired import BOOTSTRAP_RESAMPLES, CHANCE_LEVEL, describe, fold_differences, p_text
 from animal_audio.plots.results import FIGURE_FILES
 from animal_audio.report_choices import choice_lines
@@ -69,7 +69,7 @@ def render_report(metrics: dict[str, Any], robustness: Optional[dict[str, Any]] 
     choices = choice_lines(metrics)
     if choices:
         lines += ["", "## Chosen on the validation fold", "", *choices]
-    lines += ["", "## F1 per class", "", _per_class_table(models)]
+    lines += ["", "## F1 per class", "", _per_class_table(models, LabelSet.from_dict(metrics.get("labels")))]
     if robustness:
         lines += ["", "## Robustness (accuracy on changed test clips)", "", *_robustness(robustness)]
     lines += ["", "## Notes on the protocol", "", *_notes(metrics), ""]
@@ -169,15 +169,15 @@ def _fold_table(models: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _per_class_table(models: dict[str, Any]) -> str:
+def _per_class_table(models: dict[str, Any], labels: LabelSet) -> str:
     names = list(models)
     rows = [
         "| Class | " + " | ".join(f"`{n}`" for n in names) + " |",
         "|---|" + "---:|" * len(names),
     ]
-    for label in CLASSES:
+    for label in labels.names:
         cells = " | ".join(f"{models[n]['per_class'][label]['f1']:.3f}" for n in names)
-        rows.append(f"| {DISPLAY_NAMES[label]} | {cells} |")
+        rows.append(f"| {labels.display_names.get(label) or labels.display(label)} | {cells} |")
     return "\n".join(rows)
 
 

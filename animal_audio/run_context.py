@@ -15,7 +15,7 @@ import pandas as pd
 from animal_audio import esc50
 from animal_audio.compare_config import CompareConfig
 from animal_audio.evaluation import evaluate_classifier
-from animal_audio.labels import CLASSES
+from animal_audio.labels import ANIMALS, CLASSES, LabelSet
 from animal_audio.progress import CancelCheck, ProgressCallback
 from animal_audio.runs import Part, load_part, model_subdir, save_part
 
@@ -31,6 +31,8 @@ class RunContext:
     splits: list[esc50.Split]
     progress: Optional[ProgressCallback]
     cancel: Optional[CancelCheck]
+    #: The data's classes (labels.json): every model of the run answers over these, in this order.
+    labels: LabelSet = ANIMALS
 
     def model_dir(self, name: str, split: esc50.Split) -> Path:
         return self.run_dir / model_subdir(self.config.protocol, name, split)
@@ -41,7 +43,7 @@ class RunContext:
 
     def load_part(self, name: str, split: esc50.Split) -> Optional[Part]:
         """A finished part to reuse; one without validation predictions (made by an older version) is redone."""
-        part = load_part(self.run_dir, self.config.fingerprint(), name, split)
+        part = load_part(self.run_dir, self.config.fingerprint(), name, split, len(self.labels))
         return None if part is not None and part.validation_probs is None else part
 
     def finished(self, name: str) -> bool:
@@ -71,9 +73,9 @@ class RunContext:
         )
 
 
-def targets(table: pd.DataFrame) -> np.ndarray:
-    """Class indices of a table's labels, in CLASSES order."""
-    return np.array([CLASSES.index(label) for label in table["label"]], dtype=np.int64)
+def targets(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> np.ndarray:
+    """Class indices of a table's labels, in the label set's order."""
+    return np.array([list(classes).index(label) for label in table["label"]], dtype=np.int64)
 
 
 def rows_of(paths: Sequence[str], table: pd.DataFrame) -> list[int]:

@@ -19,14 +19,16 @@ from animal_audio import esc50, paired, settings
 from animal_audio.calibration import BINS as CALIBRATION_BINS
 from animal_audio.calibration import calibration, fit_temperature, with_temperature
 from animal_audio.compare_config import CompareConfig
-from animal_audio.labels import CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
 from animal_audio.run_context import targets
 from animal_audio.runs import Part
 
 
-def predictions_table(splits: list[esc50.Split], parts: dict[str, list[Part]]) -> pd.DataFrame:
-    """One row per test clip: fold, true label, and each model's label and probabilities."""
+def predictions_table(
+    splits: list[esc50.Split], parts: dict[str, list[Part]], labels: LabelSet = ANIMALS
+) -> pd.DataFrame:
+    """One row per test clip: fold, true label, and each model's label and probabilities over `labels`."""
     frames = []
     for i, split in enumerate(splits):
         frame = pd.DataFrame(
@@ -39,8 +41,8 @@ def predictions_table(splits: list[esc50.Split], parts: dict[str, list[Part]]) -
         )
         for name, model_parts in parts.items():
             probs = model_parts[i].probs
-            frame[prediction_column(name)] = labels_from_probs(probs)
-            for j, label in enumerate(CLASSES):
+            frame[prediction_column(name)] = labels_from_probs(probs, labels.names)
+            for j, label in enumerate(labels.names):
                 frame[probability_column(name, label)] = np.round(probs[:, j], 6)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -61,17 +63,23 @@ def metrics_document(
     predictions: pd.DataFrame,
     run_seconds: float,
     unavailable: Optional[dict[str, str]] = None,
+    labels: LabelSet = ANIMALS,
 ) -> dict[str, Any]:
     """metrics.json: the numbers of every model that ran; `unavailable`: {model: why it did not run}."""
     models: dict[str, Any] = {}
+    classes = labels.names
     for name, model_parts in parts.items():
-        pooled = classification_metrics(predictions["true_label"], predictions[prediction_column(name)])
+        pooled = classification_metrics(
+            predictions["true_label"], predictions[prediction_column(name)], classes
+        )
         if config.protocol == "cv":
             folds = []
             for split in splits:
                 rows = predictions["split"] == split.name
                 fold_metrics = classification_metrics(
-                    predictions.loc[rows, "true_label"], predictions.loc[rows, prediction_column(name)]
+                    predictions.loc[rows, "true_label"],
+                    predictions.loc[rows, prediction_column(name)],
+                    classes,
                 )
                 fold_metrics["test_fold"] = int(split.test["fold"].iloc[0])
                 folds.append(fold_metrics)
@@ -94,10 +102,11 @@ def metrics_document(
         entry["model_dir"] = model_parts[-1].extra.get("model_dir")
         entry["base"] = model_parts[-1].extra.get("base")
         entry["details"] = [p.extra for p in model_parts]
-        entry.update(_calibration(predictions, name))
-        entry.update(_temperature_scaling(splits, model_parts, predictions, name))
+        entry.update(_calibration(predictions, name, classes))
+        entry.update(_temperature_scaling(splits, model_parts, predictions, name, classes))
         models[name] = entry
     return {
+        "labels": labels.as_dict(),
         "models": models,
         # Every pair on every clip tested (all folds in CV), from the predictions.csv being written.
         "paired": paired.paired_tests(
@@ -115,14 +124,18 @@ def metrics_document(
     }
 
 
-def _calibration(predictions: pd.DataFrame, name: str) -> dict[str, Any]:
+def _calibration(predictions: pd.DataFrame, name: str, classes: tuple[str, ...]) -> dict[str, Any]:
     """ece and reliability bins of one model, from the table's rounded probabilities (predictions.csv's)."""
-    probs = predictions[[probability_column(name, label) for label in CLASSES]].to_numpy(dtype=np.float64)
-    return calibration(probs, predictions["true_label"], predictions[prediction_column(name)])
+    probs = predictions[[probability_column(name, label) for label in classes]].to_numpy(dtype=np.float64)
+    return calibration(probs, predictions["true_label"], predictions[prediction_column(name)], classes)
 
 
 def _temperature_scaling(
-    splits: list[esc50.Split], model_parts: list[Part], predictions: pd.DataFrame, name: str
+    splits: list[esc50.Split],
+    model_parts: list[Part],
+    predictions: pd.DataFrame,
+    name: str,
+    classes: tuple[str, ...],
 ) -> dict[str, Any]:
     """Per split, T fitted on the validation fold's predictions and applied to the test fold's: the
     ECE after it ("temperatures" per split; "temperature": the last split's, the app's). {} when a part has
@@ -130,15 +143,15 @@ def _temperature_scaling(
     if any(p.validation_probs is None for p in model_parts):
         return {}
     temperatures = [
-        fit_temperature(part.validation_probs, targets(split.validation))
+        fit_temperature(part.validation_probs, targets(split.validation, classes))
         for split, part in zip(splits, model_parts)
     ]
-    columns = [probability_column(name, label) for label in CLASSES]
+    columns = [probability_column(name, label) for label in classes]
     scaled = predictions[columns].to_numpy(dtype=np.float64)
     for split, temperature in zip(splits, temperatures):
         rows = (predictions["split"] == split.name).to_numpy()
         scaled[rows] = with_temperature(scaled[rows], temperature)
-    after = calibration(scaled, predictions["true_label"], predictions[prediction_column(name)])
+    after = calibration(scaled, predictions["true_label"], predictions[prediction_column(name)], classes)
     return {"temperature": temperatures[-1], "temperatures": temperatures, "ece_calibrated": after["ece"]}
 
 

@@ -27,7 +27,7 @@ from animal_audio import esc50, settings
 from animal_audio.compare_config import CompareConfig
 from animal_audio.errors import AnimalAudioError, CheckpointError
 from animal_audio.fileio import atomic_path, process_alive, read_json, write_json, write_text
-from animal_audio.labels import CLASSES
+from animal_audio.labels import ANIMALS, CLASSES, LabelSet
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,10 @@ def resumable(run_dir: Path, config: CompareConfig) -> bool:
     return bool(metrics.get("unavailable")) and chosen == list(config.models)
 
 
-def load_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split) -> Optional[Part]:
-    """A finished part made with the same settings and test clips, else None (redo it)."""
+def load_part(
+    run_dir: Path, fingerprint: str, name: str, split: esc50.Split, classes: int = len(CLASSES)
+) -> Optional[Part]:
+    """A finished part made with the same settings, test clips and number of classes, else None (redo it)."""
     data = read_json(_part_path(run_dir, name, split))
     if not data or data.get("fingerprint") != fingerprint:
         return None
@@ -152,11 +154,11 @@ def load_part(run_dir: Path, fingerprint: str, name: str, split: esc50.Split) ->
         return None
     try:
         probs = np.asarray(data["probs"], dtype=np.float64)
-        if probs.shape != (len(split.test), len(CLASSES)):
+        if probs.shape != (len(split.test), classes):
             return None
         validation = data.get("validation_probs")
         validation = None if validation is None else np.asarray(validation, dtype=np.float64)
-        if validation is not None and validation.shape != (len(split.validation), len(CLASSES)):
+        if validation is not None and validation.shape != (len(split.validation), classes):
             validation = None
         log.info("%s on %s: reusing finished results", name, split.name)
         return Part(
@@ -282,6 +284,14 @@ def trained_model(run_dir: str | os.PathLike[str], name: str) -> Optional[Traine
     return TrainedModel(run_dir, run_dir / recorded, str(base) if base else None, name)
 
 
+def run_labels(run_dir: str | os.PathLike[str]) -> LabelSet:
+    """The classes a finished run's models answer over (runs from before label sets: the animals)."""
+    try:
+        return LabelSet.from_dict((read_json(Path(run_dir) / METRICS_FILE) or {}).get("labels"))
+    except (TypeError, ValueError, AttributeError):
+        return ANIMALS
+
+
 def unavailable_reason(run_dir: str | os.PathLike[str], name: str) -> Optional[str]:
     """Why a finished run could not run model `name`, as its metrics.json records it; None if it says nothing."""
     unavailable = (read_json(Path(run_dir) / METRICS_FILE) or {}).get("unavailable")
@@ -295,6 +305,8 @@ def newest_trained_model(
     """The first of `names` trained (on `base` when given) by the first of `runs` that has one. Given the run
     in use, then `finished_runs()`: a run that could not train it (offline, say) hides no earlier one."""
     for run_dir in runs:
+        if not run_labels(run_dir).is_animals:
+            continue  # the app classifies the ten animals: a head trained for other classes is not one of its
         for name in names:
             found = trained_model(run_dir, name)
             if found is not None and (base is None or same_source(found.base, base)):

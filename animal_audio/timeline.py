@@ -12,8 +12,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from animal_audio.labels import NUM_CLASSES
-
 #: HuBERT's timeline windows: about a second of frames, every half second (YAMNet's own frames are
 #: 0.96 s every 0.48 s): long enough to hold a bark or a crow, short enough to tell them apart.
 WINDOW_SECONDS = 1.0
@@ -27,22 +25,23 @@ Head = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class Timeline:
-    """Probabilities over CLASSES for windows of one clip: row i covers start_seconds[i] + window_seconds."""
+    """Probabilities over the model's labels for windows of one clip: row i covers start_seconds[i] +
+    window_seconds."""
 
     start_seconds: np.ndarray  # [windows]
     window_seconds: float
-    probs: np.ndarray  # [windows, 10], rows sum to 1
+    probs: np.ndarray  # [windows, classes], rows sum to 1
 
     def __post_init__(self) -> None:
-        probs = np.asarray(self.probs, dtype=np.float64).reshape(-1, NUM_CLASSES)
         starts = np.asarray(self.start_seconds, dtype=np.float64).reshape(-1)
-        if len(starts) != len(probs):
+        probs = np.asarray(self.probs, dtype=np.float64)
+        if probs.ndim != 2 or len(starts) != len(probs):
             raise ValueError(f"{len(starts)} window starts but {len(probs)} rows of probabilities")
         object.__setattr__(self, "probs", probs)
         object.__setattr__(self, "start_seconds", starts)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form of the API answer: probabilities in CLASSES order, one row per window."""
+        """JSON-ready form of the API answer: probabilities in label order, one row per window."""
         return {
             "start_seconds": [round(float(s), SECONDS_DIGITS) for s in self.start_seconds],
             "window_seconds": round(float(self.window_seconds), SECONDS_DIGITS),

@@ -18,6 +18,7 @@ from animal_audio.availability import unavailable_models
 from animal_audio.compare_config import MODEL_NAMES, CompareConfig, parse_models, parse_poolings
 from animal_audio.estimate import estimate_seconds
 from animal_audio.formatting import duration, not_run_line, percent
+from animal_audio.labels import LabelSet
 from animal_audio.models.published import training_base
 from animal_audio.pipeline import run_comparison
 from animal_audio.pooling import DEFAULT_POOLING, POOLINGS
@@ -95,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     print(f"\n{headline(result.metrics)}\n")
+    labels = LabelSet.from_dict(result.metrics.get("labels"))
+    if not labels.is_animals:
+        print(f"  {len(labels)} classes: {', '.join(labels.names)}\n")
     for name, entry in result.metrics["models"].items():
         cv = config.protocol == "cv"
         accuracy = percent(entry["accuracy"], entry.get("accuracy_std") if cv else None)

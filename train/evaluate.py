@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from animal_audio import esc50, settings
+from animal_audio.datasets import read_labels
 from animal_audio.errors import CheckpointError, DatasetError
 from animal_audio.evaluation import evaluate_classifier
 from animal_audio.formatting import percent
-from animal_audio.labels import CLASSES, DISPLAY_NAMES
 from animal_audio.metrics import classification_metrics, labels_from_probs
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
@@ -45,12 +45,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def load_classifier(spec: str, args: argparse.Namespace) -> Any:
-    """The classifier `spec` names (see the module docstring)."""
+def load_classifier(spec: str, args: argparse.Namespace, labels: Any = None) -> Any:
+    """The classifier `spec` names (see the module docstring); zero-shot answers over `labels` (a LabelSet)."""
     if spec in (ZERO_SHOT, "yamnet"):
+        from animal_audio.labels import ANIMALS, zero_shot_problem
         from animal_audio.models.yamnet import YamnetZeroShot
 
-        return YamnetZeroShot.load(args.yamnet)
+        labels = labels or ANIMALS
+        problem = zero_shot_problem(labels)
+        if problem:
+            raise DatasetError(f"{ZERO_SHOT} is {problem}.")
+        return YamnetZeroShot.load(args.yamnet, labels)
     from animal_audio.models.published import load_hubert
 
     if spec == HUBERT:
@@ -78,17 +83,23 @@ def load_classifier(spec: str, args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = esc50.load_manifest(settings.data_dir(args.data))
+    data = settings.data_dir(args.data)
+    table, labels = esc50.load_manifest(data), read_labels(data)
     test = table[table["fold"] == args.fold].reset_index(drop=True)
     if test.empty:
         raise DatasetError(f"No clips of fold {args.fold} in the prepared data: use --fold 1-5.")
-    classifier = load_classifier(args.model, args)
+    classifier = load_classifier(args.model, args, labels)
     progress = progress_for(args)
     try:
         probs, seconds = evaluate_classifier(classifier, list(test["path"]), progress=progress, stage="test")
     finally:
         progress.close()
-    metrics = classification_metrics(test["label"], labels_from_probs(probs))
+    if probs.shape[1] != len(labels):
+        raise CheckpointError(
+            f"{args.model} answers over {probs.shape[1]} classes, the data in {data} has {len(labels)} "
+            f"({', '.join(labels.names)}): test a model trained on this data."
+        )
+    metrics = classification_metrics(test["label"], labels_from_probs(probs, labels.names), labels.names)
     metrics.update(model=args.model, test_fold=args.fold, inference_seconds_per_clip=round(seconds, 5))
     print(f"\n{classifier.describe()}")
     print(
@@ -96,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
         f"macro-F1 {percent(metrics['macro_f1'])}, {seconds:.3f} s per clip\n"
     )
     print(f"{'class':<18}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
-    for label in CLASSES:
+    for label in labels.names:
         row = metrics["per_class"][label]
         print(
-            f"{DISPLAY_NAMES[label]:<18}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+            f"{labels.display_names.get(label) or labels.display(label):<18}{row['precision']:>10.3f}{row['recall']:>10.3f}"
             f"{row['f1']:>10.3f}{row['support']:>9d}"
         )
     if args.json:

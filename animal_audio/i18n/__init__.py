@@ -59,10 +59,13 @@ def fields_of(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
-def class_name(label: str, lang: str = DEFAULT) -> str:
-    """A class as a person reads it in `lang`, with its emoji ("🐕 Собака")."""
+def class_name(label: str, lang: str = DEFAULT, labels: Any = None) -> str:
+    """A class as a person reads it in `lang`: an animal with its emoji ("🐕 Собака"); a class of another
+    label set (a LabelSet) by its own display name, as given."""
     from animal_audio.labels import EMOJI
 
+    if labels is not None and not labels.is_animals:
+        return labels.display(label)
     return f"{EMOJI[label]} {tr('class_' + label, lang)}"
 
 

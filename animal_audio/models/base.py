@@ -7,13 +7,13 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.timeline import Timeline
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Probabilities over `CLASSES` (in that order, summing to 1) from one model; `timeline`: the same model's
+    """Probabilities over `labels` (in that order, summing to 1) from one model; `timeline`: the same model's
     over time, from the same forward pass (None from a probe's `predict_batch`, which embeds in batches);
     `embedding`: the clip's vector that pass gave the head, where it has one (clip_map.py places it)."""
 
@@ -23,16 +23,17 @@ class Prediction:
     extras: dict[str, Any] = field(default_factory=dict)
     timeline: Timeline | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
+    labels: LabelSet = ANIMALS
 
     def __post_init__(self) -> None:
         probs = np.asarray(self.probs, dtype=np.float64).reshape(-1)
-        if probs.shape != (NUM_CLASSES,):
-            raise ValueError(f"expected {NUM_CLASSES} probabilities, got {probs.shape}")
+        if probs.shape != (len(self.labels),):
+            raise ValueError(f"expected {len(self.labels)} probabilities, got {probs.shape}")
         object.__setattr__(self, "probs", probs)
 
     @property
     def label(self) -> str:
-        return CLASSES[int(np.argmax(self.probs))]
+        return self.labels.names[int(np.argmax(self.probs))]
 
     @property
     def confidence(self) -> float:
@@ -44,7 +45,7 @@ class Prediction:
             "model": self.model,
             "label": self.label,
             "confidence": round(self.confidence, 6),
-            "probabilities": {c: round(float(p), 6) for c, p in zip(CLASSES, self.probs)},
+            "probabilities": {c: round(float(p), 6) for c, p in zip(self.labels.names, self.probs)},
             "seconds": round(self.seconds, 4),
             **({"extras": self.extras} if self.extras else {}),
         }

@@ -18,7 +18,7 @@ import numpy as np
 
 from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.fileio import atomic_path, write_json
-from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.models.base import Prediction, softmax
 from animal_audio.pooling import LEGACY_POOLING, POOLINGS, check_pooling, pool_frames, pooled_timeline
 
@@ -52,12 +52,13 @@ class Embedder(Protocol):
 
 
 class LinearProbe:
-    """Standardise, then multinomial logistic regression; probabilities always over all of CLASSES.
-    `pooling` says how its features were made from the clip's frames (pooling.py)."""
+    """Standardise, then multinomial logistic regression; probabilities always over all of `labels` (the ten
+    animals by default). `pooling` says how its features were made from the clip's frames (pooling.py)."""
 
-    def __init__(self, pooling: str = LEGACY_POOLING) -> None:
+    def __init__(self, pooling: str = LEGACY_POOLING, labels: LabelSet = ANIMALS) -> None:
         self._arrays: dict[str, np.ndarray] | None = None
         self.pooling = check_pooling(pooling)
+        self.labels = labels
         self.embedder_name = ""
         self.embedder_fingerprint = ""
         self.embedder_layer: int | str | None = None  # HuBERT's hidden layer it reads; None: the default
@@ -88,7 +89,7 @@ class LinearProbe:
         from threadpoolctl import threadpool_limits
 
         X = _as_matrix(X)
-        targets = _as_targets(y)
+        targets = _as_targets(y, self.labels)
         if len(targets) != len(X):
             raise ValueError(f"{len(X)} embeddings but {len(targets)} labels")
         if len(np.unique(targets)) < 2:
@@ -103,9 +104,9 @@ class LinearProbe:
         with threadpool_limits(limits=1, user_api="blas"):
             pipeline.fit(X, targets)
         scaler, logistic = pipeline[0], pipeline[-1]
-        # Expand to all 10 classes: a class absent from training gets -inf logit, i.e. probability 0.
-        coef = np.zeros((NUM_CLASSES, X.shape[1]))
-        intercept = np.full(NUM_CLASSES, -np.inf)
+        # Expand to all classes: a class absent from training gets -inf logit, i.e. probability 0.
+        coef = np.zeros((len(self.labels), X.shape[1]))
+        intercept = np.full(len(self.labels), -np.inf)
         present = logistic.classes_.astype(int)
         if len(present) == 2:  # sklearn keeps one row for two classes: logit(b) - logit(a)
             coef[present[1]], intercept[present[1]] = logistic.coef_[0], logistic.intercept_[0]
@@ -125,7 +126,7 @@ class LinearProbe:
         self.info = {
             "seed": seed,
             "train_clips": len(X),
-            "classes_seen": [CLASSES[i] for i in present],
+            "classes_seen": [self.labels.names[i] for i in present],
             "regularisation_C": C,
             "pooling": self.pooling,
             "iterations": int(np.max(logistic.n_iter_)),
@@ -134,7 +135,7 @@ class LinearProbe:
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """[n, 10] probabilities in CLASSES order."""
+        """[n, classes] probabilities in label order."""
         arrays = self._require()
         X = _as_matrix(X)
         if X.shape[1] != arrays["mean"].shape[0]:
@@ -164,7 +165,8 @@ class LinearProbe:
             {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "labels": list(CLASSES),
+                "labels": list(self.labels.names),
+                **({"display_names": dict(self.labels.display_names)} if not self.labels.is_animals else {}),
                 "dim": int(arrays["mean"].shape[0]),
                 "pooling": self.pooling,
                 "embedder": {
@@ -208,8 +210,9 @@ class LinearProbe:
             raise CheckpointError(
                 f"{weights} is not a valid safetensors file ({error}). Train the probe again."
             ) from error
-        _check_arrays(arrays, int(meta["dim"]), weights)
-        probe = cls(str(meta.get("pooling", LEGACY_POOLING)))
+        labels = LabelSet.from_dict({"names": meta["labels"], "display_names": meta.get("display_names")})
+        _check_arrays(arrays, int(meta["dim"]), len(labels), weights)
+        probe = cls(str(meta.get("pooling", LEGACY_POOLING)), labels)
         probe._arrays = {k: arrays[k] for k in _ARRAYS}
         probe.embedder_name = str(meta["embedder"].get("name", ""))
         probe.embedder_fingerprint = str(meta["embedder"].get("fingerprint", ""))
@@ -263,14 +266,20 @@ class ProbeClassifier:
         if embed_frames is None:
             vector = np.asarray(self.embedder.embed(waveform))
             probs = self.probe.predict_proba(vector[None, :])[0]
-            return Prediction(self.name, probs, time.perf_counter() - started, embedding=vector)
+            seconds = time.perf_counter() - started
+            return Prediction(self.name, probs, seconds, embedding=vector, labels=self.probe.labels)
         frames = embed_frames(waveform)
         vector = np.asarray(frames.clip())
         features = pool_frames(frames.values, self.probe.pooling)
         probs = self.probe.predict_proba(features[None, :])[0]
         timeline = pooled_timeline(frames, self.probe.pooling, self.probe.predict_proba)
         return Prediction(
-            self.name, probs, time.perf_counter() - started, timeline=timeline, embedding=vector
+            self.name,
+            probs,
+            time.perf_counter() - started,
+            timeline=timeline,
+            embedding=vector,
+            labels=self.probe.labels,
         )
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
@@ -282,7 +291,8 @@ class ProbeClassifier:
         vectors = np.asarray(self.embedder.embed_batch(waveforms))
         probs = self.probe.predict_proba(vectors)
         each = (time.perf_counter() - started) / len(waveforms)
-        return [Prediction(self.name, p, each, embedding=v) for p, v in zip(probs, vectors)]
+        labels = self.probe.labels
+        return [Prediction(self.name, p, each, embedding=v, labels=labels) for p, v in zip(probs, vectors)]
 
     def describe(self) -> str:
         return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"
@@ -303,18 +313,19 @@ def _as_matrix(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _as_targets(y: Sequence[int] | Sequence[str] | np.ndarray) -> np.ndarray:
+def _as_targets(y: Sequence[int] | Sequence[str] | np.ndarray, labels: LabelSet) -> np.ndarray:
     values = list(np.asarray(y).reshape(-1))
+    last = len(labels) - 1
     try:
         targets = np.array(
-            [CLASSES.index(v) if isinstance(v, str) else int(v) for v in values], dtype=np.int64
+            [labels.index(v) if isinstance(v, str) else int(v) for v in values], dtype=np.int64
         )
     except ValueError as error:
         raise ValueError(
-            f"labels must be class indices 0-{NUM_CLASSES - 1} or names from CLASSES: {error}"
+            f"labels must be class indices 0-{last} or names of the label set: {error}"
         ) from None
-    if len(targets) and (targets.min() < 0 or targets.max() >= NUM_CLASSES):
-        raise ValueError(f"class indices must be in 0-{NUM_CLASSES - 1}")
+    if len(targets) and (targets.min() < 0 or targets.max() > last):
+        raise ValueError(f"class indices must be in 0-{last}")
     return targets
 
 
@@ -340,10 +351,9 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} names an unknown pooling {meta.get('pooling')!r}. Train the probe again."
         )
-    if meta.get("labels") != list(CLASSES):
-        raise CheckpointError(
-            f"{path} was trained for the labels {meta.get('labels')}, not {list(CLASSES)}. Train the probe again."
-        )
+    names = meta.get("labels")
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+        raise CheckpointError(f"{path} names no valid labels ({names!r}). Train the probe again.")
     if not isinstance(meta.get("weights"), dict) or not isinstance(meta.get("embedder"), dict):
         raise CheckpointError(f"{path} lacks its weights or embedder entry. Train the probe again.")
     if not isinstance(meta.get("dim"), int) or meta["dim"] <= 0:
@@ -351,8 +361,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_arrays(arrays: dict[str, np.ndarray], dim: int, path: Path) -> None:
-    expected = {"mean": (dim,), "scale": (dim,), "coef": (NUM_CLASSES, dim), "intercept": (NUM_CLASSES,)}
+def _check_arrays(arrays: dict[str, np.ndarray], dim: int, classes: int, path: Path) -> None:
+    expected = {"mean": (dim,), "scale": (dim,), "coef": (classes, dim), "intercept": (classes,)}
     for key, shape in expected.items():
         if key not in arrays or arrays[key].shape != shape:
             found = arrays[key].shape if key in arrays else "missing"

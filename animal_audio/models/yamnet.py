@@ -22,7 +22,7 @@ import numpy as np
 
 from animal_audio import settings
 from animal_audio.errors import AudioError, ModelUnavailableError, short_error
-from animal_audio.labels import animal_index, animal_probabilities
+from animal_audio.labels import ANIMALS, LabelSet, animal_index, animal_probabilities
 from animal_audio.models.base import Prediction
 from animal_audio.open_set import audioset_evidence
 from animal_audio.runtime import configure_threads
@@ -133,27 +133,29 @@ class YamnetModel:
 
 
 class YamnetZeroShot:
-    """YAMNet's AudioSet scores mapped onto the 10 animals, no training. Frame scores are averaged over
-    the clip, as YAMNet's own example does: a max would let one frame of anything decide."""
+    """YAMNet's AudioSet scores mapped onto the 10 animals (or another label set labels.py maps), no
+    training. Frame scores are averaged over the clip, as YAMNet's example does: a max lets one frame decide."""
 
     name = ZERO_SHOT_NAME
 
-    def __init__(self, model: YamnetModel) -> None:
+    def __init__(self, model: YamnetModel, labels: LabelSet = ANIMALS) -> None:
         self.model = model
-        self._animal_of_class = animal_index(model.class_names)
+        self.labels = labels
+        self._animal_of_class = animal_index(model.class_names, labels)
 
     @classmethod
-    def load(cls, source: str | None = None) -> YamnetZeroShot:
+    def load(cls, source: str | None = None, labels: LabelSet = ANIMALS) -> YamnetZeroShot:
         """A new zero-shot classifier on a new YAMNet, owned by the caller."""
-        return cls(YamnetModel.load(source))
+        return cls(YamnetModel.load(source), labels)
 
     def predict(self, waveform: np.ndarray) -> Prediction:
         """The whole-clip answer and its timeline (each frame's scores mapped alike), from one run."""
         started = time.perf_counter()
         frames = _frames(self.model.run(waveform).scores)
         clip_scores = frames.clip()
-        probs, other_mass = animal_probabilities(clip_scores, self._animal_of_class)
-        timeline = frames.timeline(lambda scores: animal_probabilities(scores, self._animal_of_class)[0])
+        classes = len(self.labels)
+        probs, other_mass = animal_probabilities(clip_scores, self._animal_of_class, classes)
+        timeline = frames.timeline(lambda s: animal_probabilities(s, self._animal_of_class, classes)[0])
         top = np.argsort(clip_scores)[::-1][:TOP_K]
         extras: dict[str, Any] = {
             "top_audioset": [[self.model.class_names[i], round(float(clip_scores[i]), 6)] for i in top],
@@ -161,13 +163,16 @@ class YamnetZeroShot:
             # What the "none of the ten?" rule reads (open_set.yamnet_verdict), from this same run.
             **audioset_evidence(clip_scores, self.model.class_names, self._animal_of_class),
         }
-        return Prediction(self.name, probs, time.perf_counter() - started, extras, timeline)
+        return Prediction(
+            self.name, probs, time.perf_counter() - started, extras, timeline, labels=self.labels
+        )
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         return [self.predict(w) for w in waveforms]
 
     def describe(self) -> str:
-        return f"YAMNet zero-shot: AudioSet classes mapped onto the 10 animals; {self.model.describe()}"
+        onto = "the 10 animals" if self.labels.is_animals else f"{len(self.labels)} classes"
+        return f"YAMNet zero-shot: AudioSet classes mapped onto {onto}; {self.model.describe()}"
 
 
 def _frames(per_frame: np.ndarray) -> Frames:

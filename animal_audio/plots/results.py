@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from animal_audio.fileio import write_text
 from animal_audio.formatting import model_title
 from animal_audio.i18n import DEFAULT, tr
-from animal_audio.labels import CLASSES
+from animal_audio.labels import LabelSet
 from animal_audio.plots.clip import wrapped_name
 
 #: One colour per model, the same in every chart (Okabe-Ito, colour-blind friendly).
@@ -80,12 +80,13 @@ def confusion_grid_figure(metrics: dict[str, Any]) -> go.Figure:
 def per_class_f1_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
     """F1 per class, one bar per model in each class group."""
     figure = go.Figure()
+    labels = LabelSet.from_dict(metrics.get("labels"))
     for model, entry in metrics["models"].items():
         figure.add_trace(
             go.Bar(
                 name=model_title(model),
-                x=[wrapped_name(tr(f"class_{c}", lang)) for c in CLASSES],
-                y=[entry["per_class"][c]["f1"] for c in CLASSES],
+                x=[wrapped_name(_class_text(c, lang, labels)) for c in labels.names],
+                y=[entry["per_class"][c]["f1"] for c in labels.names],
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
                 hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model) + "</extra>",
             )
@@ -229,7 +230,8 @@ def _confusion_trace(
 ) -> go.Heatmap:
     entry = metrics["models"][model]
     counts = entry["confusion"]
-    names = [wrapped_name(tr(f"class_{c}", lang)) for c in CLASSES]
+    labels = LabelSet.from_dict(metrics.get("labels"))
+    names = [wrapped_name(_class_text(c, lang, labels)) for c in labels.names]
     # Colour by share of the true class, so classes with fewer test clips read the same.
     shares = [[c / max(sum(row), 1) for c in row] for row in counts]
     return go.Heatmap(
@@ -249,3 +251,8 @@ def _confusion_trace(
 
 def _confusion_layout() -> dict[str, Any]:
     return {"margin": {"l": 110, "r": 30, "t": 80, "b": 90}}
+
+
+def _class_text(label: str, lang: str, labels: LabelSet) -> str:
+    """An animal's name in `lang` (no emoji: axis labels stay short); another label set's display name."""
+    return tr(f"class_{label}", lang) if labels.is_animals else labels.display(label)

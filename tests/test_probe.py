@@ -112,9 +112,11 @@ def test_truncated_or_edited_metadata_raises_checkpoint_error(probe, tmp_path):
     meta.write_text(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         LinearProbe.load(tmp_path / "head")
-    meta.write_text(good.replace('"dog"', '"wolf"'))
+    meta.write_text(good.replace('"dog"', '"cat"'))  # two classes of one name
     with pytest.raises(CheckpointError, match="labels"):
         LinearProbe.load(tmp_path / "head")
+    meta.write_text(good.replace('"dog"', '"wolf"'))  # another label set: the head says which
+    assert LinearProbe.load(tmp_path / "head").labels.names[0] == "wolf"
     meta.unlink()
     with pytest.raises(NotTrainedError, match="No trained probe"):
         LinearProbe.load(tmp_path / "head")

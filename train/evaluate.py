@@ -21,6 +21,7 @@ from animal_audio.datasets import read_labels
 from animal_audio.errors import CheckpointError, DatasetError
 from animal_audio.evaluation import evaluate_classifier
 from animal_audio.formatting import percent
+from animal_audio.labels import ANIMALS, zero_shot_problem
 from animal_audio.metrics import classification_metrics, labels_from_probs
 from train.common import add_command, add_data_argument, add_model_arguments, progress_for
 
@@ -47,11 +48,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def load_classifier(spec: str, args: argparse.Namespace, labels: Any = None) -> Any:
     """The classifier `spec` names (see the module docstring); zero-shot answers over `labels` (a LabelSet)."""
+    labels = labels or ANIMALS
     if spec in (ZERO_SHOT, "yamnet"):
-        from animal_audio.labels import ANIMALS, zero_shot_problem
         from animal_audio.models.yamnet import YamnetZeroShot
 
-        labels = labels or ANIMALS
         problem = zero_shot_problem(labels)
         if problem:
             raise DatasetError(f"{ZERO_SHOT} is {problem}.")
@@ -59,7 +59,7 @@ def load_classifier(spec: str, args: argparse.Namespace, labels: Any = None) -> 
     from animal_audio.models.published import load_hubert
 
     if spec == HUBERT:
-        return load_hubert(args.hubert, device=args.device, fast=args.fast)
+        return load_hubert(args.hubert, device=args.device, fast=args.fast, labels=labels)
     path = Path(spec)
     if (path / "checkpoint" / "config.json").is_file():
         path = path / "checkpoint"  # a fine-tuning output folder
@@ -73,9 +73,11 @@ def load_classifier(spec: str, args: argparse.Namespace, labels: Any = None) -> 
             embedder = YamnetModel.load(args.yamnet)
             return ProbeClassifier(f"{embedder.name}-probe", embedder, probe)
     if (path / "config.json").is_file() or (path / "probe.json").is_file():
-        return load_hubert(str(path), base=args.hubert, device=args.device, fast=args.fast)
+        return load_hubert(str(path), base=args.hubert, device=args.device, fast=args.fast, labels=labels)
     if settings.is_hub_id(spec) and "/" in spec:
-        return load_hubert(spec, base=args.hubert, device=args.device, fast=args.fast)  # a hub id
+        return load_hubert(
+            spec, base=args.hubert, device=args.device, fast=args.fast, labels=labels
+        )  # a hub id
     raise CheckpointError(
         f"--model {spec}: not '{ZERO_SHOT}', and no fine-tuned checkpoint (config.json) or linear "
         "probe (probe.json) in that folder. Point it at <run>/models/<model>/ of a finished comparison."

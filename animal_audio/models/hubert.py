@@ -19,14 +19,14 @@ from animal_audio.errors import (
     AnimalAudioError,
     CheckpointError,
     ModelUnavailableError,
-    NotTrainedError,
     short_error,
 )
-from animal_audio.labels import CLASSES, NUM_CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.models import backends
 from animal_audio.models.backends import Layer, Runner
 from animal_audio.models.base import Prediction, softmax
 from animal_audio.models.hubert_files import ConfigFacts, config_facts, digest, identity_parts, normalizer
+from animal_audio.models.hubert_heads import require_labels, require_trained_head
 from animal_audio.timeline import HOP_SECONDS, WINDOW_SECONDS, Frames, frames_per
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,6 @@ FALLBACK_EXTRACTOR = {
     "padding_value": 0.0,
     "do_normalize": False,
 }
-#: Prefixes of the weights only a trained audio-classification head has.
-HEAD_PREFIXES = ("classifier.", "projector.")
-TRAIN_HINT = (
-    "Train a head first: the fast way is a linear probe on frozen HuBERT "
-    "(`python -m train compare --models hubert-probe ...`, minutes on a CPU); or fine-tune "
-    "(`python -m train compare --models hubert-finetune ...` or `python -m train finetune`) and "
-    f"point {settings.ENV_HUBERT} (or --hubert) at the checkpoint directory it writes."
-)
 
 
 class _Hubert:
@@ -78,7 +70,10 @@ class _Hubert:
 
 
 class HubertClassifier(_Hubert):
-    """A HuBERT checkpoint with a trained 10-class head (Classifier protocol, name "hubert")."""
+    """A HuBERT checkpoint with a trained head (Classifier protocol, name "hubert"): the 10 animals, or the
+    label set it was fine-tuned for."""
+
+    labels: LabelSet = ANIMALS
 
     @classmethod
     def load(
@@ -88,23 +83,30 @@ class HubertClassifier(_Hubert):
         device: str | None = None,
         fast: bool | None = None,
         backend: str = "auto",
+        labels: LabelSet | None = ANIMALS,
     ) -> HubertClassifier:
         """A new classifier, owned by the caller. `fast`: int8, faster, may move probabilities slightly.
 
-        ModelUnavailableError if it cannot be loaded; NotTrainedError if it has no head for the 10 animals."""
+        ModelUnavailableError if it cannot be loaded; NotTrainedError if it has no head for `labels` (None:
+        whichever label set it was trained for)."""
         backends.check_backend(backend)
         source = settings.hubert_source(source)
         config = _config_facts(source)
+        require_labels(config.labels, labels, source)
 
         def checked(model: Any, info: dict) -> Any:
-            _require_trained_head(model, info, source)
+            require_trained_head(model, info, source)
             return backends.exportable(model)
 
         key_parts = {"output": "frame projector outputs + logits", **identity_parts(source, config)}
         device, fast, runner = _load_runner(
             source, key_parts, "AutoModelForAudioClassification", checked, device, fast, backend
         )
-        return cls(config, _feature_extractor(source), source=source, device=device, fast=fast, runner=runner)
+        classifier = cls(
+            config, _feature_extractor(source), source=source, device=device, fast=fast, runner=runner
+        )
+        classifier.labels = LabelSet.from_dict({"names": list(config.labels)})
+        return classifier
 
     def predict(self, waveform: np.ndarray) -> Prediction:
         return self.predict_batch([waveform])[0]
@@ -117,26 +119,22 @@ class HubertClassifier(_Hubert):
         return [self._prediction(f, s) for f, s in zip(frames, seconds)]
 
     def _prediction(self, frames: Frames, seconds: float) -> Prediction:
-        pooled = frames.clip()
-        probs, embedding = softmax(pooled[-NUM_CLASSES:]), pooled[:-NUM_CLASSES]
+        pooled, classes = frames.clip(), len(self.labels)
+        probs, embedding = softmax(pooled[-classes:]), pooled[:-classes]
         extras = {"backend": self.backend}
-        return Prediction(NAME, probs, seconds, extras, frames.timeline(_head), embedding=embedding)
+        timeline = frames.timeline(lambda rows: softmax(rows[:, -classes:]))
+        return Prediction(NAME, probs, seconds, extras, timeline, embedding=embedding, labels=self.labels)
 
     def logits_batch(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
-        """Raw logits [n, 10] in CLASSES order (for drift measurements and calibration)."""
+        """Raw logits [n, classes] in label order (for drift measurements and calibration)."""
         frames = self._run(waveforms)[0]
         if not frames:
-            return np.zeros((0, NUM_CLASSES), np.float32)
-        return np.stack([f.clip()[-NUM_CLASSES:] for f in frames])
+            return np.zeros((0, len(self.labels)), np.float32)
+        return np.stack([f.clip()[-len(self.labels) :] for f in frames])
 
     def describe(self) -> str:
         mode = "fast int8" if self.fast else "exact fp32"
         return f"HuBERT classifier {self.source} on {self.device} ({self.backend}, {mode})"
-
-
-def _head(pooled: np.ndarray) -> np.ndarray:
-    """Probabilities from pooled frame outputs (projector outputs, then logits in the last columns)."""
-    return softmax(pooled[:, -NUM_CLASSES:])
 
 
 class HubertEmbedder(_Hubert):
@@ -329,25 +327,6 @@ def _damaged(source: str, error: BaseException) -> str:
         "Train it again (python -m train finetune / the app's Train & compare tab), or copy it again "
         "from where it came from."
     )
-
-
-def _require_trained_head(model: Any, info: dict, source: str) -> None:
-    """A base checkpoint gets a randomly initialised head: refuse it instead of predicting noise."""
-    untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEAD_PREFIXES))
-    if untrained:
-        raise NotTrainedError(
-            f"HuBERT '{source}' is not trained yet for the {NUM_CLASSES} animal classes: it has no "
-            f"classification head (missing {', '.join(untrained)}). {TRAIN_HINT}"
-        )
-    id2label = model.config.id2label or {}
-    labels = tuple(str(id2label.get(i, id2label.get(str(i), ""))) for i in range(len(id2label)))
-    if labels != CLASSES:
-        shown = ", ".join(labels[:12]) + (" ..." if len(labels) > 12 else "")
-        raise NotTrainedError(
-            f"HuBERT '{source}' was trained for other labels ({shown}), not the {NUM_CLASSES} "
-            f"ESC-50 animal classes in order ({', '.join(CLASSES)}), so it is not trained yet for "
-            f"this task. {TRAIN_HINT}"
-        )
 
 
 def _feature_extractor(source: str) -> Any:

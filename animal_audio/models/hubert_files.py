@@ -31,7 +31,7 @@ WAV2VEC2_EXTRACTOR = "Wav2Vec2FeatureExtractor"
 #: wav2vec2's zero-mean unit-variance normalisation adds this to the variance.
 NORM_EPSILON = 1e-7
 #: Bump when what `ConfigFacts` holds, or how its digest is computed, changes.
-FACTS_VERSION = "2"
+FACTS_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class ConfigFacts:
     hidden_size: int
     num_hidden_layers: int
     frame_samples: int  # samples between output frames: the product of the CNN's strides (320)
+    labels: tuple[str, ...] = ()  # a classifier's id2label in order (a base model's are placeholders)
 
 
 def config_facts(source: str, load_config: Any) -> ConfigFacts:
@@ -51,7 +52,7 @@ def config_facts(source: str, load_config: Any) -> ConfigFacts:
     found = read_json(entry) if entry is not None else None
     if isinstance(found, dict):
         try:
-            return ConfigFacts(**found)
+            return ConfigFacts(**{**found, "labels": tuple(found.get("labels") or ())})
         except TypeError:
             log.debug("ignoring an unreadable %s", entry)
     config = load_config(source)
@@ -62,6 +63,7 @@ def config_facts(source: str, load_config: Any) -> ConfigFacts:
         hidden_size=int(config.hidden_size),
         num_hidden_layers=int(config.num_hidden_layers),
         frame_samples=int(np.prod(config.conv_stride)),
+        labels=tuple(str(config.id2label[i]) for i in sorted(config.id2label or {})),
     )
     if entry is not None:
         try:

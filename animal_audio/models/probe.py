@@ -352,7 +352,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
             f"{path} names an unknown pooling {meta.get('pooling')!r}. Train the probe again."
         )
     names = meta.get("labels")
-    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+    valid = isinstance(names, list) and all(isinstance(n, str) and n.strip() for n in names)
+    if not valid or len(names) < 2 or len(set(names)) != len(names):
         raise CheckpointError(f"{path} names no valid labels ({names!r}). Train the probe again.")
     if not isinstance(meta.get("weights"), dict) or not isinstance(meta.get("embedder"), dict):
         raise CheckpointError(f"{path} lacks its weights or embedder entry. Train the probe again.")

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from animal_audio import settings
-from animal_audio.errors import CheckpointError, ModelUnavailableError, short_error
+from animal_audio.errors import CheckpointError, ModelUnavailableError, NotTrainedError, short_error
 from animal_audio.fileio import read_json
-from animal_audio.labels import CLASSES
+from animal_audio.labels import ANIMALS, CLASSES, LabelSet
 from animal_audio.models.hubert import HubertClassifier, HubertEmbedder
 from animal_audio.models.probe import META_FILE as PROBE_FILE
 from animal_audio.models.probe import WEIGHTS_GLOB as PROBE_WEIGHTS
-from animal_audio.models.probe import ProbeClassifier, head_layer
+from animal_audio.models.probe import LinearProbe, ProbeClassifier, head_layer
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,22 @@ def load_hubert(
     device: Optional[str] = None,
     fast: Optional[bool] = None,
     backend: str = "auto",
+    labels: Optional[LabelSet] = ANIMALS,
 ) -> HubertModel:
     """The classifier a HuBERT source holds (hub id or folder; default ANIMAL_AUDIO_HUBERT): a fine-tuned
     checkpoint as HubertClassifier, a probe head as ProbeClassifier on its base (`base` overrides it).
 
-    NotTrainedError for a base model without a head, as HubertClassifier.load."""
+    NotTrainedError for a base model without a head, or a head for other classes than `labels` (None: any)."""
     source = settings.hubert_source(source)
     folder = _probe_folder(source)
     if folder is None:
-        return HubertClassifier.load(source, device=device, fast=fast, backend=backend)
+        return HubertClassifier.load(source, device=device, fast=fast, backend=backend, labels=labels)
+    head = LinearProbe.load(folder)
+    if labels is not None and head.labels != labels:
+        raise NotTrainedError(
+            f"The HuBERT head in {source} answers over {', '.join(head.labels.names)}, not "
+            f"{', '.join(labels.names)}: train one for these classes."
+        )
     base = base or probe_base(folder)
     layer = head_layer(folder)  # chosen on the validation fold by the run (None: an older head's default)
     embedder = HubertEmbedder.load(base, layer=layer, device=device, fast=fast, backend=backend)

@@ -16,6 +16,7 @@ from animal_audio.audio import load_audio
 from animal_audio.errors import CheckpointError, DatasetError
 from animal_audio.evaluation import EVAL_BATCH
 from animal_audio.fileio import read_json, write_json, write_text
+from animal_audio.labels import LabelSet
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
 from animal_audio.robustness import DEFAULT_SEED, TRANSFORMS, transform
 from animal_audio.runs import METRICS_FILE, REPORT_FILE, is_auto_run, load_run, trained_model
@@ -97,6 +98,7 @@ def load_run_models(
     metrics = read_json(run_dir / METRICS_FILE) or {}
     models: dict[str, Any] = {}
     network = None
+    labels = LabelSet.from_dict(metrics.get("labels"))  # the run's classes: its models answer over them
 
     def yamnet_network(base: Optional[str]) -> Any:
         nonlocal network
@@ -110,7 +112,7 @@ def load_run_models(
         if name == "yamnet-zeroshot":
             from animal_audio.models.yamnet import YamnetZeroShot
 
-            models[name] = YamnetZeroShot(yamnet_network(entry.get("base")))
+            models[name] = YamnetZeroShot(yamnet_network(entry.get("base")), labels)
             continue
         trained = trained_model(run_dir, name)
         if trained is None:
@@ -125,7 +127,7 @@ def load_run_models(
         if name == "hubert-finetune":
             from animal_audio.models.hubert import HubertClassifier
 
-            models[name] = HubertClassifier.load(str(trained.directory))
+            models[name] = HubertClassifier.load(str(trained.directory), labels=labels)
             continue
         from animal_audio.models.probe import ProbeClassifier, head_layer
 

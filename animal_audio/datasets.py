@@ -16,10 +16,18 @@ from animal_audio.labels import ANIMALS, CLASSES, LabelSet
 LABELS_FILE = "labels.json"
 
 
-def write_labels(data_dir: str | os.PathLike[str], labels: LabelSet) -> None:
+def write_labels(data_dir: str | os.PathLike[str], labels: LabelSet, folds: str = "ESC-50's folds") -> None:
+    """labels.json; `folds` says where the data's folds come from (the report's protocol names it)."""
     path = Path(data_dir) / LABELS_FILE
-    if read_json(path) != labels.as_dict():  # unchanged: a second prepare writes nothing
-        write_json(path, labels.as_dict())
+    document = {**labels.as_dict(), "folds": folds}
+    if read_json(path) != document:  # unchanged: a second prepare writes nothing
+        write_json(path, document)
+
+
+def folds_origin(data_dir: str | os.PathLike[str]) -> str:
+    """Where the data's folds come from, as prepare recorded it (ESC-50's own, or seeded ones)."""
+    document = read_json(Path(data_dir) / LABELS_FILE) or {}
+    return str(document.get("folds") or "ESC-50's folds")
 
 
 def read_labels(data_dir: str | os.PathLike[str]) -> LabelSet:

@@ -132,6 +132,10 @@ def prepare_folder(
     table = table[["filename", "path", "fold", "target", "label", "split", "src_file"]]
     result = PrepareResult(out_dir / MANIFEST, table, converted, reused, problems, labels)
     write_manifest(result.manifest, table)
-    write_labels(out_dir, labels)
+    write_labels(
+        out_dir,
+        labels,
+        f"5 stratified folds of {folder.name}/, seeded with {seed} (recordings kept together)",
+    )
     log.info("folds seeded with %d; %d recordings", seed, table["src_file"].nunique())
     return result

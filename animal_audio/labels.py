@@ -190,8 +190,10 @@ AUDIOSET_TO_ANIMAL: MappingProxyType[str, str] = MappingProxyType(
 
 
 def display(label: str) -> str:
-    """Class name as shown to people, with its emoji."""
-    return f"{EMOJI[label]} {DISPLAY_NAMES[label]}"
+    """Class name as shown to people, with its emoji (an animal's); another class's name made readable."""
+    if label in EMOJI:
+        return f"{EMOJI[label]} {DISPLAY_NAMES[label]}"
+    return label.replace("_", " ").capitalize()
 
 
 #: An ESC-50 class inside another: where a label set has the broader class but not the narrower one, the

@@ -19,6 +19,7 @@ from animal_audio import esc50, paired, settings
 from animal_audio.calibration import BINS as CALIBRATION_BINS
 from animal_audio.calibration import calibration, fit_temperature, with_temperature
 from animal_audio.compare_config import CompareConfig
+from animal_audio.datasets import folds_origin
 from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.metrics import classification_metrics, cross_validation_metrics, labels_from_probs
 from animal_audio.run_context import targets
@@ -115,7 +116,7 @@ def metrics_document(
         "statistics": {**paired.method(), "ece_bins": CALIBRATION_BINS},
         "unavailable": dict(unavailable or {}),
         "config": config.to_dict(),
-        "protocol": _protocol_description(config.protocol, splits),
+        "protocol": _protocol_description(config.protocol, splits, folds_origin(config.data_dir)),
         "seed": config.seed,
         "versions": versions(),
         "machine": machine(config.device, any(m.startswith("hubert") for m in models)),
@@ -155,17 +156,17 @@ def _temperature_scaling(
     return {"temperature": temperatures[-1], "temperatures": temperatures, "ece_calibrated": after["ece"]}
 
 
-def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str, Any]:
+def _protocol_description(protocol: str, splits: list[esc50.Split], origin: str) -> dict[str, Any]:
     def folds(frame: pd.DataFrame) -> list[int]:
         return sorted(int(f) for f in frame["fold"].unique())
 
     return {
         "name": protocol,
         "description": (
-            "5-fold cross-validation over ESC-50's folds: each fold is the test set once; "
+            f"5-fold cross-validation over {origin}: each fold is the test set once; "
             "mean and sample std over folds"
             if protocol == "cv"
-            else "fixed ESC-50 fold split: train folds 1-3, validation fold 4, test fold 5"
+            else f"fixed split of {origin}: train folds 1-3, validation fold 4, test fold 5"
         ),
         "splits": [
             {
@@ -185,7 +186,8 @@ def _protocol_description(protocol: str, splits: list[esc50.Split]) -> dict[str,
         "temperature": "each model's temperature (ece_calibrated, and the app's bars) is fitted on its "
         "validation-fold predictions; predictions.csv and ece keep the probabilities the models give",
         "finetune": "fine-tuning trains on the train folds and keeps the best epoch on the validation fold",
-        "zeroshot": "YAMNet zero-shot trains on nothing; its AudioSet -> animal map is fixed in labels.py",
+        "zeroshot": "YAMNet zero-shot trains on nothing; its AudioSet -> class map is fixed in labels.py "
+        "and audioset_map.py",
     }
 
 

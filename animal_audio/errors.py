@@ -45,6 +45,10 @@ class DiskSpaceError(AnimalAudioError):
         self.needed, self.free = needed, free
 
 
+class DeviceError(AnimalAudioError, ValueError):
+    """The device cannot do what was asked (e.g. mixed precision on a CPU)."""
+
+
 class CancelledError(AnimalAudioError):
     """Long work was stopped on request; finished steps are kept on disk."""
 

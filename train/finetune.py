@@ -3,6 +3,10 @@
 Stopped with Ctrl-C, the same command resumes from the last saved Trainer state.
 The checkpoint loads with `python -m train evaluate --model <out>/checkpoint`, the
 app (ANIMAL_AUDIO_HUBERT=<out>/checkpoint) and transformers.pipeline.
+
+On several GPUs or machines (data-parallel, the README's "Scaling out"):
+    torchrun --nproc_per_node=4 -m train finetune --data DATA --precision bf16
+    accelerate launch --num_processes 4 -m train finetune --data DATA
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 
 from animal_audio import esc50, settings
 from animal_audio.formatting import duration
+from animal_audio.models.distributed import PRECISIONS
 from animal_audio.models.published import training_base
 from train.common import add_command, add_data_argument, add_device_argument, progress_for
 
@@ -36,12 +41,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (0: off)")
     parser.add_argument("--no-augment", action="store_true", help="train on the clips as they are")
     parser.add_argument("--max-steps", type=int, help="cap optimisation steps (smoke tests)")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="mixed precision on a CUDA GPU: bf16 (Ampere or newer) or fp16; refused on a CPU "
+        "(default: accelerate launch's --mixed_precision, else no: float32)",
+    )
+    parser.add_argument(
+        "--gradient-accumulation",
+        type=int,
+        default=1,
+        metavar="N",
+        help="batches per optimizer step: the effective batch is batch size x N x processes",
+    )
     add_device_argument(parser)
     parser.add_argument("--seed", type=int, default=42)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from animal_audio.models import distributed
     from animal_audio.models.finetune import DEFAULT_AUGMENT, finetune
 
     table = esc50.load_manifest(settings.data_dir(args.data))
@@ -63,14 +82,20 @@ def run(args: argparse.Namespace) -> int:
             early_stopping_patience=args.patience or None,
             device=args.device,
             max_steps=args.max_steps,
+            precision=args.precision,
+            gradient_accumulation=args.gradient_accumulation,
             progress=progress,
         )
     finally:
         progress.close()
+    if not distributed.is_main_process():  # the main process wrote the checkpoint and reports
+        return 0
     best = result.best_validation
+    processes = distributed.process_count()
+    on = f" on {processes} processes" if processes > 1 else ""
     print(
         f"\nBest on the validation fold: accuracy {best.get('accuracy', float('nan')):.4f}, "
-        f"macro-F1 {best.get('macro_f1', float('nan')):.4f} ({duration(result.train_seconds)} of training)"
+        f"macro-F1 {best.get('macro_f1', float('nan')):.4f} ({duration(result.train_seconds)} of training{on})"
     )
     print(f"Checkpoint: {result.checkpoint_dir}")
     print(

@@ -6,6 +6,7 @@ table -> dataset -> TrainingArguments -> Trainer (best epoch by validation macro
                  settings resumes from the newest one. Removed after success.
     checkpoint/  the best model, loadable by transformers.pipeline("audio-classification").
                  Replaced only once a new one is completely written.
+Under `torchrun` or `accelerate launch` every process trains (DDP); only the main one writes them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from animal_audio.errors import CancelledError, DatasetError, ModelUnavailableEr
 from animal_audio.fileio import atomic_dir, jsonable, read_json, recover_dir, write_json
 from animal_audio.labels import CLASSES, ID2LABEL, LABEL2ID, NUM_CLASSES
 from animal_audio.metrics import classification_metrics
+from animal_audio.models import distributed
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
 
 log = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ def finetune(
     early_stopping_patience: Optional[int] = 3,
     device: Optional[str] = None,
     max_steps: Optional[int] = None,
+    precision: Optional[str] = None,
+    gradient_accumulation: int = 1,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelCheck] = None,
 ) -> FinetuneResult:
@@ -86,6 +90,7 @@ def finetune(
 
     Tables are rows of `esc50.load_manifest`. When `cancel()` turns true before the last step,
     the Trainer state is saved and `CancelledError` raised: the same call again resumes.
+    `precision` ("no", "bf16", "fp16"; None: accelerate's, else "no") is refused on a CPU.
     """
     runtime.configure_threads()
     check_cancel(cancel, "fine-tuning")
@@ -94,7 +99,33 @@ def finetune(
     device = settings.torch_device(device)
     source = resolve_base(base)
     out_dir = Path(out_dir)
-    recover_dir(out_dir / CHECKPOINT_DIR)
+    work = out_dir / WORK_DIR
+    args = TrainingArguments(  # under a launcher, this joins its processes (DDP)
+        output_dir=str(work),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        gradient_accumulation_steps=gradient_accumulation,
+        learning_rate=learning_rate,
+        warmup_steps=WARMUP_FRACTION,
+        num_train_epochs=epochs,
+        max_steps=max_steps or -1,
+        eval_strategy="steps",  # and save_strategy: the steps of an epoch, set below
+        # The newest (to resume) and the best (to publish); 1 would keep only the best at the end.
+        save_total_limit=2,
+        load_best_model_at_end=True,
+        metric_for_best_model=METRIC_FOR_BEST,
+        restore_callback_states_from_checkpoint=True,  # early stopping's patience, the clock
+        logging_steps=1,
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu",
+        **distributed.precision_args(precision, device),  # refused on a CPU
+        dataloader_pin_memory=device.startswith("cuda"),
+        disable_tqdm=True,
+    )
+    distributed.evaluate_each_epoch(args, len(train), max_steps)
+    main = args.should_save  # the other processes train and validate, and write nothing
+    progress = progress if main else None
     run = {
         "base": source,
         "epochs": epochs,
@@ -105,11 +136,15 @@ def finetune(
         "augment": augment.as_dict() if augment is not None else None,
         "early_stopping_patience": early_stopping_patience,
         "max_steps": max_steps,
+        "precision": args.mixed_precision,  # as Trainer will use it
+        "gradient_accumulation": gradient_accumulation,
+        "processes": args.world_size,  # another count would split the epochs otherwise
         "train": _table_digest(train),
         "validation": _table_digest(validation),
     }
-    work = out_dir / WORK_DIR
-    resume = _resume_point(work, run)
+    if main:
+        recover_dir(out_dir / CHECKPOINT_DIR)
+    resume = distributed.from_main(_resume_point(work, run) if main else None)
 
     transformers.set_seed(seed)
     model, extractor = load_base(source, freeze_feature_encoder=freeze_feature_encoder)
@@ -118,36 +153,6 @@ def finetune(
     )
     validation_set = ClipDataset(
         _load_waveforms(validation, progress, cancel), validation["target"], extractor
-    )
-
-    # Validate and save by steps, once per epoch: a max_steps run shorter than an epoch
-    # is still scored (Trainer also evaluates at the last step).
-    steps_per_epoch = math.ceil(len(train_set) / batch_size)
-    eval_steps = min(steps_per_epoch, max_steps) if max_steps else steps_per_epoch
-    on_gpu = device.startswith("cuda")
-    args = TrainingArguments(
-        output_dir=str(work),
-        per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_steps=WARMUP_FRACTION,
-        num_train_epochs=epochs,
-        max_steps=max_steps or -1,
-        eval_strategy="steps",
-        eval_steps=eval_steps,
-        save_steps=eval_steps,  # save_strategy "steps" is the default
-        # The newest (to resume) and the best (to publish); 1 would keep only the best at the end.
-        save_total_limit=2,
-        load_best_model_at_end=True,
-        metric_for_best_model=METRIC_FOR_BEST,
-        restore_callback_states_from_checkpoint=True,  # early stopping's patience, the clock
-        logging_steps=1,
-        seed=seed,
-        data_seed=seed,
-        use_cpu=device == "cpu",
-        fp16=on_gpu,
-        dataloader_pin_memory=on_gpu,
-        disable_tqdm=True,
     )
     reporter = _TrainerProgress(progress, cancel)
     callbacks: list[TrainerCallback] = [reporter, TrainingClock()]
@@ -176,12 +181,14 @@ def finetune(
         )
 
     checkpoint = out_dir / CHECKPOINT_DIR
-    with atomic_dir(checkpoint) as tmp:  # trainer.model is the best one (load_best_model_at_end)
-        trainer.model.save_pretrained(tmp)
-        extractor.save_pretrained(tmp)
+    distributed.wait_for_everyone()  # every process has loaded the best model from `work`
+    if main:
+        with atomic_dir(checkpoint) as tmp:  # trainer.model is the best one (load_best_model_at_end)
+            trainer.model.save_pretrained(tmp)
+            extractor.save_pretrained(tmp)
+        shutil.rmtree(work, ignore_errors=True)
     history = jsonable(trainer.state.log_history)
     best = best_validation(history, trainer.state.best_global_step)
-    shutil.rmtree(work, ignore_errors=True)
     scores = (
         f"accuracy {best.get('accuracy', math.nan):.3f}, macro-F1 {best.get(METRIC_FOR_BEST, math.nan):.3f}"
     )

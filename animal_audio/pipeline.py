@@ -214,7 +214,7 @@ def _run_hubert_finetune(ctx: RunContext, name: str) -> list[Part]:
         if part is None:
             checkpoint, train_seconds, extra = _finetuned_checkpoint(ctx, name, split)
             classifier = HubertClassifier.load(
-                str(checkpoint), device=ctx.config.device, fast=ctx.config.fast
+                str(checkpoint), device=ctx.config.device, fast=ctx.config.fast, labels=ctx.labels
             )
             probs, seconds = ctx.test(classifier, name, split)
             validation = ctx.validate(classifier, name, split)  # the epoch was chosen there: optimistic
@@ -244,6 +244,7 @@ def _finetuned_checkpoint(
         seed=ctx.config.seed,
         device=ctx.config.device,
         max_steps=ctx.config.max_steps,
+        labels=ctx.labels,
         progress=restaged(ctx.progress, ctx.stage(name, split)),
         cancel=ctx.cancel,
     )

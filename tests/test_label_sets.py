@@ -122,3 +122,35 @@ def test_a_prediction_carries_its_label_set() -> None:
     with pytest.raises(ValueError, match="expected 3 probabilities"):
         Prediction("m", [0.1] * 10, labels=labels)
     assert Prediction("m", [0.1] * 10).labels is ANIMALS  # the default is unchanged
+
+
+def test_fine_tuning_learns_the_data_label_set(
+    three_class_folder: Path, tiny_hubert_dir: Path, clip_of, tmp_path: Path
+) -> None:
+    """A tiny HuBERT fine-tuned on three classes: a three-class checkpoint, refused where the animals are wanted."""
+    from animal_audio.audio import load_audio
+    from animal_audio.errors import NotTrainedError
+    from animal_audio.folder_data import prepare_folder
+    from animal_audio.models.finetune import finetune
+    from animal_audio.models.hubert import HubertClassifier
+
+    small = tmp_path / "small"
+    for label in THREE:
+        (small / label).mkdir(parents=True)
+        for clip in sorted((three_class_folder / label).iterdir())[:5]:
+            (small / label / clip.name).symlink_to(clip.resolve())
+    data = tmp_path / "data"
+    result = prepare_folder(small, data)
+    split = esc50.fold_split(esc50.load_manifest(data))
+    trained = finetune(
+        split.train, split.validation, tmp_path / "ft", base=str(tiny_hubert_dir), epochs=1,
+        max_steps=1, device="cpu", labels=result.labels,
+    )  # fmt: skip
+    config = json.loads((trained.checkpoint_dir / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(3)] == list(THREE)
+    classifier = HubertClassifier.load(str(trained.checkpoint_dir), labels=result.labels, device="cpu")
+    prediction = classifier.predict(load_audio(clip_of("dog")))
+    assert prediction.labels.names == THREE and prediction.probs.shape == (3,)
+    assert prediction.timeline is not None and prediction.timeline.probs.shape[1] == 3
+    with pytest.raises(NotTrainedError, match="other labels"):
+        HubertClassifier.load(str(trained.checkpoint_dir), device="cpu")  # the app wants the animals

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from animal_audio import esc50, settings
+from animal_audio.datasets import read_labels, require_every_class
 from animal_audio.formatting import duration
 from animal_audio.models.distributed import PRECISIONS
 from animal_audio.models.published import training_base
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from animal_audio.models import distributed
     from animal_audio.models.finetune import DEFAULT_AUGMENT, finetune
 
-    table = esc50.load_manifest(settings.data_dir(args.data))
+    data = settings.data_dir(args.data)
+    table, labels = esc50.load_manifest(data), read_labels(data)
+    require_every_class(table, labels, data)
     split = esc50.fold_split(table)
     # A fixed default folder, so that re-running the same command resumes the stopped run.
     out = args.out or settings.runs_dir() / "finetune"
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             split.train,
             split.validation,
             out,
+            labels=labels,
             base=args.hubert or training_base(settings.chosen(None, settings.ENV_HUBERT)),
             epochs=args.epochs,
             seed=args.seed,

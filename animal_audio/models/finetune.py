@@ -11,6 +11,7 @@ Under `torchrun` or `accelerate launch` every process trains (DDP); only the mai
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -34,11 +35,12 @@ from animal_audio import runtime, settings
 from animal_audio.audio import SAMPLE_RATE, load_audio
 from animal_audio.augment import AugmentConfig
 from animal_audio.augment import augment as augment_clip
-from animal_audio.errors import CancelledError, DatasetError, ModelUnavailableError
+from animal_audio.errors import CancelledError, DatasetError
 from animal_audio.fileio import atomic_dir, jsonable, read_json, recover_dir, write_json
-from animal_audio.labels import CLASSES, ID2LABEL, LABEL2ID, NUM_CLASSES
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.metrics import classification_metrics
 from animal_audio.models import distributed
+from animal_audio.models.finetune_base import load_base, resolve_base
 from animal_audio.progress import CancelCheck, ProgressCallback, check_cancel, report
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ def finetune(
     max_steps: Optional[int] = None,
     precision: Optional[str] = None,
     gradient_accumulation: int = 1,
+    labels: LabelSet = ANIMALS,
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[CancelCheck] = None,
 ) -> FinetuneResult:
@@ -141,13 +144,14 @@ def finetune(
         "processes": args.world_size,  # another count would split the epochs otherwise
         "train": _table_digest(train),
         "validation": _table_digest(validation),
+        "labels": list(labels.names),
     }
     if main:
         recover_dir(out_dir / CHECKPOINT_DIR)
     resume = distributed.from_main(_resume_point(work, run) if main else None)
 
     transformers.set_seed(seed)
-    model, extractor = load_base(source, freeze_feature_encoder=freeze_feature_encoder)
+    model, extractor = load_base(source, labels, freeze_feature_encoder=freeze_feature_encoder)
     train_set = ClipDataset(
         _load_waveforms(train, progress, cancel), train["target"], extractor, augment=augment, seed=seed
     )
@@ -164,7 +168,7 @@ def finetune(
         train_dataset=train_set,
         eval_dataset=validation_set,
         processing_class=extractor,  # its padding collates the batches
-        compute_metrics=compute_metrics,
+        compute_metrics=functools.partial(compute_metrics, classes=labels.names),
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # prints every log dict; progress reports instead
@@ -194,63 +198,6 @@ def finetune(
     )
     report(progress, STAGE, 1.0, f"done: validation {scores}")
     return FinetuneResult(checkpoint, best, history, train_seconds, source)
-
-
-def resolve_base(base: Optional[str] = None) -> str:
-    """`base`, else ANIMAL_AUDIO_HUBERT, else facebook/hubert-base-ls960.
-
-    ANIMAL_AUDIO_HUBERT usually names the app's fine-tuned classifier; it has already
-    seen the data, so such a classifier there is skipped for the pretrained base.
-    """
-    if base:
-        return str(base)
-    source = settings.hubert_source(None)
-    if source != settings.DEFAULT_HUBERT and _is_animal_classifier(source):
-        log.info(
-            "%s is already a trained classifier; fine-tuning starts from %s", source, settings.DEFAULT_HUBERT
-        )
-        return settings.DEFAULT_HUBERT
-    return source
-
-
-def _is_animal_classifier(source: str) -> bool:
-    try:
-        return _config_labels(transformers.AutoConfig.from_pretrained(source)) == list(CLASSES)
-    except (OSError, ValueError):
-        return False
-
-
-def _config_labels(config: Any) -> list[str]:
-    return [config.id2label.get(i) for i in range(config.num_labels)]
-
-
-def load_base(source: str, *, freeze_feature_encoder: bool = True) -> tuple[Any, Any]:
-    """The model with our 10-class head (a new one unless `source` has it) and its feature extractor."""
-    try:
-        config = transformers.AutoConfig.from_pretrained(source)
-        extractor = transformers.AutoFeatureExtractor.from_pretrained(source)
-        model = transformers.AutoModelForAudioClassification.from_pretrained(
-            source,
-            num_labels=NUM_CLASSES,
-            id2label=dict(ID2LABEL),
-            label2id=dict(LABEL2ID),
-            ignore_mismatched_sizes=True,  # a bare base or another task's head: start a new head
-        )
-    except (OSError, ValueError) as error:
-        raise ModelUnavailableError(
-            f"Cannot load the HuBERT model to fine-tune from '{source}' ({error}). Connect to the "
-            "internet so it can be downloaded from the Hugging Face Hub, or pass a local folder "
-            f"(--hubert, or the {settings.ENV_HUBERT} variable) holding a save_pretrained copy "
-            "with its preprocessor_config.json."
-        ) from error
-    if config.num_labels == NUM_CLASSES and _config_labels(config) != list(CLASSES):
-        for layer in (model.projector, model.classifier):  # same size, other classes: wrong animals
-            layer.reset_parameters()
-    if freeze_feature_encoder:
-        # The CNN waveform encoder learned general acoustics from 960 h of audio; a few
-        # hundred clips cannot improve it, and without its gradients each step is cheaper.
-        model.freeze_feature_encoder()
-    return model, extractor
 
 
 def _check_table(table: pd.DataFrame, role: str) -> None:
@@ -314,11 +261,13 @@ class ClipDataset(torch.utils.data.Dataset):
         return {**{key: value[0] for key, value in features.items()}, "labels": self.targets[index]}
 
 
-def compute_metrics(eval_prediction: transformers.EvalPrediction) -> dict[str, float]:
-    """Accuracy and macro-F1 over all 10 classes, from `animal_audio.metrics` like every other score."""
+def compute_metrics(
+    eval_prediction: transformers.EvalPrediction, classes: tuple[str, ...] = ANIMALS.names
+) -> dict[str, float]:
+    """Accuracy and macro-F1 over all classes, from `animal_audio.metrics` like every other score."""
     predictions = np.argmax(eval_prediction.predictions, axis=-1)
     scores = classification_metrics(
-        [CLASSES[i] for i in eval_prediction.label_ids], [CLASSES[i] for i in predictions]
+        [classes[i] for i in eval_prediction.label_ids], [classes[i] for i in predictions], classes
     )
     return {"accuracy": scores["accuracy"], METRIC_FOR_BEST: scores["macro_f1"]}
 

@@ -154,3 +154,20 @@ def test_fine_tuning_learns_the_data_label_set(
     assert prediction.timeline is not None and prediction.timeline.probs.shape[1] == 3
     with pytest.raises(NotTrainedError, match="other labels"):
         HubertClassifier.load(str(trained.checkpoint_dir), device="cpu")  # the app wants the animals
+
+
+def test_zero_shot_covers_mapped_label_sets_and_says_why_not(yamnet_tflite: Path) -> None:
+    from animal_audio.labels import animal_index, audioset_map, zero_shot_problem
+    from animal_audio.models.yamnet import _read_class_map
+
+    assert zero_shot_problem(ANIMALS) is None
+    assert zero_shot_problem(LabelSet(("dog", "rain", "sea_waves"))) is None
+    problem = zero_shot_problem(LabelSet(("dog", "my_kazoo")))
+    assert problem is not None and "not applicable" in problem and "my_kazoo" in problem
+    # The ten animals read exactly their own map; a set with insects but not crickets counts Cricket as insects.
+    assert audioset_map(ANIMALS)["Cricket"] == "insects"
+    assert audioset_map(LabelSet(("insects", "crickets")))["Cricket"] == "crickets"
+    assert audioset_map(LabelSet(("insects", "rain")))["Cricket"] == "insects"
+    names = _read_class_map((yamnet_tflite.parent / "yamnet_class_map.csv").read_text())
+    rain = animal_index(names, LabelSet(("dog", "rain")))
+    assert rain[names.index("Rain")] == 1 and rain[names.index("Bark")] == 0 and rain[names.index("Meow")] == -1

@@ -41,9 +41,7 @@ def teach_models(registry: Registry) -> dict[str, Available]:
     if embedder is not None and hasattr(embedder, "fingerprint"):
         out[HUBERT] = TeachModel(HUBERT, embedder, hubert.lock)
     else:
-        out[HUBERT] = TeachMessage(
-            "teach_note_no_model", {"model": TITLES[HUBERT], "why": tr("teach_hubert_no_embedder")}
-        )
+        out[HUBERT] = TeachMessage("teach_note_no_hubert", {"model": TITLES[HUBERT]})
     return out
 
 
@@ -132,12 +130,12 @@ def answer_views(
                 "- " + tr("teach_verdict_line", lang, model=TITLES[side], label=label, confidence=confidence)
             )
         else:
-            why = (
-                answer.text(lang)
-                if isinstance(answer, TeachMessage)
-                else tr("teach_no_head", lang, model=TITLES[side])
-            )
-            figures[side] = clip_plots.message_figure(TITLES[side], why)
+            short = tr("teach_no_head", lang, model=TITLES[side])
+            figures[side] = clip_plots.message_figure(
+                TITLES[side], short
+            )  # plotly does not wrap: the why below
+            if isinstance(answer, TeachMessage) and not answer.key.startswith("teach_note_no_"):
+                lines.append(f"- ⚠️ {answer.text(lang)}")  # e.g. the model was replaced since training
     head = (
         "teach_verdict_one"
         if len(labels) < 2

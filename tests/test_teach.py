@@ -284,3 +284,19 @@ def test_the_animals_bars_are_unchanged_and_other_classes_get_their_own() -> Non
         [0.2, 0.8], "x", labels=LabelSet(("door bell", "kettle"), {"door bell": "door bell"})
     )
     assert list(mine.data[0].y) == ["door bell", "Kettle"] and mine.layout.height < 340
+
+
+def test_the_operator_can_turn_the_tab_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from animal_audio.demo.models import Registry
+    from animal_audio.demo.training import TrainingJob
+    from animal_audio.ui.common import AppState
+    from animal_audio.ui.page import build_page
+
+    def tabs() -> list[str]:
+        state = AppState.create(TrainingJob(), Registry(use_latest_run=False), lambda run: None)
+        config = build_page(state).get_config_file()
+        return [c["props"].get("id") for c in config["components"] if c.get("type") == "tabitem"]
+
+    assert "teach" in tabs()
+    monkeypatch.setenv("ANIMAL_AUDIO_TEACH", "off")
+    assert "teach" not in tabs() and "classify" in tabs()

@@ -214,8 +214,9 @@ def teach_tab(app: gr.Blocks, state: AppState) -> TeachSessions:
             empty = views.empty_answer_figures(lang, trained=True)
             return {
                 trained: views.trained_markdown(result, lang),
-                **{confusion[s]: drawn[s] for s in SIDES},
-                **{bars[s]: empty[s] for s in SIDES},
+                # a model that could not learn: no empty frames for it (the notes above say why)
+                **{confusion[s]: gr.Plot(drawn[s], visible=s in result.heads) for s in SIDES},
+                **{bars[s]: gr.Plot(empty[s], visible=s in result.heads) for s in SIDES},
                 verdict: "",
             }
 
@@ -234,7 +235,8 @@ def teach_tab(app: gr.Blocks, state: AppState) -> TeachSessions:
                 )
             answers = classify_heads(session.heads, views.teach_models(state.registry), clip)
             text, figures = views.answer_views(answers, session.heads, lang)
-            return {verdict: text, **{bars[s]: figures[s] for s in SIDES}}
+            heads = session.heads.heads
+            return {verdict: text, **{bars[s]: gr.Plot(figures[s], visible=s in heads) for s in SIDES}}
 
         return guarded(request, act)
 

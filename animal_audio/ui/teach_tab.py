@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from animal_audio import settings
 from animal_audio.demo import teach as views
@@ -160,8 +161,11 @@ def teach_tab(app: gr.Blocks, state: AppState) -> TeachSessions:
             if not listed:
                 raise TeachError("teach_err_no_files")
             notes: list[str] = []
-            for path in listed:
-                notes += _add_file(session, Path(path), chosen, lang)
+            try:
+                for path in listed:
+                    notes += _add_file(session, Path(path), chosen, lang)
+            finally:
+                _discard_uploads(listed)
             for note in notes:
                 gr.Warning(note)
             return {**setup_views(session, lang, chosen), files: None}
@@ -177,7 +181,10 @@ def teach_tab(app: gr.Blocks, state: AppState) -> TeachSessions:
                 raise TeachError("teach_err_no_recording")
             if chosen not in session.classes:
                 raise TeachError("teach_err_pick_class")
-            _, notes = session.add_clip(chosen, clip, "recording.wav")
+            try:
+                _, notes = session.add_clip(chosen, clip, "recording.wav")
+            finally:
+                _discard_uploads([str(clip)])
             for note in notes:
                 gr.Warning(translate_error(note, lang))
             return {**setup_views(session, lang, chosen), record: None}
@@ -294,3 +301,18 @@ def _add_file(session: TeachSession, path: Path, chosen: Any, lang: str) -> list
             raise
         return [TeachMessage("teach_note_clip_skipped", {"name": path.name, "why": str(error)}).text(lang)]
     return [translate_error(note, lang) for note in notes]
+
+
+def _discard_uploads(paths: list[str]) -> None:
+    """Public mode: once a clip is in the visitor's session, gradio's copy of the upload goes at once (instead of
+    within the hour), so the session folder holds the only copy. Only files inside gradio's upload folder."""
+    if not settings.public_mode():
+        return
+    folder = Path(get_upload_folder()).resolve()
+    for path in paths:
+        try:
+            resolved = Path(path).resolve()
+            if resolved.is_file() and resolved.is_relative_to(folder):
+                resolved.unlink()
+        except OSError:
+            continue

@@ -102,6 +102,7 @@ def test_a_class_needs_three_clips_before_training(session: TeachSession, clip_o
     assert "⏳" in teach_views.counters_markdown(session) and "▰▰▱ 2 clips" in teach_views.counters_markdown(
         session
     )
+    assert "записей: 2" in teach_views.counters_markdown(session, "ru")
 
 
 def test_closing_a_session_deletes_its_folder(tmp_path: Path, clip_of) -> None:
@@ -300,3 +301,18 @@ def test_the_operator_can_turn_the_tab_off(monkeypatch: pytest.MonkeyPatch) -> N
     assert "teach" in tabs()
     monkeypatch.setenv("ANIMAL_AUDIO_TEACH", "off")
     assert "teach" not in tabs() and "classify" in tabs()
+
+
+def test_public_mode_drops_gradios_copy_of_an_added_upload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from animal_audio.ui import teach_tab
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("ANIMAL_AUDIO_PUBLIC", "1")
+    inside, outside = tmp_path / "gradio" / "abc" / "dog.wav", tmp_path / "elsewhere.wav"
+    inside.parent.mkdir(parents=True)
+    for path in (inside, outside):
+        path.write_bytes(b"x")
+    teach_tab._discard_uploads([str(inside), str(outside), str(tmp_path / "gradio" / ".." / "elsewhere.wav")])
+    assert not inside.exists() and outside.exists()  # nothing outside gradio's upload folder is touched

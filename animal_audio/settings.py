@@ -32,12 +32,16 @@ ENV_WARM_START = "ANIMAL_AUDIO_WARM_START"
 #: Public mode (a web page open to anyone): training needs the operator, uploads and runs are bounded.
 ENV_PUBLIC = "ANIMAL_AUDIO_PUBLIC"
 ENV_KEEP_RUNS = "ANIMAL_AUDIO_KEEP_RUNS"
+#: The "Teach it your sounds" tab: on unless the operator turns it off.
+ENV_TEACH = "ANIMAL_AUDIO_TEACH"
 #: Set by Hugging Face Spaces: there nobody is at hand to train HuBERT, so the app does it at start-up.
 ENV_SPACE_ID = "SPACE_ID"
 #: Either one set means transformers and huggingface_hub never download.
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 #: What a yes/no environment variable counts as "yes".
 TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
+#: What a yes/no environment variable that defaults to yes counts as "no".
+FALSE_VALUES = frozenset({"0", "false", "no", "off"})
 #: A Hugging Face Hub repository id: "name" or "owner/name" (no path-like start: ".", "/", "~").
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
@@ -124,6 +128,14 @@ def public_mode(explicit: bool | None = None) -> bool:
         return explicit
     value = os.environ.get(ENV_PUBLIC, "").strip().lower()
     return value in TRUE_VALUES if value else bool(os.environ.get(ENV_SPACE_ID))
+
+
+def teach_enabled(explicit: bool | None = None) -> bool:
+    """Whether the app offers "Teach it your sounds": on unless ANIMAL_AUDIO_TEACH is off (also in public mode,
+    where each visitor's clips live only in their session)."""
+    if explicit is not None:
+        return explicit
+    return os.environ.get(ENV_TEACH, "").strip().lower() not in FALSE_VALUES
 
 
 def keep_runs(explicit: int | None = None) -> int:

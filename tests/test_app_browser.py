@@ -116,7 +116,12 @@ def test_train_tab_shows_the_latest_run_and_redraws_the_confusion_matrix(
             "() => [...document.querySelectorAll('.gtitle')].some(t => t.textContent.includes('linear probe: conf'))",
             timeout=TIMEOUT_MS,
         )
-        assert [t.inner_text() for t in tabs.all()] == ["🎧 Classify", "🏋️ Train & compare", "🩺 Models"]
+        assert [t.inner_text() for t in tabs.all()] == [
+            "🎧 Classify",
+            "🏋️ Train & compare",
+            "🧑‍🏫 Teach it your sounds",
+            "🩺 Models",
+        ]
         assert "Traceback" not in page.content()
     finally:
         page.close()

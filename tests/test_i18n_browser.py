@@ -61,7 +61,9 @@ def test_the_page_speaks_the_browsers_language(
         page.goto(app_url)
         page.wait_for_selector("#audio-in", timeout=TIMEOUT_MS)
         tabs = page.locator("button[role=tab]")
-        assert tabs.all_inner_texts() == [tr(k, lang) for k in ("tab_classify", "tab_train", "tab_models")]
+        assert tabs.all_inner_texts() == [
+            tr(k, lang) for k in ("tab_classify", "tab_train", "tab_teach", "tab_models")
+        ]
         assert page.locator("#classify-btn").inner_text().strip() == tr("classify_btn", lang)
         _classify_a_dog(page, clip_of("dog", 5, 0))
         ticks = page.locator("#yamnet-plot .ytick text").all_text_contents()

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from animal_audio.audio import SAMPLE_RATE
 from animal_audio.i18n import DEFAULT, class_name, tr
-from animal_audio.labels import CLASSES, COLORS
+from animal_audio.labels import ANIMALS, CLASSES, COLORS, LabelSet
 
 CHART_HEIGHT = 340
 #: A chart that only says why there are no bars: short, so a phone does not scroll past blank space.
@@ -43,13 +43,18 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
-def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) -> go.Figure:
-    """Horizontal bars over the 10 classes in `CLASSES` order; the top class is highlighted."""
+def probability_figure(
+    probs: Sequence[float], title: str, lang: str = DEFAULT, labels: LabelSet = ANIMALS
+) -> go.Figure:
+    """Horizontal bars over the classes of `labels` (the ten animals unless told) in their order; the top class
+    is highlighted. Another label set's classes by their display names, in `LabelSet.color`."""
+    names_in_order = labels.names
     values = np.asarray(probs, dtype=float).reshape(-1)
-    if values.shape != (len(CLASSES),):
-        raise ValueError(f"expected {len(CLASSES)} probabilities, got {values.shape}")
+    if values.shape != (len(names_in_order),):
+        raise ValueError(f"expected {len(names_in_order)} probabilities, got {values.shape}")
     top = int(np.argmax(values))
-    names = [wrapped_name(class_name(c, lang)) for c in CLASSES]
+    names = [wrapped_name(class_name(c, lang, labels)) for c in names_in_order]
+    colors = [COLORS[c] for c in CLASSES] if labels.is_animals else [labels.color(c) for c in names_in_order]
     percent = values * 100
     fig = go.Figure(
         go.Bar(
@@ -57,10 +62,10 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
             y=names,
             orientation="h",
             marker=dict(
-                color=[COLORS[c] for c in CLASSES],
-                opacity=[1.0 if i == top else DIMMED_OPACITY for i in range(len(CLASSES))],
+                color=colors,
+                opacity=[1.0 if i == top else DIMMED_OPACITY for i in range(len(names))],
                 line=dict(
-                    color=["#111111" if i == top else "rgba(0,0,0,0)" for i in range(len(CLASSES))],
+                    color=["#111111" if i == top else "rgba(0,0,0,0)" for i in range(len(names))],
                     width=2,
                 ),
             ),
@@ -72,7 +77,12 @@ def probability_figure(probs: Sequence[float], title: str, lang: str = DEFAULT) 
     )
     fig.update_xaxes(range=[0, 118], ticksuffix="%", showgrid=True, gridcolor="#eeeeee", fixedrange=True)
     fig.update_yaxes(autorange="reversed", fixedrange=True, tickfont=dict(size=13))
-    return _layout(fig, title, CHART_HEIGHT)
+    return _layout(fig, title, CHART_HEIGHT if labels.is_animals else bars_height(len(names)))
+
+
+def bars_height(classes: int) -> int:
+    """A chart of fewer bars is shorter (bars as thick as the ten animals'), never taller than theirs."""
+    return min(CHART_HEIGHT, 100 + 26 * classes)
 
 
 def wrapped_name(name: str) -> str:

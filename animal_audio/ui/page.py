@@ -1,4 +1,4 @@
-"""The whole page: header, the three tabs, the queue and the server settings."""
+"""The whole page: header, the tabs (Classify, Train, Teach unless turned off, Models), the queue and the server settings."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from animal_audio.ui.classify_tab import classify_tab
 from animal_audio.ui.common import CLASSIFY_CONCURRENCY, POLL_SECONDS, AppState, StatusViews
 from animal_audio.ui.i18n import I18N, t
 from animal_audio.ui.models_tab import models_tab
+from animal_audio.ui.teach_tab import teach_tab
 from animal_audio.ui.train_tab import train_tab
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -32,6 +33,8 @@ def build_page(state: AppState) -> gr.Blocks:
         with gr.Tabs():
             examples = classify_tab(app, state, status)
             train_tab(app, state, examples)
+            if settings.teach_enabled():  # the operator may turn it off (ANIMAL_AUDIO_TEACH=off)
+                teach_tab(app, state)
             models_tab(app, state, status)
     return app
 

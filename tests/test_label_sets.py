@@ -170,4 +170,6 @@ def test_zero_shot_covers_mapped_label_sets_and_says_why_not(yamnet_tflite: Path
     assert audioset_map(LabelSet(("insects", "rain")))["Cricket"] == "insects"
     names = _read_class_map((yamnet_tflite.parent / "yamnet_class_map.csv").read_text())
     rain = animal_index(names, LabelSet(("dog", "rain")))
-    assert rain[names.index("Rain")] == 1 and rain[names.index("Bark")] == 0 and rain[names.index("Meow")] == -1
+    assert (
+        rain[names.index("Rain")] == 1 and rain[names.index("Bark")] == 0 and rain[names.index("Meow")] == -1
+    )

@@ -15,7 +15,9 @@ from typing import Any, Optional, Sequence
 import pandas as pd
 
 from animal_audio import esc50
+from animal_audio.datasets import read_labels
 from animal_audio.errors import AnimalAudioError, DatasetError
+from animal_audio.labels import ANIMALS, LabelSet
 from animal_audio.pooling import DEFAULT_POOLING, POOLINGS
 
 #: "ensemble" combines the others chosen with it (ensemble.py), so it comes last.
@@ -85,7 +87,18 @@ class CompareConfig:
         for key in ("out_dir", "models", "device", "runs_dir", "update_latest", "esc50_dir"):
             data.pop(key, None)
         data["data_dir"] = str(Path(data["data_dir"]).resolve())
+        labels = _data_labels(self.data_dir)
+        if not labels.is_animals:  # the same folder prepared again for other classes: nothing to reuse
+            data["labels"] = list(labels.names)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _data_labels(data_dir: Path) -> LabelSet:
+    """The prepared data's label set (the animals where none is prepared yet or it is unreadable)."""
+    try:
+        return read_labels(data_dir)
+    except DatasetError:
+        return ANIMALS
 
 
 def parse_models(models: str | Sequence[str]) -> tuple[str, ...]:

@@ -24,6 +24,19 @@ def write_labels(data_dir: str | os.PathLike[str], labels: LabelSet, folds: str 
         write_json(path, document)
 
 
+def check_destination(data_dir: str | os.PathLike[str], labels: LabelSet) -> None:
+    """DatasetError before preparing `labels` into a folder that holds prepared clips of other classes:
+    nothing another preparation (or the app's own ten animals) made is overwritten."""
+    if not (Path(data_dir) / "animals.csv").is_file():
+        return
+    held = read_labels(data_dir)
+    if held.names != labels.names:
+        raise DatasetError(
+            f"{data_dir} already holds prepared clips of other classes ({', '.join(held.names)}). "
+            "Prepare into another folder (--out), or delete that one first."
+        )
+
+
 def folds_origin(data_dir: str | os.PathLike[str]) -> str:
     """Where the data's folds come from, as prepare recorded it (ESC-50's own, or seeded ones)."""
     document = read_json(Path(data_dir) / LABELS_FILE) or {}

@@ -108,8 +108,9 @@ def prepare(
     `DatasetError` (or, with `allow_missing`, left out and listed in the result); a class none of whose
     files exist is one this copy does not hold: listed in `absent`, not an error.
     """
-    from animal_audio.datasets import write_labels
+    from animal_audio.datasets import check_destination, write_labels
 
+    check_destination(out_dir, labels)
     animals = read_metadata(esc50_dir, labels)
     out_dir = Path(out_dir)
     audio_out = out_dir / "audio"

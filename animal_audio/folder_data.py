@@ -63,6 +63,20 @@ def class_folders(folder: Path) -> dict[str, list[Path]]:
     return classes
 
 
+def _refuse_same_stems(classes: dict[str, list[Path]]) -> None:
+    """Two files that would become one clip (dog/a.wav and dog/a.mp3 -> dog/a.wav): a DatasetError."""
+    for label, files in classes.items():
+        stems: dict[Path, Path] = {}
+        for path in files:
+            key = path.with_suffix("")
+            if key in stems:
+                raise DatasetError(
+                    f"{label}: {stems[key].name} and {path.name} would both become {key.name}.wav; "
+                    "rename or remove one."
+                )
+            stems[key] = path
+
+
 def assign_folds(table: pd.DataFrame, seed: int, folds: int = len(FOLDS)) -> np.ndarray:
     """Fold 1..k per clip: stratified by label, one recording's clips in one fold, seeded."""
     smallest = int(table["label"].value_counts().min())
@@ -88,11 +102,13 @@ def prepare_folder(
 ) -> PrepareResult:
     """Convert every class subfolder's clips into `out_dir` (audio/<label>/...), with folds and labels.json.
     Idempotent like ESC-50's prepare; unreadable clips are a DatasetError unless `allow_missing`."""
-    from animal_audio.datasets import write_labels
+    from animal_audio.datasets import check_destination, write_labels
 
     folder, out_dir = Path(folder), Path(out_dir)
     classes = class_folders(folder)
     labels = LabelSet(tuple(classes))
+    check_destination(out_dir, labels)
+    _refuse_same_stems(classes)
     rows, problems, converted, reused = [], [], 0, 0
     total = sum(len(files) for files in classes.values())
     for target, (label, files) in enumerate(classes.items()):
@@ -100,7 +116,7 @@ def prepare_folder(
             check_cancel(cancel, "data preparation")
             relative = src.relative_to(folder / label)
             dst = out_dir / "audio" / label / relative.with_suffix(".wav")
-            if is_prepared(dst):
+            if is_prepared(dst) and dst.stat().st_mtime >= src.stat().st_mtime:  # not recorded again since
                 reused += 1
             else:
                 try:

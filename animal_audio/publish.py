@@ -17,7 +17,7 @@ from typing import Any, Optional
 from animal_audio import settings
 from animal_audio.errors import AnimalAudioError, CheckpointError, short_error
 from animal_audio.fileio import atomic_dir, read_json, write_json, write_text
-from animal_audio.labels import CLASSES, ID2LABEL
+from animal_audio.labels import CLASSES, ID2LABEL, LabelSet
 from animal_audio.model_card import render_card
 from animal_audio.models.published import FINETUNED, MARKER_FILE, PROBE, marker
 from animal_audio.runs import METRICS_FILE, load_run, trained_model
@@ -87,6 +87,11 @@ def write_folder(
     if not (run_dir / METRICS_FILE).is_file():
         raise PublishError(f"No finished comparison run in {run_dir} ({METRICS_FILE} missing).")
     metrics = load_run(run_dir).metrics
+    if not LabelSet.from_dict(metrics.get("labels")).is_animals:
+        raise PublishError(
+            f"The run in {run_dir} is over other classes than the ten animals; publishing is for the "
+            "animal classifier the app and its model card describe."
+        )
     found = trained_model(run_dir, name)
     if found is None:
         trained = ", ".join(m for m in metrics["models"] if trained_model(run_dir, m)) or "none"

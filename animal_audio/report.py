@@ -32,9 +32,15 @@ def render_report(metrics: dict[str, Any], robustness: Optional[dict[str, Any]] 
     models = metrics["models"]
     protocol = metrics.get("protocol", {})
     cv = protocol.get("name") == "cv"
+    labels = LabelSet.from_dict(metrics.get("labels"))
     lines = [
-        f"# {TITLE}",
+        f"# {TITLE}" if labels.is_animals else f"# {len(labels)} classes: HuBERT vs YAMNet",
         "",
+        *(
+            []
+            if labels.is_animals
+            else [f"Classes: {', '.join(labels.display(c) for c in labels.names)}.", ""]
+        ),
         f"**Test accuracy: {headline(metrics)}**",
         "",
         f"Protocol: {protocol.get('description', '')}. "
@@ -199,8 +205,8 @@ def _notes(metrics: dict[str, Any]) -> list[str]:
     ]
     if "yamnet-zeroshot" in models:
         notes.append(
-            "- YAMNet zero-shot is not trained on ESC-50: its AudioSet classes are mapped onto the 10 "
-            "animals by the ontology's meaning (labels.py), never tuned on a test fold. Comparing it with a "
+            "- YAMNet zero-shot is not trained on these clips: its AudioSet classes are mapped onto the "
+            "classes by the ontology's meaning (labels.py, audioset_map.py), never tuned on a test fold. Comparing it with a "
             "trained model measures what training on these classes buys, not which network is better."
         )
     if {"yamnet-probe", "hubert-probe"} & set(models):

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from animal_audio.calibration import with_temperature
 from animal_audio.errors import AnimalAudioError
-from animal_audio.labels import CLASSES
+from animal_audio.labels import LabelSet
 from animal_audio.models.base import Prediction
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,13 @@ def _temperatures(run_dir: Path, stamp: int) -> dict[str, float]:
     from animal_audio.runs import load_run
 
     try:
-        models = load_run(run_dir).metrics.get("models", {})
+        metrics = load_run(run_dir).metrics
     except (AnimalAudioError, OSError, ValueError) as error:
         log.warning("%s: no temperatures (%s)", run_dir, error)
         return {}
+    if not LabelSet.from_dict(metrics.get("labels")).is_animals:
+        return {}  # fitted over other classes: not the app's ten animals' temperatures
+    models = metrics.get("models", {})
     found = {name: entry.get("temperature") for name, entry in models.items() if isinstance(entry, dict)}
     return {name: float(t) for name, t in found.items() if isinstance(t, (int, float)) and t > 0}
 
@@ -51,6 +54,6 @@ def calibrated_fields(prediction: Prediction, temperature: Optional[float]) -> d
         "calibrated": {
             "temperature": round(float(temperature), 4),
             "confidence": round(float(probs.max()), 6),
-            "probabilities": {c: round(float(p), 6) for c, p in zip(CLASSES, probs)},
+            "probabilities": {c: round(float(p), 6) for c, p in zip(prediction.labels.names, probs)},
         }
     }

@@ -37,7 +37,9 @@ MAX_NAME_CHARS = 32
 NAME_PATTERN = re.compile(r"[^\W_][\w \-]*")
 #: Live sessions in one app, and how long an untouched one lives (a page that never said goodbye).
 MAX_SESSIONS = 64
-IDLE_SECONDS = 2 * 3600
+IDLE_SECONDS = 30 * 60
+#: With every session taken, the least recently used one is ended once it has been idle this long.
+EVICT_AFTER = 5 * 60
 PREFIX = "animal-audio-teach-"
 
 
@@ -219,6 +221,11 @@ class TeachSession:
             raise TeachError("teach_err_no_class", name=short_name(str(name), MAX_NAME_CHARS))
         return name
 
+    def check_room(self, name: str) -> None:
+        """TeachError when class `name` or the session is full (before a clip is decompressed or decoded)."""
+        with self._lock:
+            self._check_room(self._known(name))
+
     def _check_room(self, name: str) -> None:
         if len(self.classes[name]) >= MAX_CLIPS_PER_CLASS:
             raise TeachError("teach_err_class_full", name=name, limit=MAX_CLIPS_PER_CLASS)
@@ -253,11 +260,21 @@ class TeachSessions:
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None:
-                if len(self._sessions) >= self.limit:
+                if len(self._sessions) >= self.limit and not self._evict_oldest():
                     raise TeachError("teach_err_busy")
                 session = self._sessions[session_id] = TeachSession(self.base)
             session.touch()
             return session
+
+    def _evict_oldest(self) -> bool:
+        """Full: close the least recently used session idle for EVICT_AFTER, so pages left open (or a script
+        opening sessions) cannot keep the tab from new visitors for long. Called holding the lock."""
+        oldest_id = min(self._sessions, key=lambda sid: self._sessions[sid].used, default=None)
+        if oldest_id is None or time.monotonic() - self._sessions[oldest_id].used < EVICT_AFTER:
+            return False
+        self._sessions.pop(oldest_id).close()
+        log.info("teach sessions full: the least recently used one was ended")
+        return True
 
     def peek(self, session_id: str) -> Optional[TeachSession]:
         return self._sessions.get(session_id)
@@ -296,10 +313,3 @@ class TeachSessions:
 
     def __len__(self) -> int:
         return len(self._sessions)
-
-
-def session_bytes(session: TeachSession) -> int:
-    """Bytes a session holds on disk (its WAVs and exports)."""
-    return (
-        sum(p.stat().st_size for p in session.root.rglob("*") if p.is_file()) if session.root.is_dir() else 0
-    )

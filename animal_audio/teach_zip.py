@@ -20,7 +20,7 @@ from animal_audio.folder_data import AUDIO_SUFFIXES
 from animal_audio.teach import MAX_CLASSES, TeachError, TeachMessage, TeachSession, check_name, short_name
 
 #: Bytes of the zip itself; members at most; bytes one member may unpack to; all members together.
-MAX_ZIP_BYTES = 100 * 2**20
+MAX_ZIP_BYTES = 20 * 2**20  # the page's upload limit (ui/page.py MAX_FILE_SIZE) too
 MAX_MEMBERS = 1000
 MAX_MEMBER_BYTES = 20 * 2**20
 MAX_UNPACKED_BYTES = 300 * 2**20
@@ -64,6 +64,7 @@ def import_zip(session: TeachSession, source: str | Path | IO[bytes]) -> ImportR
                     known = set(session.classes)
                     label = _class_for(session, label)
                     new_classes += [label] if label not in known else []
+                    session.check_room(label)  # a full class or session decompresses nothing more
                     clip, _ = session.add_clip(label, _read_member(archive, info), name)
                 except AudioError as error:
                     report.note("teach_note_clip_skipped", name=short_name(name), why=str(error))

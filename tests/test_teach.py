@@ -127,6 +127,19 @@ def test_idle_sessions_end(tmp_path: Path) -> None:
     assert not first.root.exists() and sessions.peek("a") is None
 
 
+def test_a_full_house_makes_room_from_the_longest_idle_session(tmp_path: Path, monkeypatch) -> None:
+    """Pages left open (or a script opening sessions) keep new visitors out for minutes, not hours."""
+    import animal_audio.teach as teach
+
+    sessions = TeachSessions(tmp_path / "teach", limit=2)
+    old, recent = sessions.get("old"), sessions.get("recent")
+    with pytest.raises(TeachError, match="Too many people"):
+        sessions.get("new")  # everyone active: refused
+    old.used -= teach.EVICT_AFTER + 1
+    assert sessions.get("new") is not None
+    assert not old.root.exists() and sessions.peek("old") is None and recent.root.exists()
+
+
 # --------------------------------------------------------------------------- zips
 
 

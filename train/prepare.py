@@ -7,6 +7,7 @@ import argparse
 
 from animal_audio import esc50, settings
 from animal_audio.datasets import esc50_label_set
+from animal_audio.errors import DatasetError
 from train.common import progress_for
 
 #: How many missing file names the summary prints per class.
@@ -41,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     progress = progress_for(args)
     out = settings.data_dir(args.out)
+    if (args.folder or args.esc50_classes.strip().lower() not in ("", "animals")) and not args.out:
+        raise DatasetError(
+            "Give these classes their own folder with --out: the default data folder holds the app's ten animals."
+        )
     if args.folder:
         from animal_audio.folder_data import prepare_folder
 

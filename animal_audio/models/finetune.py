@@ -129,6 +129,8 @@ def finetune(
     distributed.evaluate_each_epoch(args, len(train), max_steps)
     main = args.should_save  # the other processes train and validate, and write nothing
     progress = progress if main else None
+    # One process seeing a stop the others do not would leave them waiting: Ctrl-C stops every process.
+    cancel = cancel if args.world_size == 1 else None
     run = {
         "base": source,
         "epochs": epochs,

@@ -173,3 +173,22 @@ def test_zero_shot_covers_mapped_label_sets_and_says_why_not(yamnet_tflite: Path
     assert (
         rain[names.index("Rain")] == 1 and rain[names.index("Bark")] == 0 and rain[names.index("Meow")] == -1
     )
+
+
+def test_other_classes_never_overwrite_prepared_data(
+    three_class_folder: Path, esc50_dir: Path, tmp_path: Path
+) -> None:
+    """The app's ten animals and your own classes each keep their folder: nothing is silently replaced."""
+    from animal_audio.folder_data import prepare_folder
+
+    small = tmp_path / "small"
+    for label in THREE:
+        (small / label).mkdir(parents=True)
+        for clip in sorted((three_class_folder / label).iterdir())[:5]:
+            (small / label / clip.name).symlink_to(clip.resolve())
+    prepare_folder(small, tmp_path / "mine")
+    with pytest.raises(DatasetError, match="already holds prepared clips of other classes"):
+        esc50.prepare(esc50_dir, tmp_path / "mine")
+    assert read_labels(tmp_path / "mine").names == THREE
+    no_out = run_cli("prepare", "--folder", str(small))
+    assert no_out.returncode == 2 and "--out" in no_out.stderr

@@ -280,6 +280,20 @@ def test_hubert_learns_too_where_the_app_has_its_embedder(
     assert probe.labels.names == ("dog", "cat") and probe.embedder_fingerprint == yamnet.fingerprint
 
 
+def test_a_fine_tuned_hubert_teaches_through_its_projector_outputs(
+    session: TeachSession, clip_of, tiny_hubert_dir: Path
+) -> None:
+    """The app's HuBERT a fine-tuned classifier: its head's own input vectors learn the visitor's classes."""
+    from animal_audio.clip_map_run import FinetunedEmbedder
+    from animal_audio.models.hubert import HubertClassifier
+
+    _fill(session, clip_of, ("dog", "cat"), per_class=3)
+    models = {"hubert": TeachModel("hubert", FinetunedEmbedder(HubertClassifier.load(str(tiny_hubert_dir))))}
+    result = train_heads(session, models)
+    answer = classify_heads(result, models, clip_of("cat", 5, 0))["hubert"]
+    assert answer.labels == LabelSet(("dog", "cat")) and answer.probs.shape == (2,)
+
+
 def test_a_missing_model_is_a_note_not_a_failure(session: TeachSession, clip_of, yamnet) -> None:
     from animal_audio.teach import TeachMessage
 

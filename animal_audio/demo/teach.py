@@ -26,7 +26,8 @@ CONFUSION_HEIGHT_BASE, CONFUSION_HEIGHT_PER_CLASS = 220, 34
 
 def teach_models(registry: Registry) -> dict[str, Available]:
     """The embedders the app already loaded, side by side (the registry owns them): YAMNet's network, and
-    HuBERT's embedder where its head is a probe on one. A side without one says why."""
+    HuBERT's embedder where its head is a probe on one, or a fine-tuned HuBERT's projector outputs (the
+    vectors its own head reads). A side without one says why."""
     out: dict[str, Available] = {}
     try:
         zeroshot = registry.get(ZEROSHOT, wait=LOAD_WAIT_SECONDS)
@@ -36,6 +37,11 @@ def teach_models(registry: Registry) -> dict[str, Available]:
     try:
         hubert = registry.get(HUBERT, wait=LOAD_WAIT_SECONDS)
         embedder = getattr(hubert.classifier, "embedder", None)
+        from animal_audio.clip_map_run import FinetunedEmbedder
+        from animal_audio.models.hubert import HubertClassifier  # loaded already: no import cost now
+
+        if embedder is None and isinstance(hubert.classifier, HubertClassifier):
+            embedder = FinetunedEmbedder(hubert.classifier)
     except ModelUnavailableError:
         embedder = None
     if embedder is not None and hasattr(embedder, "fingerprint"):

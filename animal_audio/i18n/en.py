@@ -272,7 +272,7 @@ MESSAGES: dict[str, str] = {
     "teach_before_clip": "Record or upload a sound, then press Classify",
     "teach_no_head": "{model}: no head",
     "teach_note_no_model": "{model} could not learn your sounds: {why}",
-    "teach_note_no_hubert": "{model} could not learn your sounds: this app has no HuBERT with embeddings to learn from (HuBERT is not trained here yet, or it is a fine-tuned classifier). Only YAMNet learned.",
+    "teach_note_no_hubert": "{model} could not learn your sounds: this app's HuBERT is not trained here yet, so it has no embeddings to learn from. Only YAMNet learned.",
     "teach_note_not_audio": "Skipped {name}: not an audio file inside a class folder.",
     "teach_note_clip_skipped": "Skipped {name}: {why}",
     "teach_note_class_skipped": "Skipped {name}: {why}",

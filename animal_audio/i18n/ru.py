@@ -329,7 +329,7 @@ MESSAGES: dict[str, str] = {
     "teach_before_clip": "Запишите или загрузите звук и нажмите «Распознать»",
     "teach_no_head": "{model}: головы нет",
     "teach_note_no_model": "{model} не смогла выучить ваши звуки: {why}",
-    "teach_note_no_hubert": "{model} не смогла выучить ваши звуки: в этом приложении нет HuBERT с эмбеддингами для обучения (HuBERT здесь ещё не обучен или это дообученный классификатор). Училась только YAMNet.",
+    "teach_note_no_hubert": "{model} не смогла выучить ваши звуки: HuBERT в этом приложении ещё не обучен, поэтому учиться не на чем. Училась только YAMNet.",
     "teach_note_not_audio": "Пропущен {name}: это не аудиофайл в папке класса.",
     "teach_note_clip_skipped": "Пропущен {name}: {why}",
     "teach_note_class_skipped": "Пропущен {name}: {why}",

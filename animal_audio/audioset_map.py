@@ -7,18 +7,11 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping
 
+from animal_audio.labels import AUDIOSET_TO_ANIMAL, CLASSES, DISPLAY_NAMES
+
 #: ESC-50 targets 0-49 in target order, spelled as in meta/esc50.csv's `category` column.
 ESC50_CLASSES: tuple[str, ...] = (
-    "dog",
-    "rooster",
-    "pig",
-    "cow",
-    "frog",
-    "cat",
-    "hen",
-    "insects",
-    "sheep",
-    "crow",
+    *CLASSES,  # the ten animals, targets 0-9
     "rain",
     "sea_waves",
     "crackling_fire",
@@ -61,19 +54,10 @@ ESC50_CLASSES: tuple[str, ...] = (
     "hand_saw",
 )
 
-#: What a person reads (the animals keep labels.DISPLAY_NAMES).
+#: What a person reads (the animals': labels.DISPLAY_NAMES).
 ESC50_DISPLAY_NAMES: Mapping[str, str] = MappingProxyType(
     {
-        "dog": "Dog",
-        "rooster": "Rooster",
-        "pig": "Pig",
-        "cow": "Cow",
-        "frog": "Frog",
-        "cat": "Cat",
-        "hen": "Hen",
-        "insects": "Insects (flying)",
-        "sheep": "Sheep",
-        "crow": "Crow",
+        **DISPLAY_NAMES,
         "rain": "Rain",
         "sea_waves": "Sea waves",
         "crackling_fire": "Crackling fire",
@@ -130,39 +114,8 @@ ESC50_DISPLAY_NAMES: Mapping[str, str] = MappingProxyType(
 # Each AudioSet class maps to one ESC-50 class at most (a dict key has one value).
 AUDIOSET_TO_ESC50: Mapping[str, str] = MappingProxyType(
     {
-        # --- the 10 animals: labels.AUDIOSET_TO_ANIMAL, except "Cricket", which goes to crickets below.
-        "Dog": "dog",  # /m/0bt9lr
-        "Bark": "dog",  # /m/05tny_
-        "Yip": "dog",  # /m/07r_k2n
-        "Howl": "dog",  # /m/07qf0zm
-        "Bow-wow": "dog",  # /m/07rc7d9
-        "Growling": "dog",  # /m/0ghcn6
-        "Whimper (dog)": "dog",  # /t/dd00136
-        "Canidae, dogs, wolves": "dog",  # /m/01z5f
-        "Crowing, cock-a-doodle-doo": "rooster",  # /m/07qn5dc
-        "Pig": "pig",  # /m/068zj
-        "Oink": "pig",  # /t/dd00018
-        "Cattle, bovinae": "cow",  # /m/01xq0k1
-        "Moo": "cow",  # /m/07rpkh9
-        "Frog": "frog",  # /m/09ld4
-        "Croak": "frog",  # /m/07st88b
-        "Cat": "cat",  # /m/01yrx
-        "Purr": "cat",  # /m/02yds9
-        "Meow": "cat",  # /m/07qrkrw
-        "Hiss": "cat",  # /m/07rjwbb
-        "Caterwaul": "cat",  # /m/07r81j2
-        # "Chicken, rooster" (/m/09b5t) is out: parent of both Cluck (hen) and Crowing (rooster).
-        "Cluck": "hen",  # /m/07st89h
-        # ESC-50 "insects" are flying insects. "Insect" (parent of Cricket too) stays: it is this class.
-        "Insect": "insects",  # /m/03vt0
-        "Mosquito": "insects",  # /m/09f96
-        "Fly, housefly": "insects",  # /m/0h2mp
-        "Buzz": "insects",  # /m/07pjwq1
-        "Bee, wasp, etc.": "insects",  # /m/01h3n
-        "Sheep": "sheep",  # /m/07bgp
-        "Bleat": "sheep",  # /m/07q0h5t
-        "Crow": "crow",  # /m/04s8yn
-        "Caw": "crow",  # /m/07r5c2p
+        # --- the 10 animals: labels.AUDIOSET_TO_ANIMAL (its rules and ids), except "Cricket": crickets below.
+        **{name: animal for name, animal in AUDIOSET_TO_ANIMAL.items() if name != "Cricket"},
         # --- natural soundscapes
         "Rain": "rain",  # /m/06mb1
         "Raindrop": "rain",  # /m/07r10fb

@@ -10,6 +10,7 @@ from typing import Sequence
 import pandas as pd
 
 from animal_audio.errors import DatasetError
+from animal_audio.esc50 import MANIFEST
 from animal_audio.fileio import read_json, write_json
 from animal_audio.labels import ANIMALS, CLASSES, LabelSet
 
@@ -27,7 +28,7 @@ def write_labels(data_dir: str | os.PathLike[str], labels: LabelSet, folds: str 
 def check_destination(data_dir: str | os.PathLike[str], labels: LabelSet) -> None:
     """DatasetError before preparing `labels` into a folder that holds prepared clips of other classes:
     nothing another preparation (or the app's own ten animals) made is overwritten."""
-    if not (Path(data_dir) / "animals.csv").is_file():
+    if not (Path(data_dir) / MANIFEST).is_file():
         return
     held = read_labels(data_dir)
     if held.names != labels.names:

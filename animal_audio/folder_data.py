@@ -13,7 +13,6 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from animal_audio.audio import read_clip, write_wav
 from animal_audio.errors import AudioError, DatasetError
@@ -84,6 +83,8 @@ def assign_folds(table: pd.DataFrame, seed: int, folds: int = len(FOLDS)) -> np.
         raise DatasetError(
             f"Every class needs at least {folds} clips for {folds} folds; the smallest has {smallest}."
         )
+    from sklearn.model_selection import StratifiedGroupKFold  # here: the Teach tab imports this module
+
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold = np.zeros(len(table), dtype=np.int64)
     for k, (_, test) in enumerate(splitter.split(table, table["label"], table["src_file"]), start=1):

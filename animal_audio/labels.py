@@ -105,12 +105,6 @@ class LabelSet:
     def __len__(self) -> int:
         return len(self.names)
 
-    def __iter__(self):
-        return iter(self.names)
-
-    def __hash__(self) -> int:
-        return hash(self.names)
-
     def index(self, name: str) -> int:
         return self.names.index(name)
 
@@ -191,9 +185,7 @@ AUDIOSET_TO_ANIMAL: MappingProxyType[str, str] = MappingProxyType(
 
 def display(label: str) -> str:
     """Class name as shown to people, with its emoji (an animal's); another class's name made readable."""
-    if label in EMOJI:
-        return f"{EMOJI[label]} {DISPLAY_NAMES[label]}"
-    return label.replace("_", " ").capitalize()
+    return ANIMALS.display(label)
 
 
 #: An ESC-50 class inside another: where a label set has the broader class but not the narrower one, the

@@ -22,7 +22,7 @@ import numpy as np
 from animal_audio.audio import read_clip
 from animal_audio.fileio import write_json
 from animal_audio.labels import LabelSet
-from animal_audio.models.probe import MAX_ITER, REGULARISATION_C, Embedder, LinearProbe, ProbeClassifier
+from animal_audio.models.probe import Embedder, LinearProbe, ProbeClassifier, head_pipeline
 from animal_audio.pooling import DEFAULT_POOLING, LEGACY_POOLING, pool_frames
 from animal_audio.progress import ProgressCallback, report
 from animal_audio.teach import Clip, TeachError, TeachMessage, TeachSession
@@ -141,15 +141,11 @@ def train_heads(
 
 def leave_one_out(X: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Each clip's class as predicted by the probe's pipeline trained on all the other clips."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import LeaveOneOut, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=REGULARISATION_C, max_iter=MAX_ITER))
     with threadpool_limits(limits=1, user_api="blas"):  # small problem, busy CPU: see LinearProbe.fit
-        return cross_val_predict(pipeline, X, targets, cv=LeaveOneOut())
+        return cross_val_predict(head_pipeline(), X, targets, cv=LeaveOneOut())
 
 
 def classify_heads(result: TeachResult, models: Mapping[str, Available], source: Any) -> dict[str, Any]:

@@ -265,7 +265,6 @@ def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
 
 
 def test_the_page_gets_every_fixed_text_in_both_languages() -> None:
-    pytest.importorskip("gradio")
     from animal_audio.ui.i18n import I18N, lang_of, t
 
     assert set(I18N.translations) == set(LANGUAGES)

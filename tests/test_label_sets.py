@@ -44,6 +44,15 @@ def three_class_folder(esc50_dir: Path, tmp_path_factory: pytest.TempPathFactory
     return folder
 
 
+def small_folder(folder: Path, dest: Path, per_class: int = 5) -> Path:
+    """The first `per_class` clips of each class of `folder`, in the same layout: enough for five folds."""
+    for label in THREE:
+        (dest / label).mkdir(parents=True)
+        for clip in sorted((folder / label).iterdir())[:per_class]:
+            (dest / label / clip.name).symlink_to(clip.resolve())
+    return dest
+
+
 def test_source_recording_keeps_takes_of_one_recording_together() -> None:
     assert source_recording("1-100032-A-0") == "100032"  # ESC-50's <fold>-<source>-<take>-<target>
     assert (
@@ -134,11 +143,7 @@ def test_fine_tuning_learns_the_data_label_set(
     from animal_audio.models.finetune import finetune
     from animal_audio.models.hubert import HubertClassifier
 
-    small = tmp_path / "small"
-    for label in THREE:
-        (small / label).mkdir(parents=True)
-        for clip in sorted((three_class_folder / label).iterdir())[:5]:
-            (small / label / clip.name).symlink_to(clip.resolve())
+    small = small_folder(three_class_folder, tmp_path / "small")
     data = tmp_path / "data"
     result = prepare_folder(small, data)
     split = esc50.fold_split(esc50.load_manifest(data))
@@ -181,11 +186,7 @@ def test_other_classes_never_overwrite_prepared_data(
     """The app's ten animals and your own classes each keep their folder: nothing is silently replaced."""
     from animal_audio.folder_data import prepare_folder
 
-    small = tmp_path / "small"
-    for label in THREE:
-        (small / label).mkdir(parents=True)
-        for clip in sorted((three_class_folder / label).iterdir())[:5]:
-            (small / label / clip.name).symlink_to(clip.resolve())
+    small = small_folder(three_class_folder, tmp_path / "small")
     prepare_folder(small, tmp_path / "mine")
     with pytest.raises(DatasetError, match="already holds prepared clips of other classes"):
         esc50.prepare(esc50_dir, tmp_path / "mine")

@@ -83,9 +83,6 @@ class LinearProbe:
     ) -> LinearProbe:
         """Fit on embeddings X [n, d] (pooled as self.pooling) and labels y (indices or names); returns self.
         `C`: inverse L2 strength (head_choice.py picks it on the validation fold)."""
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
         from threadpoolctl import threadpool_limits
 
         X = _as_matrix(X)
@@ -95,10 +92,7 @@ class LinearProbe:
         if len(np.unique(targets)) < 2:
             raise ValueError("A probe needs clips of at least two classes to learn from.")
         started = time.perf_counter()
-        pipeline = make_pipeline(
-            StandardScaler(),
-            LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed),
-        )
+        pipeline = head_pipeline(C, seed)
         # Single-threaded BLAS: the problem is small, and on a busy CPU (torch and TF threads
         # beside it) multi-threaded OpenBLAS made this fit ~30x slower here.
         with threadpool_limits(limits=1, user_api="blas"):
@@ -296,6 +290,16 @@ class ProbeClassifier:
 
     def describe(self) -> str:
         return f"{self.name}: {self.probe.describe()}; embeddings from {self.embedder.describe()}"
+
+
+def head_pipeline(C: float = REGULARISATION_C, seed: int = 0) -> Any:
+    """The head's scikit-learn form (standardise, then multinomial logistic regression): what LinearProbe
+    fits, and what leave-one-out estimates refit per clip."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed))
 
 
 def head_layer(directory: str | os.PathLike[str]) -> int | str | None:

@@ -237,7 +237,7 @@ MESSAGES: dict[str, str] = {
     "teach_current_class": "Add clips to",
     "teach_remove_class_btn": "Remove this class",
     "teach_step_clips": "### 2. Clips (at least 3 per class)",
-    "teach_upload": "Upload clips to the class above, or a zip (up to 20 MB) with one folder per class",
+    "teach_upload": "Clips for the class above, or a zip (≤ 20 MB) of class folders",
     "teach_record": "Or record one",
     "teach_add_recording_btn": "Add the recording",
     "teach_clip_pick": "Clips of this class",

@@ -294,7 +294,7 @@ MESSAGES: dict[str, str] = {
     "teach_current_class": "Добавлять записи в",
     "teach_remove_class_btn": "Удалить этот класс",
     "teach_step_clips": "### 2. Записи (не меньше 3 на класс)",
-    "teach_upload": "Загрузите записи в выбранный класс или zip (до 20 МБ) с папкой на класс",
+    "teach_upload": "Записи для выбранного класса или zip (до 20 МБ) с папками классов",
     "teach_record": "Или запишите",
     "teach_add_recording_btn": "Добавить запись",
     "teach_clip_pick": "Записи этого класса",

@@ -103,6 +103,9 @@ def soak_while_training(
         training_before = _training(runs)
         result = soak(url, clip, clients=clients, calls=calls)
         result.update(training_started=bool(started.get("success")), training_during_soak=training_before)
+        if not training_before:  # say why: the Start event's answer and the app's last log lines
+            result["start_answer"] = str(started.get("output"))[:2000]
+            result["app_log_tail"] = log_path.read_text(errors="replace")[-3000:]
         result["training_still_running_after"] = _training(runs, wait=0.0)
         result["training_finished_runs"] = len(list(runs.glob("*/metrics.json")))
         result.update(memory_mb(process.pid))
@@ -112,9 +115,9 @@ def soak_while_training(
         stop_app(process)
 
 
-def _training(runs: Path, wait: float = 30.0) -> bool:
+def _training(runs: Path, wait: float = 180.0) -> bool:
     """Whether a run is in progress in `runs` (its folder holds the in-progress lock), waiting up to `wait` s
-    for the first one to appear."""
+    for the first one to appear (a busy 2-core machine takes tens of seconds to import the pipeline)."""
     deadline = time.monotonic() + wait
     while True:
         if any(runs.glob(f"*/{LOCK_FILE}")):

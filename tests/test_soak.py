@@ -26,7 +26,7 @@ def test_many_visitors_while_training_are_answered_or_told_to_wait(
         "ANIMAL_AUDIO_RATE_LIMIT": str(RATE_LIMIT),  # every visitor here is 127.0.0.1: one visitor
     }
     result = soak_while_training(env, clip_of("dog"), tmp_path / "app.log", clients=CLIENTS, calls=CALLS)
-    assert result["training_started"] and result["training_during_soak"], result
+    assert result["training_started"] and result["training_during_soak"], str(result)  # a str: shown whole
     assert result["failed"] == 0, result["failures"]
     assert result["calls"] == CLIENTS * CALLS
     # The refusals are told apart by their message ("Too many requests ... Wait N s"). The window slides:

@@ -16,7 +16,7 @@ import numpy as np
 
 from animal_audio.access import Access, max_run_seconds
 from animal_audio.audio import SAMPLE_RATE, AudioSource, read_clip
-from animal_audio.demo.classify import _run_side
+from animal_audio.demo.classify import run_side
 from animal_audio.demo.models import LOAD_WAIT_SECONDS, Registry
 from animal_audio.demo.text import SIDE_TITLES, SIDES
 from animal_audio.demo.training import JobBusyError, TrainingJob
@@ -161,7 +161,7 @@ def lab_answer(audio: AudioSource | None, registry: Registry, name: Any, levels:
     original: dict[str, Any] = {}
     results: list[dict[str, Any]] = [{"level": level, "models": {}} for level in levels]
     for side in SIDES:
-        entry, prediction = _run_side(registry, side, wave)
+        entry, prediction = run_side(registry, side, wave)
         if prediction is None:
             original[side] = {k: entry[k] for k in ("available", "state", "error") if k in entry}
             continue

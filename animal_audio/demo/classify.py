@@ -80,7 +80,7 @@ def classify(
         )
     clip = read_clip(audio)
     wave = clip.waveform
-    runs = {side: _run_side(registry, side, wave) for side in SIDES}
+    runs = {side: run_side(registry, side, wave) for side in SIDES}
     entries = {side: entry for side, (entry, _) in runs.items()}
     audioset, zeroshot = _audioset_entry(registry, wave, entries[YAMNET], runs[YAMNET][1])
     entries[YAMNET].update(audioset)
@@ -119,8 +119,8 @@ def classify(
     )
 
 
-def _run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str, Any], Any]:
-    """(JSON entry, Prediction or None) for one side of the comparison."""
+def run_side(registry: Registry, side: str, wave: np.ndarray) -> tuple[dict[str, Any], Any]:
+    """(JSON entry, Prediction or None) for one side of the comparison; the robustness lab asks it too."""
     try:
         model = registry.get(side, wait=LOAD_WAIT_SECONDS)
     except ModelLoadingError as error:

@@ -1,4 +1,4 @@
-"""Soak (loopback only, bounded): 8 visitors send 50 /classify calls each while a quick training run goes on.
+"""Soak (loopback only, bounded): 4 visitors send 10 /classify calls each while a quick training run goes on.
 Every call is answered or rate-limited with its message; none fails, and the server keeps serving."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks.soak import soak_while_training
 
-CLIENTS, CALLS, RATE_LIMIT = 8, 50, 30
+CLIENTS, CALLS, RATE_LIMIT = 4, 10, 10
 
 
 def test_many_visitors_while_training_are_answered_or_told_to_wait(

@@ -13,7 +13,7 @@ from animal_audio.embeddings import embed_clips
 from animal_audio.errors import CheckpointError, NotTrainedError
 from animal_audio.labels import CLASSES
 from animal_audio.models.base import Classifier
-from animal_audio.models.probe import META_FILE, Embedder, LinearProbe, ProbeClassifier
+from animal_audio.models.probe import META_FILE, Embedder, LinearProbe, ProbeClassifier, head_pipeline
 from animal_audio.models.yamnet import EMBEDDING_SIZE, YamnetModel
 
 TRAIN = [(label, fold, index) for label in CLASSES for fold in (1, 2) for index in (0, 1)]
@@ -50,19 +50,39 @@ def test_probe_on_real_embeddings_beats_chance_on_held_out_clips(probe, features
 
 
 def test_probabilities_match_the_sklearn_pipeline_it_was_fitted_with(features):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
     X, y, X_test, _ = features
-    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=0))
     X, X_test = X.astype(np.float64), X_test.astype(np.float64)
+    reference = head_pipeline(seed=0)
     with threadpool_limits(limits=1, user_api="blas"):
         reference.fit(X, [CLASSES.index(label) for label in y])
     assert np.allclose(
         LinearProbe().fit(X, y).predict_proba(X_test), reference.predict_proba(X_test), atol=1e-6
     )
+
+
+def test_the_head_reaches_the_l2_optimum_at_least_as_closely_as_a_direct_fit(features):
+    """Fitted in the span of the training clips (fewer variables), the head's penalised loss on the
+    standardised embeddings is no higher than that of logistic regression fitted on them directly."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    X, y, _, _ = features
+    X = X.astype(np.float64)
+    targets = np.array([CLASSES.index(label) for label in y])
+    scaled = StandardScaler().fit_transform(X)
+
+    def penalised_loss(coef: np.ndarray, intercept: np.ndarray) -> float:  # sklearn's objective, C = 1
+        logits = scaled @ coef.T + intercept
+        log_probs = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        return float(-log_probs[np.arange(len(targets)), targets].sum() + 0.5 * np.sum(coef**2))
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        direct = LogisticRegression(C=1.0, max_iter=2000).fit(scaled, targets)
+    head = LinearProbe().fit(X, y, C=1.0)._arrays  # its weights act on standardised embeddings
+    assert penalised_loss(head["coef"], head["intercept"]) <= penalised_loss(direct.coef_, direct.intercept_)
 
 
 def test_save_load_round_trip_gives_identical_probabilities(probe, features, tmp_path):

@@ -97,16 +97,19 @@ class LinearProbe:
         # beside it) multi-threaded OpenBLAS made this fit ~30x slower here.
         with threadpool_limits(limits=1, user_api="blas"):
             pipeline.fit(X, targets)
-        scaler, logistic = pipeline[0], pipeline[-1]
+        scaler, rotation, logistic = pipeline
+        # Back from the rotated space: logits = (x - m) R^T b^T + c = x (b R)^T + (c - (b R) m).
+        head_coef = logistic.coef_ @ rotation.components_
+        head_intercept = logistic.intercept_ - head_coef @ rotation.mean_
         # Expand to all classes: a class absent from training gets -inf logit, i.e. probability 0.
         coef = np.zeros((len(self.labels), X.shape[1]))
         intercept = np.full(len(self.labels), -np.inf)
         present = logistic.classes_.astype(int)
         if len(present) == 2:  # sklearn keeps one row for two classes: logit(b) - logit(a)
-            coef[present[1]], intercept[present[1]] = logistic.coef_[0], logistic.intercept_[0]
+            coef[present[1]], intercept[present[1]] = head_coef[0], head_intercept[0]
             intercept[present[0]] = 0.0
         else:
-            coef[present], intercept[present] = logistic.coef_, logistic.intercept_
+            coef[present], intercept[present] = head_coef, head_intercept
         self._arrays = {
             "mean": scaler.mean_.astype(np.float64),
             "scale": scaler.scale_.astype(np.float64),
@@ -293,13 +296,21 @@ class ProbeClassifier:
 
 
 def head_pipeline(C: float = REGULARISATION_C, seed: int = 0) -> Any:
-    """The head's scikit-learn form (standardise, then multinomial logistic regression): what LinearProbe
-    fits, and what leave-one-out estimates refit per clip."""
+    """The head's scikit-learn form (standardise, rotate onto the training clips' span, multinomial logistic
+    regression): what LinearProbe fits, and what leave-one-out estimates refit per clip.
+
+    With fewer clips than dimensions the L2 optimum lies in the span of the training clips, so the full-rank
+    PCA (a rotation, nothing dropped) gives the same head in far fewer variables (benchmarks/README.md)."""
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed))
+    return make_pipeline(
+        StandardScaler(),
+        PCA(svd_solver="full"),
+        LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed),
+    )
 
 
 def head_layer(directory: str | os.PathLike[str]) -> int | str | None:

@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import pandas as pd
 
 from animal_audio import esc50, settings
@@ -43,6 +44,7 @@ from animal_audio.errors import (
     ModelUnavailableError,
     short_error,
 )
+from animal_audio.evaluation import evaluate_classifier
 from animal_audio.fileio import jsonable, read_json, write_json
 from animal_audio.formatting import not_run_line
 from animal_audio.housekeeping import prune_runs, require_run_space
@@ -183,25 +185,33 @@ def _prepared_table(
 
 
 def _run_yamnet_zeroshot(ctx: RunContext, name: str) -> list[Part]:
+    """Nothing to train: every clip a missing part tests or validates on is scored once (in CV each clip
+    is one split's test clip and another's validation clip), then each split takes its rows."""
     problem = zero_shot_problem(ctx.labels)
     if problem is not None:  # recorded in metrics.json's "unavailable", listed in the report
         raise ModelUnavailableError(problem)
-    parts: list[Part] = []
-    classifier = None
-    for split in ctx.splits:
-        part = ctx.load_part(name, split)
-        if part is None:
-            if classifier is None:
-                from animal_audio.models.yamnet import YamnetZeroShot
+    parts = {split.name: ctx.load_part(name, split) for split in ctx.splits}
+    todo = [split for split in ctx.splits if parts[split.name] is None]
+    if todo:
+        from animal_audio.models.yamnet import YamnetZeroShot
 
-                report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
-                classifier = YamnetZeroShot.load(ctx.config.yamnet, ctx.labels)
-            probs, seconds = ctx.test(classifier, name, split)
-            extra = {"trained_on": "nothing", "base": classifier.model.source}
-            validation = ctx.validate(classifier, name, split)
-            part = ctx.save_part(name, split, Part(probs, 0.0, seconds, extra, validation))
-        parts.append(part)
-    return parts
+        report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
+        classifier = YamnetZeroShot.load(ctx.config.yamnet, ctx.labels)
+        paths = list(dict.fromkeys(p for s in todo for rows in (s.test, s.validation) for p in rows["path"]))
+        probs, seconds = evaluate_classifier(
+            classifier, paths, progress=ctx.progress, cancel=ctx.cancel, stage=f"{name} test"
+        )
+        scored = dict(zip(paths, probs))
+        extra = {"trained_on": "nothing", "base": classifier.model.source}
+        width = len(ctx.labels)
+        for split in todo:
+            test, validation = (
+                np.array([scored[p] for p in rows["path"]], dtype=np.float64).reshape(len(rows), width)
+                for rows in (split.test, split.validation)
+            )
+            part = Part(test, 0.0, seconds, extra, validation)
+            parts[split.name] = ctx.save_part(name, split, part)
+    return [parts[split.name] for split in ctx.splits]
 
 
 def _run_hubert_finetune(ctx: RunContext, name: str) -> list[Part]:

@@ -12,8 +12,18 @@ MODEL_TITLES = {
 }
 
 
-def model_title(model: str) -> str:
+def model_title(model: str, lang: str = "en") -> str:
+    """A model as a person reads it; in the app's other languages from its catalogue (i18n)."""
+    if lang != "en" and model in MODEL_TITLES:
+        from animal_audio.i18n import tr
+
+        return tr(model_key(model), lang)
     return MODEL_TITLES.get(model, model)
+
+
+def model_key(model: str) -> str:
+    """The i18n catalogue key of a model's title ("yamnet-probe" -> "model_yamnet_probe")."""
+    return "model_" + model.replace("-", "_")
 
 
 def not_run_line(model: str, reason: str) -> str:

@@ -109,10 +109,16 @@ def describe(entry: dict[str, Any], lang: str = DEFAULT) -> str:
     p = entry["p_value"]
     verdict = tr("paired_real" if p < CHANCE_LEVEL else "paired_chance", lang)
     if round(100 * abs(diff), 1) == 0:
-        head = tr("paired_equal", lang, a=model_title(entry["a"]), b=model_title(entry["b"]))
+        head = tr("paired_equal", lang, a=model_title(entry["a"], lang), b=model_title(entry["b"], lang))
     else:
         points = f"{100 * abs(diff):.1f}"
-        head = tr("paired_better", lang, better=model_title(better), worse=model_title(worse), points=points)
+        head = tr(
+            "paired_better",
+            lang,
+            better=model_title(better, lang),
+            worse=model_title(worse, lang),
+            points=points,
+        )
     tail = tr(
         "paired_tail", lang, n=entry["n"], verdict=verdict, p=p_text(p), low=_signed(low), high=_signed(high)
     )

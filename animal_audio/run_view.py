@@ -13,7 +13,14 @@ from typing import Any, Optional
 import pandas as pd
 
 from animal_audio.errors import AnimalAudioError
-from animal_audio.formatting import duration, first_sentence, model_title, not_run_markdown, percent
+from animal_audio.formatting import (
+    MODEL_TITLES,
+    duration,
+    first_sentence,
+    model_title,
+    not_run_markdown,
+    percent,
+)
 from animal_audio.i18n import DEFAULT, class_name, tr, translate_error, translate_words
 from animal_audio.labels import CLASSES, display
 from animal_audio.paired import describe
@@ -55,11 +62,12 @@ class RunView:
     misclassified: pd.DataFrame
     #: Accuracy under changed sound (robustness.json), once the run was scored; its chart is figures["robustness"].
     robustness: Optional[pd.DataFrame] = None
+    lang: str = DEFAULT
 
     @property
     def model_choices(self) -> list[tuple[str, str]]:
         """(title, name) of each model, for a picker."""
-        return [(model_title(m), m) for m in self.models]
+        return [(model_title(m, self.lang), m) for m in self.models]
 
 
 def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Optional[RunView]:
@@ -83,14 +91,14 @@ def load_run_view(run_dir: Optional[Path] = None, lang: str = DEFAULT) -> Option
     wrong = misclassified_table(run.predictions, models)
     robustness = read_robustness(run_dir)
     if robustness is None:
-        return RunView(run_dir, summary, table, figures, models, wrong)
+        return RunView(run_dir, summary, table, figures, models, wrong, lang=lang)
     from animal_audio.plots.robustness import robustness_figure
 
     figure = _fit_width(robustness_figure(robustness, lang))
     figures["robustness"] = figure.update_layout(
         title=None, margin={"l": 8, "r": 8, "t": 40, "b": 8}
     )  # see Results
-    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness, lang))
+    return RunView(run_dir, summary, table, figures, models, wrong, robustness_table(robustness, lang), lang)
 
 
 def try_run_view(
@@ -173,7 +181,7 @@ def robustness_table(document: dict[str, Any], lang: str = DEFAULT) -> pd.DataFr
         )
         table.append([title, f"{level:g} {unit}".strip(), *cells])
     headers = [tr(f"col_{c}", lang) for c in ROBUSTNESS_COLUMNS]
-    return pd.DataFrame(table, columns=headers + [model_title(n) for n in names])
+    return pd.DataFrame(table, columns=headers + [model_title(n, lang) for n in names])
 
 
 def _percent(entry: dict[str, Any], key: str) -> str:
@@ -257,6 +265,8 @@ def in_language(table: pd.DataFrame, lang: str = DEFAULT) -> pd.DataFrame:
         return table
     names = {display(c): class_name(c, lang) for c in CLASSES}
     shown = table.replace({column: names for column in ("true", "predicted") if column in table.columns})
+    if "model" in shown.columns:
+        shown["model"] = shown["model"].replace({model_title(m): model_title(m, lang) for m in MODEL_TITLES})
     for column in ("accuracy", "trained on", "training time"):  # "not run", "nothing", "2.8 s"
         if column in shown.columns:
             shown[column] = shown[column].map(lambda v: _cell(v, lang))

@@ -20,6 +20,7 @@ from animal_audio.demo.text import (
     status_markdown,
 )
 from animal_audio.errors import AnimalAudioError, AudioError
+from animal_audio.formatting import model_key
 from animal_audio.i18n import LANGUAGES, class_name, fields_of, language_of, messages, tr, translate_error
 from animal_audio.i18n.errors import RUSSIAN
 from animal_audio.labels import CLASSES
@@ -233,6 +234,33 @@ def test_result_tables_in_russian_still_name_their_clip() -> None:
         [{"model": "m", "accuracy": "not run", "trained on": "nothing", "training time": "2.8 s"}]
     )
     assert in_language(results, "ru").iloc[0].tolist() == ["m", "не запущена", "ничего", "2.8 с"]
+    results.loc[0, "model"] = "Ensemble of the others"
+    assert in_language(results, "ru").iloc[0, 0] == "Ансамбль остальных"
+
+
+def test_model_names_in_russian_on_charts_and_pickers() -> None:
+    from animal_audio.compare_config import MODEL_NAMES
+    from animal_audio.plots.results import accuracy_figure, confusion_figure
+    from animal_audio.plots.robustness import sweep_figure
+    from animal_audio.ui.i18n import I18N
+
+    confusion = [[1 if i == j else 0 for j in range(len(CLASSES))] for i in range(len(CLASSES))]
+    metrics = {"models": {"hubert-finetune": {"accuracy": 0.9, "macro_f1": 0.9, "confusion": confusion}}}
+    assert accuracy_figure(metrics, "ru").data[0].name == "HuBERT дообученный"
+    assert accuracy_figure(metrics).data[0].name == "HuBERT fine-tuned"
+    matrix = confusion_figure(metrics, "hubert-finetune", "ru")
+    assert (
+        matrix.layout.title.text.startswith("HuBERT дообученный")
+        and "true" not in matrix.data[0].hovertemplate
+    )
+    sweep = {"transform": "Скорость", "unit": "x", "levels": [1.0], "models": []}
+    sweep["models"] = [{"model": "yamnet-zeroshot", "class": "dog", "probabilities": [0.9]}]
+    assert sweep_figure(sweep, "ru").data[0].name == "YAMNet без обучения (zero-shot): Собака"
+    pickers = {model_key(m) for m in MODEL_NAMES}  # the Train tab's model checkboxes
+    assert (
+        pickers <= set(I18N.translations["ru"])
+        and I18N.translations["ru"]["model_ensemble"] == "Ансамбль остальных"
+    )
 
 
 def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
@@ -244,18 +272,19 @@ def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
     pair |= {"p_value": 0.07, "diff": 0.0325, "ci95": [-0.0025, 0.07]}
     metrics = {"seed": 3, "paired": [pair], "models": {"yamnet-probe": {}}}
     summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
-    assert "**Запуск**" in summary and "YAMNet + linear probe точнее" in summary and "на 3.2 п." in summary
+    assert "**Запуск**" in summary and "YAMNet + линейный зонд точнее" in summary and "на 3.2 п." in summary
     assert "в пределах случайности (p = 0.07; 95% интервал от -0.2 до +7.0 п.)" in summary
     assert "better" not in summary and "within chance" in run_summary(metrics, tmp_path / "r", "en")
     rows = [{"model": "yamnet-probe", "transform": "white-noise", "level": -10, "accuracy": 0.2}]
     document = {"rows": rows, "transforms": {"white-noise": {"title": "White noise", "unit": "dB SNR"}}}
     document |= {"baseline": {"yamnet-probe": 0.9}, "test_fold": 5, "clips": 80}
     table = robustness_table(document, "ru")
-    assert list(table.columns[:2]) == ["изменение", "уровень"]
+    assert list(table.columns) == ["изменение", "уровень", "YAMNet + линейный зонд"]
     assert table.iloc[0].tolist() == ["без изменений", "", "90%"]
     assert table.iloc[1].tolist() == ["Белый шум", "-10 дБ сигнал/шум", "20%"]
     figure = robustness_figure(document, "ru")
     assert "Точность на изменённом звуке" in figure.layout.title.text
+    assert figure.data[0].name == "YAMNet + линейный зонд" and "linear" not in figure.to_json()
     assert figure.layout.annotations[0].text == "Белый шум"
     bins = {"lower": [0.0, 0.5], "accuracy": [0.4, 0.9], "count": [10, 30], "confidence": [0.3, 0.8]}
     calibration = {"models": {"yamnet-probe": {"reliability": bins, "ece": 0.05}}}

@@ -6,10 +6,12 @@ has no {field}; a text with {fields} is for `tr(key, lang, **fields)` in a handl
 from __future__ import annotations
 
 from animal_audio.demo import text
+from animal_audio.formatting import MODEL_TITLES, model_key
 from animal_audio.labels import CLASSES, DISPLAY_NAMES
 
 MESSAGES: dict[str, str] = {
     **{f"class_{label}": DISPLAY_NAMES[label] for label in CLASSES},
+    **{model_key(model): title for model, title in MODEL_TITLES.items()},
     # --- the page's fixed text (ui/, through gr.I18n)
     "header_html": "<h1>Which animal is that? HuBERT vs YAMNet</h1><p>Two audio AI models, one sound, side by side.</p>",
     "tab_classify": "🎧 Classify",
@@ -116,6 +118,7 @@ MESSAGES: dict[str, str] = {
     "clip_not_here": "{filename} is not on this machine: get the ESC-50 clips first.",
     "data_missing": "The ESC-50 animal clips are not on this machine yet (looked in `{folder}`). Press **Get the ESC-50 clips** to download (~600 MB, once) and prepare them.",
     "data_ready": "{count} prepared ESC-50 animal clips in `{folder}`.",
+    "hover_confusion": "true %{y}, predicted %{x}: %{text} clips",
     "chart_confusion": "{model}: confusion matrix",
     "true_class": "true class",
     "predicted_class": "predicted class",

@@ -44,7 +44,7 @@ DIAGONAL_COLOR = "#555555"
 def confusion_figure(metrics: dict[str, Any], model: str, lang: str = DEFAULT) -> go.Figure:
     """One model's confusion matrix: rows true class, columns predicted, counts written in."""
     figure = go.Figure(_confusion_trace(metrics, model, show_scale=True, lang=lang))
-    title = tr("chart_confusion", lang, model=model_title(model))
+    title = tr("chart_confusion", lang, model=model_title(model, lang))
     figure.update_layout(title=title, **_confusion_layout(), height=520, width=600)
     figure.update_yaxes(autorange="reversed", title=tr("true_class", lang))
     figure.update_xaxes(title=tr("predicted_class", lang))
@@ -84,11 +84,11 @@ def per_class_f1_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figu
     for model, entry in metrics["models"].items():
         figure.add_trace(
             go.Bar(
-                name=model_title(model),
+                name=model_title(model, lang),
                 x=[wrapped_name(_class_text(c, lang, labels)) for c in labels.names],
                 y=[entry["per_class"][c]["f1"] for c in labels.names],
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
-                hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model) + "</extra>",
+                hovertemplate="%{x}: F1 %{y:.2f}<extra>" + model_title(model, lang) + "</extra>",
             )
         )
     figure.update_layout(
@@ -110,7 +110,7 @@ def accuracy_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
         stds = [entry.get(f"{key}_std") for key in metric_names]
         figure.add_trace(
             go.Bar(
-                name=model_title(model),
+                name=model_title(model, lang),
                 x=list(metric_names.values()),
                 y=values,
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
@@ -118,7 +118,7 @@ def accuracy_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
                 textposition="inside",
                 insidetextanchor="middle",
                 error_y={"type": "data", "array": [s or 0.0 for s in stds], "visible": any(stds)},
-                hovertemplate="%{x}: %{y:.2%}<extra>" + model_title(model) + "</extra>",
+                hovertemplate="%{x}: %{y:.2%}<extra>" + model_title(model, lang) + "</extra>",
             )
         )
     protocol = metrics.get("protocol", {}).get("description", "")
@@ -137,7 +137,7 @@ def reliability_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figur
     models = [m for m, e in metrics["models"].items() if e.get("reliability")]
     columns = max(1, min(2, len(models)))
     rows = max(1, math.ceil(len(models) / columns))
-    titles = [f"{model_title(m)} (ECE {metrics['models'][m]['ece']:.3f})" for m in models]
+    titles = [f"{model_title(m, lang)} (ECE {metrics['models'][m]['ece']:.3f})" for m in models]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles or None, vertical_spacing=0.16)
     for i, model in enumerate(models):
         bins = metrics["models"][model]["reliability"]
@@ -151,10 +151,10 @@ def reliability_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figur
                 width=width * 0.9,
                 customdata=list(zip(bins["count"], bins["confidence"])),
                 marker_color=MODEL_COLORS.get(model, FALLBACK_COLOR),
-                name=model_title(model),
+                name=model_title(model, lang),
                 showlegend=False,
                 hovertemplate="%{x:.0%} → %{y:.0%} (n = %{customdata[0]})<extra>"
-                + model_title(model)
+                + model_title(model, lang)
                 + "</extra>",
             ),
             **where,
@@ -245,7 +245,7 @@ def _confusion_trace(
         zmax=1,
         showscale=show_scale,
         colorbar={"title": tr("chart_share", lang)} if show_scale else None,
-        hovertemplate="true %{y}, predicted %{x}: %{text} clips<extra>" + model_title(model) + "</extra>",
+        hovertemplate=tr("hover_confusion", lang) + "<extra>" + model_title(model, lang) + "</extra>",
     )
 
 

@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from animal_audio.formatting import model_title
 from animal_audio.i18n import DEFAULT, messages, tr
+from animal_audio.labels import CLASSES
 from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
 
 COLUMNS = 3
@@ -43,11 +44,11 @@ def robustness_figure(document: dict[str, Any], lang: str = DEFAULT) -> go.Figur
                     x=[f"{p['level']:g}" for p in points],
                     y=[p["accuracy"] for p in points],
                     mode="lines+markers",
-                    name=model_title(model),
+                    name=model_title(model, lang),
                     legendgroup=model,
                     showlegend=i == 0,
                     line={"color": color},
-                    hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model) + "</extra>",
+                    hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model, lang) + "</extra>",
                 ),
                 row=row,
                 col=col,
@@ -88,9 +89,9 @@ def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
                 x=[f"{level:g}" for level in result["levels"]],
                 y=entry["probabilities"],
                 mode="lines+markers",
-                name=f"{model_title(model)}: {entry['class']}",
+                name=f"{model_title(model, lang)}: {_class_words(entry['class'], lang)}",
                 line={"color": MODEL_COLORS.get(model, FALLBACK_COLOR)},
-                hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model) + "</extra>",
+                hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model, lang) + "</extra>",
             )
         )
     figure.update_layout(
@@ -101,3 +102,8 @@ def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
         height=380,
     )
     return figure
+
+
+def _class_words(label: str, lang: str) -> str:
+    """An animal's name in `lang`; another class as the sweep names it."""
+    return tr(f"class_{label}", lang) if label in CLASSES else label

@@ -12,7 +12,7 @@ from animal_audio.compare_config import MODEL_NAMES
 from animal_audio.demo import text, training
 from animal_audio.errors import AnimalAudioError
 from animal_audio.examples import clip_path, data_status_markdown, example_clips, fetch_for_visitor
-from animal_audio.formatting import model_title
+from animal_audio.formatting import model_key
 from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.public_text import visible
 from animal_audio.robustness_lab import start_scoring
@@ -48,7 +48,7 @@ def train_tab(app: gr.Blocks, state: AppState, examples: ExampleViews) -> None:
             with gr.Column(min_width=300):
                 modes = [(t(key), name) for key, name in zip(MODE_KEYS, training.MODES)]
                 mode = gr.Radio(modes, value=training.MODES[0], label=t("mode"))
-                choices = [(model_title(m), m) for m in MODEL_NAMES]
+                choices = [(t(model_key(m)), m) for m in MODEL_NAMES]
                 models = gr.CheckboxGroup(
                     choices=choices, value=list(training.QUICK_MODELS), label=t("models")
                 )

@@ -206,14 +206,14 @@ def run_summary(metrics: dict[str, Any], run_dir: Path, lang: str = DEFAULT) -> 
         lang,
         name=run_dir.name,
         created=created,
-        description=description,
+        description=translate_error(description, lang),
         device=device,
         seed=seed,
     )
     pairs = paired_markdown(metrics, lang)
     line = f"{line}  \n{pairs}" if pairs else line
     unavailable = metrics.get("unavailable") or {}
-    return redact(f"{line}  \n{not_run_markdown(unavailable)}") if unavailable else line
+    return redact(f"{line}  \n{translate_error(not_run_markdown(unavailable), lang)}") if unavailable else line
 
 
 def paired_markdown(metrics: dict[str, Any], lang: str = DEFAULT) -> str:

@@ -275,6 +275,13 @@ def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
     assert "**Запуск**" in summary and "YAMNet + линейный зонд точнее" in summary and "на 3.2 п." in summary
     assert "в пределах случайности (p = 0.07; 95% интервал от -0.2 до +7.0 п.)" in summary
     assert "better" not in summary and "within chance" in run_summary(metrics, tmp_path / "r", "en")
+    metrics["protocol"] = {
+        "description": "fixed split of ESC-50's folds: train folds 1-3, validation fold 4, test fold 5"
+    }
+    metrics["unavailable"] = {"hubert-probe": "HuBERT could not be loaded here."}
+    summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
+    assert "фиксированное разбиение (фолды ESC-50): обучение на фолдах 1-3" in summary
+    assert "⚠️ HuBERT + линейный зонд: не будет запущена" in summary and "fold" not in summary
     rows = [{"model": "yamnet-probe", "transform": "white-noise", "level": -10, "accuracy": 0.2}]
     document = {"rows": rows, "transforms": {"white-noise": {"title": "White noise", "unit": "dB SNR"}}}
     document |= {"baseline": {"yamnet-probe": 0.9}, "test_fold": 5, "clips": 80}

@@ -130,6 +130,15 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Обучать здесь может владелец этого Space: чтобы обучать, войдите через Hugging Face выше.",
     ),
     ("{model}: not run: {why}", "{model}: не будет запущена: {why}"),
+    (  # a run's protocol (run_results._protocol_description), in its summary line
+        "fixed split of {origin}: train folds 1-3, validation fold 4, test fold 5",
+        "фиксированное разбиение ({origin}): обучение на фолдах 1-3, валидация на фолде 4, тест на фолде 5",
+    ),
+    (
+        "5-fold cross-validation over {origin}: each fold is the test set once; mean and sample std over folds",
+        "5-кратная кросс-валидация ({origin}): каждый фолд один раз тестовый; среднее и выборочное "
+        "стандартное отклонение по фолдам",
+    ),
     (
         "The HuBERT base weights ({source}) cannot be downloaded here: downloads are off ({variables}) and they are not in the local Hugging Face cache.",
         "Базовые веса HuBERT ({source}) здесь не скачать: скачивание выключено ({variables}), а в локальном кэше Hugging Face их нет.",
@@ -293,6 +302,7 @@ FIELD_WORDS: tuple[tuple[str, str], ...] = (
     (r"\ba few minutes left\b", "осталось несколько минут"),
     (r"\babout (.+) left\b", r"осталось около \1"),
     (r" or ", " или "),
+    (r"^ESC-50's folds$", "фолды ESC-50"),
 )
 #: Lines of one message (Markdown's line break): each is translated on its own.
 LINE_BREAK = "  \n"
@@ -309,12 +319,25 @@ def translated(message: str, lang: str) -> str:
     for pattern, target in _templates(lang):
         match = pattern.fullmatch(message)
         if match:
-            fields = {
-                k: translated(v, lang) if k in NESTED else _field(v) for k, v in match.groupdict().items()
-            }
+            fields = {k: _filled(k, v, lang) for k, v in match.groupdict().items()}
             return target.format(**fields)
     mark = next((m for m in MARKS if message.startswith(m)), "")
     return mark + translated(message[len(mark) :], lang) if mark else message
+
+
+def _filled(name: str, value: str, lang: str) -> str:
+    """A template field's text in `lang`: a nested message, a model's title, or a value with units."""
+    if name in NESTED:
+        return translated(value, lang)
+    if name == "model":
+        from animal_audio.formatting import MODEL_TITLES, model_title
+
+        mark = next((m for m in MARKS if value.startswith(m)), "")  # "⚠️ HuBERT + linear probe: not run: ..."
+        title = value[len(mark) :]
+        return mark + next(
+            (model_title(m, lang) for m, known in MODEL_TITLES.items() if known == title), title
+        )
+    return _field(value)
 
 
 def words(value: str, lang: str) -> str:

@@ -213,7 +213,9 @@ def run_summary(metrics: dict[str, Any], run_dir: Path, lang: str = DEFAULT) -> 
     pairs = paired_markdown(metrics, lang)
     line = f"{line}  \n{pairs}" if pairs else line
     unavailable = metrics.get("unavailable") or {}
-    return redact(f"{line}  \n{translate_error(not_run_markdown(unavailable), lang)}") if unavailable else line
+    return (
+        redact(f"{line}  \n{translate_error(not_run_markdown(unavailable), lang)}") if unavailable else line
+    )
 
 
 def paired_markdown(metrics: dict[str, Any], lang: str = DEFAULT) -> str:

@@ -27,7 +27,7 @@ def evaluate_classifier(
     cancel: Optional[CancelCheck] = None,
     stage: str = "test",
 ) -> tuple[np.ndarray, float]:
-    """Probabilities [n, 10] of `classifier` on the clips, and its mean seconds per clip: the
+    """Probabilities [n, classes] of `classifier` on the clips, and its mean seconds per clip: the
     model's time only (not reading the files), as a person using the app feels it after the upload."""
     probs: list[np.ndarray] = []
     model_seconds = 0.0
@@ -40,7 +40,8 @@ def evaluate_classifier(
         probs.extend(np.asarray(p.probs, dtype=np.float64) for p in predictions)
         done = start + len(batch)
         report(progress, stage, done / len(paths), f"{done}/{len(paths)} clips")
-    return np.stack(probs) if probs else np.zeros((0, len(CLASSES))), model_seconds / max(len(paths), 1)
+    width = len(getattr(classifier, "labels", CLASSES))  # no clips: still one column per class it answers over
+    return np.stack(probs) if probs else np.zeros((0, width)), model_seconds / max(len(paths), 1)
 
 
 def time_per_clip(classifier: Any, paths: Sequence[str]) -> float:

@@ -193,3 +193,12 @@ def test_other_classes_never_overwrite_prepared_data(
     assert read_labels(tmp_path / "mine").names == THREE
     no_out = run_cli("prepare", "--folder", str(small))
     assert no_out.returncode == 2 and "--out" in no_out.stderr
+
+
+def test_a_classifier_tested_on_no_clips_answers_over_its_own_classes(yamnet_tflite: Path) -> None:
+    from animal_audio.evaluation import evaluate_classifier
+    from animal_audio.models.yamnet import YamnetZeroShot
+
+    three = LabelSet(("dog", "rain", "sea_waves"))
+    probs, seconds = evaluate_classifier(YamnetZeroShot.load(str(yamnet_tflite), three), [])
+    assert probs.shape == (0, 3) and seconds == 0.0

@@ -53,7 +53,9 @@ def estimate_seconds(config: CompareConfig) -> float:
     total = 0.0
     for name in models:
         if name == "yamnet-zeroshot":
-            tested = sum(t + v for _, v, t in counts)  # the validation fold too: its temperature
+            tested = min(
+                clips, sum(t + v for _, v, t in counts)
+            )  # validation too (its temperature); each clip once
             total += SECONDS_MODEL_LOAD["yamnet"] + tested * SECONDS_YAMNET_CLIP
         elif name == "yamnet-probe":
             total += SECONDS_MODEL_LOAD["yamnet"] + clips * SECONDS_YAMNET_CLIP

@@ -40,7 +40,9 @@ def evaluate_classifier(
         probs.extend(np.asarray(p.probs, dtype=np.float64) for p in predictions)
         done = start + len(batch)
         report(progress, stage, done / len(paths), f"{done}/{len(paths)} clips")
-    width = len(getattr(classifier, "labels", CLASSES))  # no clips: still one column per class it answers over
+    width = len(
+        getattr(classifier, "labels", CLASSES)
+    )  # no clips: still one column per class it answers over
     return np.stack(probs) if probs else np.zeros((0, width)), model_seconds / max(len(paths), 1)
 
 

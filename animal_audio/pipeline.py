@@ -185,33 +185,40 @@ def _prepared_table(
 
 
 def _run_yamnet_zeroshot(ctx: RunContext, name: str) -> list[Part]:
-    """Nothing to train: every clip a missing part tests or validates on is scored once (in CV each clip
-    is one split's test clip and another's validation clip), then each split takes its rows."""
+    """Nothing to train. Each clip is scored once per run (in CV it is one split's test clip and another's
+    validation clip), and each split's part is kept as soon as it is done."""
     problem = zero_shot_problem(ctx.labels)
     if problem is not None:  # recorded in metrics.json's "unavailable", listed in the report
         raise ModelUnavailableError(problem)
-    parts = {split.name: ctx.load_part(name, split) for split in ctx.splits}
-    todo = [split for split in ctx.splits if parts[split.name] is None]
-    if todo:
-        from animal_audio.models.yamnet import YamnetZeroShot
+    parts: list[Part] = []
+    classifier = None
+    scored: dict[str, np.ndarray] = {}
+    seconds = 0.0
+    for split in ctx.splits:
+        part = ctx.load_part(name, split)
+        if part is None:
+            if classifier is None:
+                from animal_audio.models.yamnet import YamnetZeroShot
 
-        report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
-        classifier = YamnetZeroShot.load(ctx.config.yamnet, ctx.labels)
-        paths = list(dict.fromkeys(p for s in todo for rows in (s.test, s.validation) for p in rows["path"]))
-        probs, seconds = evaluate_classifier(
-            classifier, paths, progress=ctx.progress, cancel=ctx.cancel, stage=f"{name} test"
-        )
-        scored = dict(zip(paths, probs))
-        extra = {"trained_on": "nothing", "base": classifier.model.source}
-        width = len(ctx.labels)
-        for split in todo:
+                report(ctx.progress, f"{name} load", 0.0, "loading YAMNet")
+                classifier = YamnetZeroShot.load(ctx.config.yamnet, ctx.labels)
+            rows = (split.test, split.validation)
+            new = list(dict.fromkeys(p for frame in rows for p in frame["path"] if p not in scored))
+            if new:  # seconds per clip: of the clips this split scored (all of them on the first split)
+                probs, seconds = evaluate_classifier(
+                    classifier, new, progress=ctx.progress, cancel=ctx.cancel, stage=ctx.stage(name, split)
+                )
+                scored.update(zip(new, probs))
             test, validation = (
-                np.array([scored[p] for p in rows["path"]], dtype=np.float64).reshape(len(rows), width)
-                for rows in (split.test, split.validation)
+                np.array([scored[p] for p in frame["path"]], dtype=np.float64).reshape(
+                    len(frame), len(ctx.labels)
+                )
+                for frame in rows
             )
-            part = Part(test, 0.0, seconds, extra, validation)
-            parts[split.name] = ctx.save_part(name, split, part)
-    return [parts[split.name] for split in ctx.splits]
+            extra = {"trained_on": "nothing", "base": classifier.model.source}
+            part = ctx.save_part(name, split, Part(test, 0.0, seconds, extra, validation))
+        parts.append(part)
+    return parts
 
 
 def _run_hubert_finetune(ctx: RunContext, name: str) -> list[Part]:

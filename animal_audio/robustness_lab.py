@@ -265,7 +265,7 @@ def lab_try(
             tr(
                 "lab_summary_line",
                 lang,
-                model=first["title"],
+                model=model_title(first.get("model") or first["title"], lang),
                 now=class_name(now["label"], lang),
                 now_p=percent(max(probs), digits=0),
                 was=class_name(first["label"], lang),

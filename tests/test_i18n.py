@@ -246,11 +246,11 @@ def test_model_names_in_russian_on_charts_and_pickers() -> None:
 
     confusion = [[1 if i == j else 0 for j in range(len(CLASSES))] for i in range(len(CLASSES))]
     metrics = {"models": {"hubert-finetune": {"accuracy": 0.9, "macro_f1": 0.9, "confusion": confusion}}}
-    assert accuracy_figure(metrics, "ru").data[0].name == "HuBERT дообученный"
+    assert accuracy_figure(metrics, "ru").data[0].name == "Дообученный HuBERT"
     assert accuracy_figure(metrics).data[0].name == "HuBERT fine-tuned"
     matrix = confusion_figure(metrics, "hubert-finetune", "ru")
     assert (
-        matrix.layout.title.text.startswith("HuBERT дообученный")
+        matrix.layout.title.text.startswith("Дообученный HuBERT")
         and "true" not in matrix.data[0].hovertemplate
     )
     sweep = {"transform": "Скорость", "unit": "x", "levels": [1.0], "models": []}
@@ -281,7 +281,7 @@ def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
     metrics["unavailable"] = {"hubert-probe": "HuBERT could not be loaded here."}
     summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
     assert "фиксированное разбиение (фолды ESC-50): обучение на фолдах 1-3" in summary
-    assert "⚠️ HuBERT + линейный зонд: не будет запущена" in summary and "fold" not in summary
+    assert "⚠️ HuBERT + линейный зонд: не запускается" in summary and "fold" not in summary
     rows = [{"model": "yamnet-probe", "transform": "white-noise", "level": -10, "accuracy": 0.2}]
     document = {"rows": rows, "transforms": {"white-noise": {"title": "White noise", "unit": "dB SNR"}}}
     document |= {"baseline": {"yamnet-probe": 0.9}, "test_fold": 5, "clips": 80}

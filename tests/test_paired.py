@@ -166,3 +166,38 @@ def test_plain_words_name_the_better_model_first() -> None:
         "chance (p = 0.45; 95% interval -4.0 to +9.0 points)."
     )
     assert "unlikely to be chance (p = 0.003;" in describe({**entry, "p_value": 0.003})
+
+
+def test_a_resumed_cv_run_scores_each_missing_clip_once_and_answers_the_same(
+    cv_run: Path, prepared_subset: Path, yamnet_tflite: Path, tmp_path: Path
+) -> None:
+    """Zero-shot parts of two splits lost: the resumed run scores only their clips, a clip both need once."""
+    import shutil
+
+    from animal_audio import esc50
+    from animal_audio.compare_config import protocol_splits
+    from animal_audio.runs import PARTS_DIR, split_key
+
+    run = shutil.copytree(cv_run, tmp_path / "cv")
+    splits = protocol_splits(esc50.load_manifest(prepared_subset), "cv")
+    lost = splits[1:3]
+    (run / "metrics.json").unlink()  # as a run stopped before its end leaves it
+    for split in lost:
+        (run / PARTS_DIR / f"yamnet-zeroshot--{split_key(split)}.json").unlink()
+    scored: set[str] = set()
+    expected = {}
+    for split in lost:
+        paths = set(split.test["path"]) | set(split.validation["path"])
+        expected[f"yamnet-zeroshot ({split.name})"] = f"{len(paths - scored)}/{len(paths - scored)} clips"
+        scored |= paths
+    assert len(set(expected.values())) == 2, "the second split shares clips with the first"
+    events = []
+    config = CompareConfig(
+        prepared_subset, out_dir=run, models=YAMNET_MODELS, protocol="cv", yamnet=str(yamnet_tflite), seed=3
+    )
+    run_comparison(config, progress=events.append)
+    last = {e.stage: e.message for e in events if e.stage.startswith("yamnet-zeroshot (")}
+    assert last == expected
+    before, after = (pd.read_csv(d / "predictions.csv") for d in (cv_run, run))
+    column = probability_column("yamnet-zeroshot", "dog")
+    assert np.allclose(before[column], after[column], atol=1e-6)

@@ -60,6 +60,7 @@ def test_probabilities_match_the_sklearn_pipeline_it_was_fitted_with(features):
     assert np.allclose(
         LinearProbe().fit(X, y).predict_proba(X_test), reference.predict_proba(X_test), atol=1e-6
     )
+    assert reference[-1].coef_.shape[1] == min(X.shape), "fitted in the span of the training clips"
 
 
 def test_the_head_reaches_the_l2_optimum_at_least_as_closely_as_a_direct_fit(features):

@@ -256,7 +256,7 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
                 tr(
                     "verdict_line",
                     lang,
-                    title=entry["title"],
+                    title=model_title(entry.get("model") or entry["title"], lang),
                     label=label,
                     confidence=confidence,
                     unsure=unsure,
@@ -285,7 +285,7 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
     ]
     together = payload.get("together")
     if together:  # the run's ensemble: what its members say together
-        members = " + ".join(model_title(m) for m in together["members"])
+        members = " + ".join(model_title(m, lang) for m in together["members"])
         confidence = percent(together["confidence"], digits=0)
         label = class_name(together["label"], lang)
         lines.append(tr("verdict_together", lang, members=members, label=label, confidence=confidence))

@@ -183,7 +183,7 @@ def status_markdown(statuses: list[ModelStatus], lang: str = DEFAULT) -> str:
         head = f"#### {ICONS.get(status.state, OTHER_ICON)} {SIDE_TITLES[status.side]}: {state_text(status.state, lang)}"
         body = []
         if status.model:
-            body.append(tr("panel_model", lang, title=model_title(status.model), model=status.model))
+            body.append(tr("panel_model", lang, title=model_title(status.model, lang), model=status.model))
         if status.origin:
             body.append(tr("panel_weights", lang, origin=translate_error(status.origin, lang)))
         if status.state == LEARNING:

@@ -8,6 +8,7 @@ import re
 import string
 
 from animal_audio.demo import text
+from animal_audio.formatting import MODEL_TITLES, model_title
 from animal_audio.i18n import tr
 
 #: (English as the library writes it, Russian). A message none of them matches whole stays English.
@@ -129,14 +130,14 @@ RUSSIAN: tuple[tuple[str, str], ...] = (
         "Training belongs to this Space's owner: sign in with Hugging Face above to train.",
         "Обучать здесь может владелец этого Space: чтобы обучать, войдите через Hugging Face выше.",
     ),
-    ("{model}: not run: {why}", "{model}: не будет запущена: {why}"),
+    ("{model}: not run: {why}", "{model}: не запускается: {why}"),
     (  # a run's protocol (run_results._protocol_description), in its summary line
         "fixed split of {origin}: train folds 1-3, validation fold 4, test fold 5",
         "фиксированное разбиение ({origin}): обучение на фолдах 1-3, валидация на фолде 4, тест на фолде 5",
     ),
     (
         "5-fold cross-validation over {origin}: each fold is the test set once; mean and sample std over folds",
-        "5-кратная кросс-валидация ({origin}): каждый фолд один раз тестовый; среднее и выборочное "
+        "5-кратная кросс-валидация ({origin}): каждый фолд по одному разу служит тестовым; среднее и выборочное "
         "стандартное отклонение по фолдам",
     ),
     (
@@ -330,8 +331,6 @@ def _filled(name: str, value: str, lang: str) -> str:
     if name in NESTED:
         return translated(value, lang)
     if name == "model":
-        from animal_audio.formatting import MODEL_TITLES, model_title
-
         mark = next((m for m in MARKS if value.startswith(m)), "")  # "⚠️ HuBERT + linear probe: not run: ..."
         title = value[len(mark) :]
         return mark + next(

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from animal_audio.fileio import write_text
 from animal_audio.formatting import model_title
-from animal_audio.i18n import DEFAULT, tr
+from animal_audio.i18n import DEFAULT, tr, translate_error
 from animal_audio.labels import LabelSet
 from animal_audio.plots.clip import wrapped_name
 
@@ -121,7 +121,7 @@ def accuracy_figure(metrics: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
                 hovertemplate="%{x}: %{y:.2%}<extra>" + model_title(model, lang) + "</extra>",
             )
         )
-    protocol = metrics.get("protocol", {}).get("description", "")
+    protocol = translate_error(metrics.get("protocol", {}).get("description", ""), lang)
     figure.update_layout(
         title=f"{tr('chart_accuracy', lang)}<br><sup>{protocol}</sup>",
         barmode="group",

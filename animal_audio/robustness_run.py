@@ -3,6 +3,7 @@ model loaded as the app would, on the fold its saved models were tested on, at e
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from datetime import datetime, timezone
@@ -45,13 +46,15 @@ def score_run(
     run_dir = run.run_dir
     paths, truth, fold = _test_clips(run.metrics, data_dir)
     report(progress, STAGE, 0.0, f"loading {len(run.metrics['models'])} model(s)")
-    models = load_run_models(run_dir, yamnet=yamnet, hubert=hubert)
+    outputs: dict[bytes, Any] = {}  # YAMNet's answers for the clips at hand: one pass for all its models
+    models = load_run_models(run_dir, yamnet=yamnet, hubert=hubert, remember=outputs)
     clips = [load_audio(p) for p in paths]
     jobs = [(name, level) for name, spec in TRANSFORMS.items() for level in spec.run_levels]
     baseline = {name: _accuracy(model, clips, truth) for name, model in models.items()}
     rows = []
     for done, (name, level) in enumerate(jobs):
         check_cancel(cancel, f"the robustness test ({name} {level:g})")
+        outputs.clear()  # bounded memory: only this job's clips
         changed = [transform(clip, name, level, seed=seed + i) for i, clip in enumerate(clips)]
         for model_name, model in models.items():
             accuracy = _accuracy(model, changed, truth)
@@ -90,10 +93,15 @@ def read_robustness(run_dir: str | os.PathLike[str]) -> Optional[dict[str, Any]]
 
 
 def load_run_models(
-    run_dir: str | os.PathLike[str], *, yamnet: Optional[str] = None, hubert: Optional[str] = None
+    run_dir: str | os.PathLike[str],
+    *,
+    yamnet: Optional[str] = None,
+    hubert: Optional[str] = None,
+    remember: Optional[dict[bytes, Any]] = None,
 ) -> dict[str, Any]:
     """Every model of a finished run, as the app loads them: yamnet-zeroshot and yamnet-probe share one
-    YAMNet; a probe's head goes on the weights it was trained from. CheckpointError names a missing one."""
+    YAMNet; a probe's head goes on the weights it was trained from. CheckpointError names a missing one.
+    `remember`: where that YAMNet keeps its answers by clip content, so each clip runs once (caller clears it)."""
     run_dir = Path(run_dir)
     metrics = read_json(run_dir / METRICS_FILE) or {}
     models: dict[str, Any] = {}
@@ -106,6 +114,8 @@ def load_run_models(
             from animal_audio.models.yamnet import YamnetModel
 
             network = YamnetModel.load(settings.yamnet_source(yamnet or base))
+            if remember is not None:
+                network = _remembering(network, remember)
         return network
 
     for name, entry in (metrics.get("models") or {}).items():
@@ -171,3 +181,23 @@ def _accuracy(model: Any, waveforms: list[np.ndarray], truth: list[str]) -> floa
         labels += [p.label for p in model.predict_batch(waveforms[start : start + EVAL_BATCH])]
     correct = sum(a == b for a, b in zip(labels, truth))
     return round(correct / max(len(truth), 1), 6)
+
+
+def _remembering(network: Any, outputs: dict[bytes, Any]) -> Any:
+    """The same YAMNet, answering a clip it has in `outputs` (keyed by the samples' digest) without running."""
+    from animal_audio.models.yamnet import YamnetModel
+
+    def run(waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = hashlib.blake2b(waveform.tobytes(), digest_size=16).digest()
+        if key not in outputs:
+            answer = network.run(waveform)
+            outputs[key] = (answer.scores, answer.embeddings, answer.spectrogram)
+        return outputs[key]
+
+    return YamnetModel(
+        run,
+        network.class_names,
+        source=network.source,
+        backend=network.backend,
+        fingerprint=network.fingerprint,
+    )

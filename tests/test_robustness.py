@@ -179,3 +179,15 @@ def test_a_folder_that_is_not_a_finished_run_is_a_message(
     assert main(["-q", "robustness", str(tmp_path / "nowhere")]) == 2
     error = capsys.readouterr().err
     assert "No finished run in" in error and "python -m train compare" in error and "Traceback" not in error
+
+
+def test_the_runs_yamnet_models_share_one_pass_per_clip(small_run: Path, clip_of) -> None:
+    from animal_audio.robustness_run import load_run_models
+
+    outputs: dict = {}
+    shared = load_run_models(small_run, remember=outputs)
+    alone = load_run_models(small_run)
+    dog = load_audio(clip_of(*CLEAR_DOG))
+    for name in ("yamnet-zeroshot", "yamnet-probe"):
+        assert np.allclose(shared[name].predict(dog).probs, alone[name].predict(dog).probs, atol=1e-6)
+    assert len(outputs) == 1, "the zero-shot and the probe asked YAMNet about the one clip once"

@@ -214,7 +214,8 @@ def together_entry(
     run_dir: Optional[str | os.PathLike[str]], predictions: Mapping[str, Prediction]
 ) -> Optional[dict[str, Any]]:
     """The /classify answer's "together" (the Classify tab's third line): the run's ensemble applied to this
-    clip's predictions, by model name; None without an ensemble in the run or one of its members' answers."""
+    clip's predictions, by model name, with its run's temperature like the sides; None without an ensemble."""
+    from animal_audio.run_calibration import calibrated_fields, run_temperatures
     from animal_audio.runs import METRICS_FILE
 
     if run_dir is None:
@@ -226,6 +227,7 @@ def together_entry(
     if answer is None or weights is None:
         return None
     entry = {k: v for k, v in answer.as_dict().items() if k != "extras"}
+    entry.update(calibrated_fields(answer, run_temperatures(run_dir).get(NAME)))
     return {**entry, "members": weights.members, "weights": dict(weights.weights)}
 
 

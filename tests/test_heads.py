@@ -155,6 +155,14 @@ def test_the_classify_tab_says_what_the_runs_models_say_together(runs, yamnet_tf
         np.testing.assert_allclose(shown, scaled, atol=1e-4)
         assert CLASSES[int(np.argmax(shown))] == entry["label"]
         assert f"{calibrated['confidence'] * 100:.0f}%" in summary_markdown(payload)
+    # The third line too: the ensemble's own temperature, its confidence as the line says it.
+    calibrated = together_now["calibrated"]
+    assert calibrated["temperature"] == metrics["models"]["ensemble"]["temperature"]
+    raw = np.array([together_now["probabilities"][c] for c in CLASSES])
+    scaled = np.exp(np.log(np.clip(raw, 1e-7, 1)) / calibrated["temperature"])
+    np.testing.assert_allclose(calibrated["confidence"], (scaled / scaled.sum()).max(), atol=1e-4)
+    together_line = next(line for line in summary_markdown(payload).splitlines() if "**Together**" in line)
+    assert together_line.rstrip().endswith(f"({calibrated['confidence'] * 100:.0f}%)")
     # A run without an ensemble, or no run: no third line.
     bare = Registry(yamnet=str(yamnet_tflite), use_latest_run=False)
     alone = classify(str(clip_of("dog", index=1)), bare, figures=False).payload

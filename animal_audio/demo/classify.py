@@ -286,7 +286,8 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
     together = payload.get("together")
     if together:  # the run's ensemble: what its members say together
         members = " + ".join(model_title(m, lang) for m in together["members"])
-        confidence = percent(together["confidence"], digits=0)
+        shown = together.get("calibrated") or together  # as sure as the sides' bars say, alike
+        confidence = percent(shown["confidence"], digits=0)
         label = class_name(together["label"], lang)
         lines.append(tr("verdict_together", lang, members=members, label=label, confidence=confidence))
     clip = payload["clip"]

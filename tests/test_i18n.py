@@ -282,6 +282,12 @@ def test_results_pairs_robustness_and_reliability_in_russian(tmp_path) -> None:
     summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
     assert "фиксированное разбиение (фолды ESC-50): обучение на фолдах 1-3" in summary
     assert "⚠️ HuBERT + линейный зонд: не запускается" in summary and "fold" not in summary
+    cv = "5-fold cross-validation over 5 stratified folds of my_sounds/, seeded with 0 (recordings kept together)"
+    metrics["protocol"] = {
+        "description": cv + ": each fold is the test set once; mean and sample std over folds"
+    }
+    summary = run_summary(metrics, tmp_path / "20260101-120000", "ru")
+    assert "5-кратная кросс-валидация (5 стратифицированных фолдов папки my_sounds/, seed 0" in summary
     rows = [{"model": "yamnet-probe", "transform": "white-noise", "level": -10, "accuracy": 0.2}]
     document = {"rows": rows, "transforms": {"white-noise": {"title": "White noise", "unit": "dB SNR"}}}
     document |= {"baseline": {"yamnet-probe": 0.9}, "test_fold": 5, "clips": 80}

@@ -304,6 +304,10 @@ FIELD_WORDS: tuple[tuple[str, str], ...] = (
     (r"\babout (.+) left\b", r"осталось около \1"),
     (r" or ", " или "),
     (r"^ESC-50's folds$", "фолды ESC-50"),
+    (  # a folder's folds (folder_data.py)
+        r"^5 stratified folds of (.+)/, seeded with (\d+) \(recordings kept together\)$",
+        r"5 стратифицированных фолдов папки \1/, seed \2 (клипы одной записи в одном фолде)",
+    ),
 )
 #: Lines of one message (Markdown's line break): each is translated on its own.
 LINE_BREAK = "  \n"

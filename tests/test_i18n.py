@@ -9,7 +9,7 @@ import pytest
 
 from animal_audio import access
 from animal_audio.audio import read_clip
-from animal_audio.demo.classify import classify, empty_figures, summary_markdown
+from animal_audio.demo.classify import classify, empty_figures, side_figure, summary_markdown
 from animal_audio.demo.text import (
     HUBERT,
     NOT_TRAINED,
@@ -127,13 +127,18 @@ def test_unknown_messages_stay_english() -> None:
 def test_the_verdict_and_charts_in_russian() -> None:
     entry = {
         "available": True,
+        "model": "yamnet-zeroshot",
         "title": "YAMNet zero-shot",
         "label": "dog",
         "confidence": 0.9,
         "seconds": 0.1,
+        "probabilities": {c: 0.1 for c in CLASSES},
     }
     payload = {
-        "models": {HUBERT: {**entry, "title": "HuBERT + linear probe"}, YAMNET: entry},
+        "models": {
+            HUBERT: {**entry, "model": "hubert-probe", "title": "HuBERT + linear probe"},
+            YAMNET: entry,
+        },
         "agree": True,
         "clip": {"seconds": 5.0, "source_seconds": 5.0, "trimmed": False},
     }
@@ -141,6 +146,9 @@ def test_the_verdict_and_charts_in_russian() -> None:
     assert "Обе модели согласны" in verdict and "🐕 Собака" in verdict and "Запись: 5.0 с" in verdict
     assert "Both models agree" in summary_markdown(payload) and "🐕 Dog" in summary_markdown(payload)
     assert "Запишите" in empty_figures("ru")[HUBERT].layout.annotations[0].text
+    assert "**HuBERT + линейный зонд**" in verdict and "**YAMNet без обучения (zero-shot)**" in verdict
+    chart = side_figure(payload["models"][HUBERT], HUBERT, "ru")
+    assert chart.layout.title.text.startswith("HuBERT + линейный зонд · ")
 
 
 def test_the_timeline_map_lab_and_none_of_the_ten_in_russian() -> None:

@@ -224,9 +224,8 @@ def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
         scaled = ""
         if shown is not entry:
             scaled = "<br><sup>" + tr("chart_calibrated", lang, t=f"{shown['temperature']:.2f}") + "</sup>"
-        return clip_plots.probability_figure(
-            probs, f"{entry.get('title', SIDE_TITLES[side])} · {ms}{scaled}", lang=lang
-        )
+        title = model_title(entry.get("model") or entry.get("title") or SIDE_TITLES[side], lang)
+        return clip_plots.probability_figure(probs, f"{title} · {ms}{scaled}", lang=lang)
     state = entry.get("state", UNAVAILABLE)
     hints = {FAILED: "chart_hint_failed", LOADING: "chart_hint_loading", LEARNING: "chart_hint_learning"}
     hint = tr(hints.get(state, "chart_hint_other"), lang)

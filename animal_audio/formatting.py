@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 MODEL_TITLES = {
     "hubert": "HuBERT fine-tuned",
     "hubert-finetune": "HuBERT fine-tuned",
@@ -19,6 +21,11 @@ def model_title(model: str, lang: str = "en") -> str:
 
         return tr(model_key(model), lang)
     return MODEL_TITLES.get(model, model)
+
+
+def answer_title(entry: Mapping[str, Any], lang: str = "en", fallback: str = "") -> str:
+    """The title of the model behind a /classify answer, in `lang` (the answer's own "title" is English)."""
+    return model_title(str(entry.get("model") or entry.get("title") or fallback), lang)
 
 
 def model_key(model: str) -> str:

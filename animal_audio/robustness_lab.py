@@ -21,7 +21,7 @@ from animal_audio.demo.models import LOAD_WAIT_SECONDS, Registry
 from animal_audio.demo.text import SIDE_TITLES, SIDES
 from animal_audio.demo.training import JobBusyError, TrainingJob
 from animal_audio.errors import AnimalAudioError, AudioError
-from animal_audio.formatting import model_title, percent
+from animal_audio.formatting import answer_title, model_title, percent
 from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
 from animal_audio.labels import CLASSES
 from animal_audio.public_text import visible
@@ -265,7 +265,7 @@ def lab_try(
             tr(
                 "lab_summary_line",
                 lang,
-                model=model_title(first.get("model") or first["title"], lang),
+                model=answer_title(first, lang),
                 now=class_name(now["label"], lang),
                 now_p=percent(max(probs), digits=0),
                 was=class_name(first["label"], lang),

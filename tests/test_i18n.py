@@ -262,7 +262,7 @@ def test_model_names_in_russian_on_charts_and_pickers() -> None:
         and "true" not in matrix.data[0].hovertemplate
     )
     sweep = {"transform": "Скорость", "unit": "x", "levels": [1.0], "models": []}
-    sweep["models"] = [{"model": "yamnet-zeroshot", "class": "dog", "probabilities": [0.9]}]
+    sweep["models"] = [{"model": "yamnet-zeroshot", "class": "Собака", "probabilities": [0.9]}]  # as the lab
     assert sweep_figure(sweep, "ru").data[0].name == "YAMNet без обучения (zero-shot): Собака"
     pickers = {model_key(m) for m in MODEL_NAMES}  # the Train tab's model checkboxes
     assert (

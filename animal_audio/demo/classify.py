@@ -35,7 +35,7 @@ from animal_audio.demo.text import (
 )
 from animal_audio.ensemble import together_entry
 from animal_audio.errors import AnimalAudioError, AudioError, ModelUnavailableError, NotTrainedError
-from animal_audio.formatting import first_sentence, model_title, percent
+from animal_audio.formatting import answer_title, first_sentence, model_title, percent
 from animal_audio.i18n import DEFAULT, class_name, tr, translate_error
 from animal_audio.labels import CLASSES, display
 from animal_audio.models.base import Prediction
@@ -224,8 +224,8 @@ def side_figure(entry: dict[str, Any], side: str, lang: str = DEFAULT) -> Any:
         scaled = ""
         if shown is not entry:
             scaled = "<br><sup>" + tr("chart_calibrated", lang, t=f"{shown['temperature']:.2f}") + "</sup>"
-        title = model_title(entry.get("model") or entry.get("title") or SIDE_TITLES[side], lang)
-        return clip_plots.probability_figure(probs, f"{title} · {ms}{scaled}", lang=lang)
+        title = f"{answer_title(entry, lang, SIDE_TITLES[side])} · {ms}{scaled}"
+        return clip_plots.probability_figure(probs, title, lang=lang)
     state = entry.get("state", UNAVAILABLE)
     hints = {FAILED: "chart_hint_failed", LOADING: "chart_hint_loading", LEARNING: "chart_hint_learning"}
     hint = tr(hints.get(state, "chart_hint_other"), lang)
@@ -255,7 +255,7 @@ def summary_markdown(payload: dict[str, Any], lang: str = DEFAULT) -> str:
                 tr(
                     "verdict_line",
                     lang,
-                    title=model_title(entry.get("model") or entry["title"], lang),
+                    title=answer_title(entry, lang),
                     label=label,
                     confidence=confidence,
                     unsure=unsure,

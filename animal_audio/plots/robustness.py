@@ -9,7 +9,6 @@ from plotly.subplots import make_subplots
 
 from animal_audio.formatting import model_title
 from animal_audio.i18n import DEFAULT, messages, tr
-from animal_audio.labels import CLASSES
 from animal_audio.plots.results import FALLBACK_COLOR, MODEL_COLORS
 
 COLUMNS = 3
@@ -89,7 +88,7 @@ def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
                 x=[f"{level:g}" for level in result["levels"]],
                 y=entry["probabilities"],
                 mode="lines+markers",
-                name=f"{model_title(model, lang)}: {_class_words(entry['class'], lang)}",
+                name=f"{model_title(model, lang)}: {entry['class']}",
                 line={"color": MODEL_COLORS.get(model, FALLBACK_COLOR)},
                 hovertemplate="%{x}: %{y:.1%}<extra>" + model_title(model, lang) + "</extra>",
             )
@@ -102,8 +101,3 @@ def sweep_figure(result: dict[str, Any], lang: str = DEFAULT) -> go.Figure:
         height=380,
     )
     return figure
-
-
-def _class_words(label: str, lang: str) -> str:
-    """An animal's name in `lang`; another class as the sweep names it."""
-    return tr(f"class_{label}", lang) if label in CLASSES else label

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from animal_audio.audio import SAMPLE_RATE
-from animal_audio.formatting import model_title
+from animal_audio.formatting import answer_title
 from animal_audio.i18n import DEFAULT, class_name, tr
 from animal_audio.labels import CLASSES
 from animal_audio.plots.clip import FONT, waveform_figure, wrapped_name
@@ -164,7 +164,7 @@ def timeline_rows(
     rows: dict[str, Row] = {}
     for side, entry in entries.items():
         timeline: Optional[Mapping[str, Any]] = entry.get("timeline") if entry.get("available") else None
-        title = model_title(str(entry.get("model") or entry.get("title") or titles.get(side, side)), lang)
+        title = answer_title(entry, lang, titles.get(side, side))
         rows[title] = (
             timeline
             if timeline
